@@ -1,0 +1,19 @@
+"""Provider interfaces, the deterministic simulator and the HTTP clients of the real services."""
+
+from __future__ import annotations
+
+from processors.providers.base import (
+    AlertSink,
+    ChainProvider,
+    PolymarketProvider,
+    Providers,
+    TokenDataProvider,
+)
+
+__all__ = [
+    "AlertSink",
+    "ChainProvider",
+    "PolymarketProvider",
+    "Providers",
+    "TokenDataProvider",
+]
