@@ -1,0 +1,79 @@
+"""streamq: a job queue on Redis Streams.
+
+Priority lanes, deterministic ids with atomic dedup, leases with fencing and reclaim, retries
+with backoff, dead letters, delayed jobs, progress events, cancel and pause. See the README.
+"""
+
+from __future__ import annotations
+
+from streamq._app import App
+from streamq._context import Context
+from streamq._enqueue import EnqueueRequest
+from streamq._errors import (
+    BrokerUnavailable,
+    ConfigurationError,
+    Fatal,
+    HandlerSignal,
+    InvalidJob,
+    InvalidJobId,
+    InvalidPayload,
+    JobCancelled,
+    JobFailed,
+    JobNotFound,
+    LockError,
+    QueueFull,
+    Retry,
+    StreamqError,
+    UnknownJob,
+)
+from streamq._handle import JobHandle
+from streamq._ids import job_id, validate_job_id
+from streamq._task import TaskDef
+from streamq._types import (
+    LANES,
+    TERMINAL_STATES,
+    Backoff,
+    DeadLetter,
+    Event,
+    Job,
+    LaneStats,
+    QueueStats,
+    lane_of,
+)
+from streamq._worker import Worker, run_worker
+
+__all__ = [
+    "LANES",
+    "TERMINAL_STATES",
+    "App",
+    "Backoff",
+    "BrokerUnavailable",
+    "ConfigurationError",
+    "Context",
+    "DeadLetter",
+    "EnqueueRequest",
+    "Event",
+    "Fatal",
+    "HandlerSignal",
+    "InvalidJob",
+    "InvalidJobId",
+    "InvalidPayload",
+    "Job",
+    "JobCancelled",
+    "JobFailed",
+    "JobHandle",
+    "JobNotFound",
+    "LaneStats",
+    "LockError",
+    "QueueFull",
+    "QueueStats",
+    "Retry",
+    "StreamqError",
+    "TaskDef",
+    "UnknownJob",
+    "Worker",
+    "job_id",
+    "lane_of",
+    "run_worker",
+    "validate_job_id",
+]

@@ -1,0 +1,273 @@
+"""The App: task registry, Redis connection and the producer/operator API."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+
+from streamq import _admin, _keys
+from streamq._connection import broker_errors, make_client
+from streamq._embedded import DEFAULT_DIR, Embedded
+from streamq._enqueue import EnqueueRequest, enqueue_batch
+from streamq._errors import ConfigurationError, UnknownJob
+from streamq._handle import JobHandle, Waiters
+from streamq._scripts import Scripts
+from streamq._task import TaskDef
+from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_BACKOFF = Backoff()
+
+
+class App:
+    """A streamq application: tasks registered with :meth:`task`, jobs enqueued with
+    :meth:`enqueue`, run by :class:`streamq.Worker`.
+
+    Redis is ``redis_url``, else ``$STREAMQ_REDIS_URL``, else an embedded Valkey for the current
+    directory (started on first use, shared by every streamq process started there).
+    Raises ``ConfigurationError`` for a bad URL; Redis failures surface as ``BrokerUnavailable``.
+    """
+
+    def __init__(
+        self,
+        name: str = "streamq",
+        *,
+        redis_url: str | None = None,
+        result_ttl: float = 3600.0,
+        dead_ttl: float = 7 * 86400.0,
+        keep_last: int = 0,
+        events_maxlen: int = 10_000,
+        dead_maxlen: int = 100_000,
+        embedded_dir: Path | str | None = None,
+    ) -> None:
+        self.name = name
+        self.tasks: dict[str, TaskDef] = {}
+        self.result_ttl = result_ttl
+        self.dead_ttl = dead_ttl
+        self.keep_last = keep_last
+        self.events_maxlen = events_maxlen
+        self.dead_maxlen = dead_maxlen
+        self._url = redis_url
+        self._embedded_dir = Path(embedded_dir) if embedded_dir else DEFAULT_DIR
+        self._embedded: Embedded | None = None
+        self._client: Any = None
+        self._scripts: Scripts | None = None
+        self._registered_queues: set[str] = set()
+        self._connect_lock = anyio.Lock()
+        self.waiters = Waiters(self)
+
+    # -- tasks -----------------------------------------------------------------------------------
+
+    def task(
+        self,
+        name: str,
+        *,
+        queue: str = "default",
+        priority: str | int = "normal",
+        timeout: float | None = None,
+        max_attempts: int = 1,
+        backoff: Backoff | float = DEFAULT_BACKOFF,
+        lease: float = 30.0,
+        max_deliveries: int = 5,
+        result_ttl: float | None = None,
+    ) -> Callable[[F], F]:
+        """Registers the decorated function as the handler of jobs named ``name``.
+
+        The handler takes ``(ctx, payload)``; the payload's annotation (a msgspec Struct or any
+        msgspec-supported type) is what enqueue validates against. Plain functions run in a
+        thread. Raises ``ConfigurationError`` for a duplicate name or bad options."""
+
+        def register(fn: F) -> F:
+            if name in self.tasks:
+                raise ConfigurationError(f"task {name!r} is already registered")
+            self.tasks[name] = TaskDef(
+                name,
+                fn,
+                queue=queue,
+                priority=priority,
+                timeout=timeout,
+                max_attempts=max_attempts,
+                backoff=backoff,
+                lease=lease,
+                max_deliveries=max_deliveries,
+                result_ttl=result_ttl,
+            )
+            return fn
+
+        return register
+
+    def task_def(self, queue: str | None, name: str) -> TaskDef:
+        """The task ``name`` (on ``queue`` if given); raises ``UnknownJob`` naming the known ones."""
+        task = self.tasks.get(name)
+        if task is None or (queue is not None and task.queue != queue):
+            known = [t.name for t in self.tasks.values() if queue is None or t.queue == queue]
+            raise UnknownJob(name, known, queue)
+        return task
+
+    def queues_of_tasks(self) -> list[str]:
+        return sorted({t.queue for t in self.tasks.values()})
+
+    # -- connection ------------------------------------------------------------------------------
+
+    @property
+    def redis(self) -> Any:
+        """The redis.asyncio client (after the first awaited call, or :meth:`connect`)."""
+        if self._client is None:
+            raise ConfigurationError("the app is not connected yet: await app.connect() first")
+        return self._client
+
+    @property
+    def scripts(self) -> Scripts:
+        if self._scripts is None:
+            raise ConfigurationError("the app is not connected yet: await app.connect() first")
+        return self._scripts
+
+    @property
+    def url(self) -> str | None:
+        return self._url
+
+    async def connect(self) -> App:
+        """Connects (starting the embedded server if needed); safe to call many times."""
+        if self._client is not None:
+            return self
+        async with self._connect_lock:
+            if self._client is not None:
+                return self
+            url = self._url or os.environ.get("STREAMQ_REDIS_URL") or None
+            if url is None:
+                self._embedded = Embedded(self._embedded_dir)
+                url = await anyio.to_thread.run_sync(self._embedded.attach_or_start)
+            self._url = url
+            client = make_client(url)
+            self._scripts = Scripts(client)
+            self._client = client
+        return self
+
+    async def close(self) -> None:
+        """Closes connections; stops the embedded server if this process started it."""
+        await self.waiters.close()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+        if self._embedded is not None and self._embedded.owned:
+            await anyio.to_thread.run_sync(self._embedded.stop)
+
+    async def __aenter__(self) -> App:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def ping(self) -> bool:
+        """True if Redis answers; never raises."""
+        try:
+            await self.connect()
+            return bool(await self.redis.ping())
+        except Exception:
+            return False
+
+    async def register_queue(self, queue: str) -> None:
+        """Adds ``queue`` to the registry (once per process)."""
+        if queue in self._registered_queues:
+            return
+        await self.connect()
+        with broker_errors(f"registering queue {queue}"):
+            await self.redis.sadd(_keys.registry(), queue)
+        self._registered_queues.add(queue)
+
+    # -- producing -------------------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        name: str,
+        payload: Any = None,
+        *,
+        id: str | None = None,
+        queue: str | None = None,
+        priority: str | int | None = None,
+        delay: float | None = None,
+        run_at: float | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        request_id: str | None = None,
+        dedup_ttl: float | None = None,
+        parent: tuple[str, str] | None = None,
+        durable: bool = False,
+    ) -> JobHandle:
+        """Enqueues one job; returns its handle (``deduplicated`` if the id already existed).
+
+        Raises ``UnknownJob``, ``InvalidPayload``, ``InvalidJobId`` (nothing written),
+        ``QueueFull`` or ``BrokerUnavailable``."""
+        request = EnqueueRequest(
+            name=name,
+            payload=payload,
+            id=id,
+            queue=queue,
+            priority=priority,
+            delay=delay,
+            run_at=run_at,
+            max_attempts=max_attempts,
+            timeout=timeout,
+            request_id=request_id,
+            dedup_ttl=dedup_ttl,
+            parent=parent,
+        )
+        return (await enqueue_batch(self, [request], durable=durable))[0]
+
+    async def enqueue_many(
+        self, requests: list[EnqueueRequest], *, durable: bool = False
+    ) -> list[JobHandle]:
+        """Enqueues many jobs with one script call per queue (per 1,000 jobs); validates all
+        of them before writing any."""
+        return await enqueue_batch(self, requests, durable=durable)
+
+    def handle(self, queue: str, id: str) -> JobHandle:
+        return JobHandle(self, queue, id)
+
+    # -- reading and operating -------------------------------------------------------------------
+
+    async def job(self, queue: str, id: str) -> Job | None:
+        return await _admin.read_job(self, queue, id)
+
+    async def cancel(self, queue: str, id: str) -> bool:
+        """Cancels a job; True if it was (or is being) cancelled by this call."""
+        return await _admin.cancel(self, queue, id)
+
+    async def pause(self, queue: str) -> None:
+        await _admin.set_paused(self, queue, True)
+
+    async def resume(self, queue: str) -> None:
+        await _admin.set_paused(self, queue, False)
+
+    async def queue_names(self) -> list[str]:
+        return await _admin.queue_names(self)
+
+    async def stats(self, queue: str) -> QueueStats:
+        return await _admin.stats(self, queue)
+
+    async def dead_letters(
+        self, queue: str, count: int = 100, after: str = "-"
+    ) -> list[DeadLetter]:
+        return await _admin.dead_letters(self, queue, count, after)
+
+    async def replay_dead(self, queue: str, ids: list[str] | None = None) -> int:
+        return await _admin.replay_dead(self, queue, ids)
+
+    async def purge_dead(self, queue: str, ids: list[str] | None = None) -> int:
+        return await _admin.purge_dead(self, queue, ids)
+
+    async def read_events(
+        self, queue: str, after: str = "0-0", count: int = 100, block_ms: int | None = None
+    ) -> list[Event]:
+        """Events after entry id ``after`` (``"$"``: only new ones), waiting up to ``block_ms``."""
+        return await _admin.read_events(self, queue, after, count, block_ms)
+
+    def events(self, queue: str, after: str = "$", job: str | None = None) -> AsyncIterator[Event]:
+        """Follows a queue's events live (optionally one job's)."""
+        return _admin.follow_events(self, queue, after, job)

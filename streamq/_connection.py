@@ -1,0 +1,65 @@
+"""Redis clients from a URL: a single server, or a cluster (comma list or redis+cluster://)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from streamq._errors import BrokerUnavailable, ConfigurationError, QueueFull
+
+_RETRY_ON = [RedisConnectionError, RedisTimeoutError]
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith("redis+cluster://") or "," in url
+
+
+def make_client(url: str, *, max_connections: int = 64) -> Any:
+    """A redis.asyncio client for ``url`` that retries dropped connections with backoff."""
+    common: dict[str, Any] = {
+        "decode_responses": False,
+        "socket_timeout": 30.0,
+        "socket_connect_timeout": 5.0,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.02), 3),
+        "retry_on_error": _RETRY_ON,
+    }
+    if is_cluster_url(url):
+        nodes = []
+        for part in url.removeprefix("redis+cluster://").split(","):
+            host, _, port = part.removeprefix("redis://").split("/")[0].rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigurationError(f"bad cluster node {part!r} in {url!r}")
+            nodes.append(ClusterNode(host, int(port)))
+        return RedisCluster(startup_nodes=nodes, **common)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigurationError(
+            f"unsupported Redis URL {url!r}: use redis://, rediss:// or unix://"
+        )
+    return aioredis.Redis.from_url(url, max_connections=max_connections, **common)
+
+
+@contextlib.contextmanager
+def broker_errors(action: str) -> Iterator[None]:
+    """Turns redis-py errors into streamq's: OOM refusals into QueueFull, the rest into
+    BrokerUnavailable, both saying what was being done."""
+    try:
+        yield
+    except ResponseError as exc:
+        if str(exc).startswith("OOM"):
+            raise QueueFull(
+                f"{action}: Redis is out of memory and refuses new jobs ({exc})"
+            ) from exc
+        raise BrokerUnavailable(f"{action}: {exc}") from exc
+    except RedisError as exc:
+        raise BrokerUnavailable(f"{action}: Redis unavailable ({exc})") from exc
+    except OSError as exc:
+        raise BrokerUnavailable(f"{action}: Redis unavailable ({exc})") from exc

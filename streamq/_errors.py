@@ -1,0 +1,113 @@
+"""The one exception tree of streamq.
+
+::
+
+    StreamqError
+    ├── ConfigurationError      bad settings (a Redis URL, a task definition)
+    ├── BrokerUnavailable       Redis cannot be reached or answered with an error
+    │   └── QueueFull           Redis refuses new jobs for lack of memory (maxmemory/noeviction)
+    ├── InvalidJob              the caller's job cannot be accepted; nothing was written
+    │   ├── UnknownJob          no task of that name is registered (for that queue)
+    │   ├── InvalidPayload      the payload does not fit the task's type (names the field path)
+    │   └── InvalidJobId        an id outside 1-200 chars of [A-Za-z0-9._:@-]
+    ├── JobFailed               a waited-for job ended in the dead-letter stream
+    ├── JobCancelled            a waited-for job was cancelled
+    ├── JobNotFound             no record of that job (never enqueued, or expired)
+    ├── LockError               a lock could not be taken in time or was lost
+    └── HandlerSignal           raised by handlers to steer the broker (not errors of streamq)
+        ├── Fatal               do not retry: dead-letter the job at once
+        └── Retry               retry after a given delay (optionally without spending an attempt)
+"""
+
+from __future__ import annotations
+
+
+class StreamqError(Exception):
+    """Root of every exception streamq raises."""
+
+
+class ConfigurationError(StreamqError):
+    """Invalid settings: a Redis URL, a task definition, an option out of range."""
+
+
+class BrokerUnavailable(StreamqError):
+    """Redis could not be reached, or failed the command."""
+
+
+class QueueFull(BrokerUnavailable):
+    """Redis refused the write for lack of memory; the job was not enqueued."""
+
+
+class InvalidJob(StreamqError):
+    """The job cannot be accepted as given; nothing was written."""
+
+
+class UnknownJob(InvalidJob):
+    """No task with that name is registered (for the queue named)."""
+
+    def __init__(self, name: str, known: list[str], queue: str | None = None) -> None:
+        where = f" on queue {queue!r}" if queue else ""
+        super().__init__(
+            f"unknown job {name!r}{where}; known: {', '.join(sorted(known)) or 'none'}"
+        )
+        self.name = name
+        self.known = sorted(known)
+        self.queue = queue
+
+
+class InvalidPayload(InvalidJob):
+    """The payload does not fit the task's payload type; ``path`` names the field."""
+
+    def __init__(self, message: str, path: str = "$") -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class InvalidJobId(InvalidJob):
+    """A job id must be 1-200 characters of letters, digits and ``._:@-``."""
+
+
+class JobFailed(StreamqError):
+    """The job ended in the dead-letter stream; ``error`` is its last error."""
+
+    def __init__(self, job_id: str, error: str | None, reason: str | None = None) -> None:
+        super().__init__(f"job {job_id} failed: {error or reason or 'unknown error'}")
+        self.job_id = job_id
+        self.error = error
+        self.reason = reason
+
+
+class JobCancelled(StreamqError):
+    """The job was cancelled before it completed."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} was cancelled")
+        self.job_id = job_id
+
+
+class JobNotFound(StreamqError):
+    """No record of the job: it was never enqueued, or its record expired."""
+
+
+class LockError(StreamqError):
+    """A lock could not be acquired in time, or its ownership was lost."""
+
+
+class HandlerSignal(Exception):
+    """Base of the exceptions a handler raises to steer what happens to its job."""
+
+
+class Fatal(HandlerSignal):
+    """Non-retryable failure: the job goes to the dead-letter stream at once."""
+
+
+class Retry(HandlerSignal):
+    """Retry the job after ``delay`` seconds; ``count_attempt=False`` keeps the attempt
+    (for "rate limited, try again later")."""
+
+    def __init__(
+        self, message: str = "retry requested", *, delay: float = 1.0, count_attempt: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.delay = delay
+        self.count_attempt = count_attempt

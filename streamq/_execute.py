@@ -1,0 +1,142 @@
+"""Running one delivery: decode, call the handler under its timeout, turn the outcome into a
+settlement (completed, retry with backoff, dead letter, cancelled or handed back)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import random
+import time
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+import msgspec
+
+from streamq._codec import encode
+from streamq._context import Context, Delivery
+from streamq._errors import Fatal, Retry
+from streamq._metrics import (
+    JOB_RUN_SECONDS,
+    JOB_WAIT_SECONDS,
+    JOBS_COMPLETED,
+    JOBS_DEAD,
+    JOBS_FAILED,
+    JOBS_RETRIED,
+)
+
+if TYPE_CHECKING:
+    from streamq._app import App
+    from streamq._settle import Settler
+
+log = logging.getLogger(__name__)
+
+
+def _ms(seconds: float) -> int:
+    return int(seconds * 1000)
+
+
+class Executor:
+    def __init__(self, app: App, settler: Settler, limiter: anyio.CapacityLimiter) -> None:
+        self._app = app
+        self._settler = settler
+        self._limiter = limiter
+
+    def _ttl(self, d: Delivery, dead: bool = False) -> int:
+        return _ms(self._app.dead_ttl if dead else d.spec.result_ttl)
+
+    def _dead(self, d: Delivery, reason: str, error: str) -> None:
+        log.warning(
+            "job dead: %s",
+            error,
+            extra={"job_id": d.job_id, "queue": d.queue, "attempt": d.attempt, "reason": reason},
+        )
+        JOBS_DEAD.labels(d.queue, d.spec.name).inc()
+        self._settler.add(d, "d", error, self._ttl(d, dead=True), reason)
+
+    async def run(self, d: Delivery) -> None:
+        spec = d.spec
+        task = self._app.tasks.get(spec.name)
+        if task is None:
+            self._dead(d, "unknown_job", f"no handler for {spec.name!r} in this worker")
+            return
+        try:
+            payload = task.decode_payload(bytes(spec.payload))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            self._dead(d, "bad_payload", f"payload does not fit {spec.name}: {exc}")
+            return
+        if d.deliveries == 1 and d.attempt == 1:
+            JOB_WAIT_SECONDS.labels(d.queue, spec.name).observe(
+                max(time.time() - spec.created_at, 0)
+            )
+        ctx = Context(self._app, d)
+        started = time.perf_counter()
+        timeout = spec.timeout
+        try:
+            async with asyncio.timeout(timeout):
+                if task.is_async:
+                    result = await task.fn(ctx, payload)
+                else:
+                    result = await anyio.to_thread.run_sync(
+                        functools.partial(task.fn, ctx, payload),
+                        abandon_on_cancel=True,
+                        limiter=self._limiter,
+                    )
+        except asyncio.CancelledError:
+            reason = d.stop_reason
+            if reason == "cancel":
+                self._settler.add(d, "x", "", self._ttl(d))
+            elif reason == "shutdown":
+                self._settler.add(d, "h", "", 0)
+            elif reason != "lost":
+                raise
+            return
+        except Fatal as exc:
+            JOBS_FAILED.labels(d.queue, spec.name).inc()
+            self._dead(d, "fatal", _describe(exc))
+            return
+        except Retry as exc:
+            JOBS_RETRIED.labels(d.queue, spec.name).inc()
+            if exc.count_attempt:
+                JOBS_FAILED.labels(d.queue, spec.name).inc()
+                if d.attempt >= spec.max_attempts:
+                    self._dead(d, "max_attempts", _describe(exc))
+                    return
+            self._settler.add(
+                d, "r", _describe(exc), _ms(max(exc.delay, 0.0)), "1" if exc.count_attempt else "0"
+            )
+            return
+        except Exception as exc:
+            JOBS_FAILED.labels(d.queue, spec.name).inc()
+            error = (
+                f"timed out after {timeout:g} s"
+                if isinstance(exc, TimeoutError) and timeout
+                else _describe(exc)
+            )
+            if d.attempt >= spec.max_attempts:
+                self._dead(d, "max_attempts", error)
+                return
+            delay = spec.backoff.delay(d.attempt, random.random())
+            log.info(
+                "job failed, retrying in %.2f s: %s",
+                delay,
+                error,
+                extra={"job_id": d.job_id, "queue": d.queue, "attempt": d.attempt},
+            )
+            JOBS_RETRIED.labels(d.queue, spec.name).inc()
+            self._settler.add(d, "r", error, _ms(delay), "1")
+            return
+        finally:
+            JOB_RUN_SECONDS.labels(d.queue, spec.name).observe(time.perf_counter() - started)
+        try:
+            data = encode(result)
+        except (TypeError, msgspec.EncodeError) as exc:
+            self._dead(d, "bad_result", f"result of {spec.name} cannot be encoded: {exc}")
+            return
+        JOBS_COMPLETED.labels(d.queue, spec.name).inc()
+        self._settler.add(d, "c", data, self._ttl(d))
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

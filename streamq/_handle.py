@@ -1,0 +1,204 @@
+"""Job handles for producers, and the per-queue listener that wakes waiters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from streamq import _keys
+from streamq._codec import decode_any
+from streamq._connection import broker_errors
+from streamq._errors import BrokerUnavailable, JobCancelled, JobFailed, JobNotFound
+from streamq._types import TERMINAL_STATES, Event, Job
+
+if TYPE_CHECKING:
+    from streamq._app import App
+
+log = logging.getLogger(__name__)
+
+# A waiter re-reads the job's state this often in case an event was trimmed away unseen.
+_SAFETY_POLL = 2.0
+
+
+class JobHandle:
+    """A reference to one job: read its state, wait for its result, cancel it, follow it."""
+
+    def __init__(
+        self,
+        app: App,
+        queue: str,
+        id: str,
+        *,
+        name: str | None = None,
+        deduplicated: bool = False,
+        state_at_enqueue: str | None = None,
+    ) -> None:
+        self.app = app
+        self.queue = queue
+        self.id = id
+        self.name = name
+        self.deduplicated = deduplicated
+        self.state_at_enqueue = state_at_enqueue
+
+    def __repr__(self) -> str:
+        return f"JobHandle({self.queue!r}, {self.id!r}, deduplicated={self.deduplicated})"
+
+    async def state(self) -> str | None:
+        """The job's state, or None if there is no record of it."""
+        await self.app.connect()
+        with broker_errors(f"reading job {self.id}"):
+            raw = await self.app.redis.hget(_keys.job(self.queue, self.id), "state")
+        return raw.decode() if raw else None
+
+    async def info(self) -> Job | None:
+        return await self.app.job(self.queue, self.id)
+
+    async def cancel(self) -> bool:
+        return await self.app.cancel(self.queue, self.id)
+
+    async def result(self, timeout: float | None = 30.0) -> Any:
+        """Waits for the job to finish and returns its result.
+
+        Raises ``JobFailed`` (dead-lettered), ``JobCancelled``, ``JobNotFound``, or
+        ``TimeoutError`` after ``timeout`` seconds (None waits for ever)."""
+        job = await self.app.waiters.wait(self.queue, self.id, timeout)
+        if job.state == "completed":
+            return job.result
+        if job.state == "cancelled":
+            raise JobCancelled(self.id)
+        raise JobFailed(self.id, job.error, job.reason)
+
+    async def wait(self, timeout: float | None = 30.0) -> Job:
+        """Waits for the job to finish, whatever the outcome; returns its record."""
+        return await self.app.waiters.wait(self.queue, self.id, timeout)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """This job's events from its first one, until its terminal event."""
+        await self.app.connect()
+        with broker_errors(f"reading job {self.id}"):
+            first = await self.app.redis.hget(_keys.job(self.queue, self.id), "first_event")
+        if first is None:
+            raise JobNotFound(f"no job {self.id} on queue {self.queue}")
+        after = _before(first.decode())
+        async for event in self.app.events(self.queue, after=after, job=self.id):
+            yield event
+            if event.terminal:
+                return
+
+
+def _before(entry_id: str) -> str:
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq) - 1}" if int(seq) > 0 else f"{int(ms) - 1}-18446744073709551615"
+
+
+class Waiters:
+    """Waits on jobs' outcomes with one events-stream reader per queue (not one connection
+    per waiter), so a thousand callers of ``result()`` cost one blocked connection."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._futures: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        self._cursor: dict[str, str] = {}
+
+    async def wait(self, queue: str, job_id: str, timeout: float | None) -> Job:
+        await self._app.connect()
+        await self._start_reader(queue)
+        key = (queue, job_id)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        mine: list[asyncio.Future[None]] = []
+        try:
+            while True:
+                fut: asyncio.Future[None] = loop.create_future()
+                mine.append(fut)
+                self._futures.setdefault(key, []).append(fut)
+                # Registered first, then read: an outcome after this point wakes the future.
+                job = await self._app.job(queue, job_id)
+                if job is None:
+                    raise JobNotFound(f"no job {job_id} on queue {queue}")
+                if job.state in TERMINAL_STATES:
+                    return job
+                left = (
+                    _SAFETY_POLL if deadline is None else min(_SAFETY_POLL, deadline - loop.time())
+                )
+                if left <= 0:
+                    raise TimeoutError(f"job {job_id} did not finish within {timeout} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(fut, left)
+        finally:
+            self._forget(key, mine)
+
+    def _forget(self, key: tuple[str, str], mine: list[asyncio.Future[None]]) -> None:
+        futures = self._futures.get(key, [])
+        for fut in mine:
+            fut.cancel()
+            futures.remove(fut)
+        if not futures:
+            self._futures.pop(key, None)
+
+    async def _start_reader(self, queue: str) -> None:
+        task = self._readers.get(queue)
+        if task is not None and not task.done():
+            return
+        with broker_errors(f"reading events of {queue}"):
+            last = await self._app.redis.xrevrange(_keys.events(queue), count=1)
+        self._cursor[queue] = last[0][0].decode() if last else "0-0"
+        self._readers[queue] = asyncio.create_task(self._read(queue), name=f"waiters:{queue}")
+
+    async def _read(self, queue: str) -> None:
+        key = _keys.events(queue)
+        while True:
+            try:
+                reply = await self._app.redis.xread(
+                    {key: self._cursor[queue]}, count=1000, block=1000
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # Redis down: keep trying; waiters also poll
+                log.warning("events reader for %s: %s", queue, exc)
+                await asyncio.sleep(0.5)
+                continue
+            for _, entries in reply or ():
+                for entry_id, fields in entries:
+                    self._cursor[queue] = entry_id.decode()
+                    if fields.get(b"t", b"").decode() in TERMINAL_STATES:
+                        for fut in self._futures.get((queue, fields[b"j"].decode()), ()):
+                            if not fut.done():
+                                fut.set_result(None)
+
+    async def close(self) -> None:
+        for task in self._readers.values():
+            task.cancel()
+        for task in self._readers.values():
+            with contextlib.suppress(asyncio.CancelledError, BrokerUnavailable):
+                await task
+        self._readers.clear()
+
+
+def parse_event(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
+    def text(name: bytes) -> str | None:
+        value = fields.get(name)
+        return value.decode() if value is not None else None
+
+    eid = entry_id.decode()
+    progress = text(b"p")
+    return Event(
+        id=eid,
+        queue=queue,
+        type=text(b"t") or "",
+        job=text(b"j") or "",
+        name=text(b"n") or "",
+        attempt=int(fields.get(b"a", b"0")),
+        at=int(eid.partition("-")[0]) / 1000.0,
+        progress=float(progress) if progress is not None else None,
+        message=text(b"m") or text(b"r"),
+        error=text(b"e"),
+    )
+
+
+def decode_result(raw: bytes | None) -> Any:
+    return decode_any(raw)

@@ -1,0 +1,59 @@
+"""Every Redis key streamq uses is built here (the Lua prelude mirrors the per-job layout).
+
+All keys of one queue share the hash tag ``{queue}`` so each script touches one cluster slot.
+"""
+
+from __future__ import annotations
+
+ROOT = "sq"
+GROUP = "workers"
+
+
+def registry() -> str:
+    """The set of every queue ever used (so nothing has to scan the keyspace)."""
+    return f"{ROOT}:queues"
+
+
+def prefix(queue: str) -> str:
+    return f"{ROOT}:{{{queue}}}:"
+
+
+def lane(queue: str, lane_name: str) -> str:
+    return f"{prefix(queue)}lane:{lane_name}"
+
+
+def job(queue: str, job_id: str) -> str:
+    return f"{prefix(queue)}job:{job_id}"
+
+
+def delayed(queue: str) -> str:
+    return f"{prefix(queue)}delayed"
+
+
+def dead(queue: str) -> str:
+    return f"{prefix(queue)}dead"
+
+
+def events(queue: str) -> str:
+    return f"{prefix(queue)}events"
+
+
+def stats(queue: str) -> str:
+    return f"{prefix(queue)}stats"
+
+
+def paused(queue: str) -> str:
+    return f"{prefix(queue)}paused"
+
+
+def workers(queue: str) -> str:
+    return f"{prefix(queue)}workers"
+
+
+def finished(queue: str) -> str:
+    return f"{prefix(queue)}finished"
+
+
+def custom(queue: str, *parts: str) -> str:
+    """A key for features built on a queue (locks, limits, flows), still under its hash tag."""
+    return prefix(queue) + ":".join(parts)

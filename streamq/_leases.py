@@ -1,0 +1,103 @@
+"""Leases: renewing this worker's deliveries, and reclaiming other workers' expired ones."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import TYPE_CHECKING, Any
+
+from streamq import _keys
+from streamq._metrics import JOBS_RECLAIMED
+from streamq._types import LANES
+
+if TYPE_CHECKING:
+    from streamq._worker import Worker
+
+log = logging.getLogger(__name__)
+
+# Consumers with nothing pending and idle this long are removed from the groups (dead workers).
+_PRUNE_IDLE_MS = 3_600_000
+
+
+async def renew_leases(worker: Worker, queue: str) -> None:
+    """Extends the leases of this worker's deliveries on ``queue``; cancels the handlers of
+    jobs whose lease was lost or whose cancel was requested."""
+    app = worker.app
+    inflight = [d for d in worker.inflight.values() if d.queue == queue]
+    args: list[Any] = [
+        _keys.prefix(queue),
+        _keys.GROUP,
+        app.events_maxlen,
+        worker.consumer,
+        int(worker.heartbeat_ttl * 1000),
+    ]
+    for d in inflight:
+        args += [d.job_id, d.lane, d.entry_id, d.fence]
+    lost, cancel = await app.scripts.call(
+        "renew", [_keys.events(queue), _keys.workers(queue)], args
+    )
+    by_id = {d.job_id: d for d in inflight}
+    for raw, reason in [(i, "lost") for i in lost] + [(i, "cancel") for i in cancel]:
+        found = by_id.get(raw.decode())
+        if found is None or found.settling or found.task is None or found.stop_reason:
+            continue
+        log.info(
+            "stopping handler: %s",
+            "lease lost" if reason == "lost" else "cancel requested",
+            extra={"job_id": found.job_id, "queue": queue, "attempt": found.attempt},
+        )
+        found.stop_reason = reason
+        found.task.cancel()
+
+
+class Reclaimer:
+    """Pages through a queue's pending entries with XAUTOCLAIM, keeping a cursor per lane."""
+
+    def __init__(self, worker: Worker, queue: str, min_lease: float) -> None:
+        self.worker = worker
+        self.queue = queue
+        self.min_idle_ms = max(int(min_lease * 1000), 1)
+        self.cursors = dict.fromkeys(LANES, "0-0")
+
+    async def run_once(self) -> int:
+        app, queue = self.worker.app, self.queue
+        args: list[Any] = [
+            _keys.prefix(queue),
+            _keys.GROUP,
+            app.events_maxlen,
+            self.worker.consumer,
+            self.min_idle_ms,
+            200,
+            app.dead_maxlen,
+            int(app.dead_ttl * 1000),
+            app.keep_last,
+        ]
+        for lane in LANES:
+            args += [lane, self.cursors[lane]]
+        cursors, requeued, dead, cancelled = await app.scripts.call(
+            "reclaim", [_keys.events(queue), _keys.stats(queue), _keys.dead(queue)], args
+        )
+        self.cursors = {lane: c.decode() for lane, c in zip(LANES, cursors, strict=True)}
+        if requeued or dead or cancelled:
+            JOBS_RECLAIMED.labels(queue).inc(requeued + dead + cancelled)
+            log.warning(
+                "reclaimed expired leases on %s: %d requeued, %d dead, %d cancelled",
+                queue,
+                requeued,
+                dead,
+                cancelled,
+            )
+        return int(requeued + dead + cancelled)
+
+
+async def every(interval: float, action: Any, what: str) -> None:
+    """Runs ``action()`` every ``interval`` seconds (jittered), surviving Redis outages."""
+    while True:
+        await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))
+        try:
+            await action()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("%s failed: %s", what, exc)

@@ -1,0 +1,92 @@
+"""Task definitions: what a handler accepts and how its jobs run."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any, get_type_hints
+
+import msgspec
+
+from streamq._errors import ConfigurationError, InvalidPayload
+from streamq._types import Backoff, lane_of
+
+_PATH = re.compile(r" - at `([^`]*)`$")
+
+
+class TaskDef:
+    """A registered task: its handler, payload/result types and run options."""
+
+    def __init__(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *,
+        queue: str,
+        priority: str | int,
+        timeout: float | None,
+        max_attempts: int,
+        backoff: Backoff | float,
+        lease: float,
+        max_deliveries: int,
+        result_ttl: float | None,
+    ) -> None:
+        if max_attempts < 1 or max_deliveries < 1:
+            raise ConfigurationError(f"task {name}: max_attempts and max_deliveries must be >= 1")
+        if lease <= 0 or (timeout is not None and timeout <= 0):
+            raise ConfigurationError(f"task {name}: lease and timeout must be positive")
+        self.name = name
+        self.fn = fn
+        self.queue = queue
+        self.priority = lane_of(priority)
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+        self.backoff = backoff if isinstance(backoff, Backoff) else Backoff.fixed(float(backoff))
+        self.lease = lease
+        self.max_deliveries = max_deliveries
+        self.result_ttl = result_ttl
+        self.is_async = inspect.iscoroutinefunction(fn)
+        self.payload_type, self.result_type = _signature_types(name, fn)
+        self._decoder = msgspec.msgpack.Decoder(self.payload_type)
+
+    def __repr__(self) -> str:
+        return f"TaskDef({self.name!r}, queue={self.queue!r})"
+
+    def coerce(self, payload: Any) -> Any:
+        """The payload as the task's type; raises ``InvalidPayload`` naming the failing field."""
+        if self.payload_type is Any:
+            return payload
+        if isinstance(self.payload_type, type) and isinstance(payload, self.payload_type):
+            return payload
+        try:
+            return msgspec.convert(payload, self.payload_type, strict=False)
+        except msgspec.ValidationError as exc:
+            raise invalid_payload(self.name, exc) from None
+
+    def decode_payload(self, raw: bytes) -> Any:
+        return self._decoder.decode(raw)
+
+    def json_schema(self) -> dict[str, Any]:
+        """The JSON schema of the payload (for the HTTP API)."""
+        return msgspec.json.schema(self.payload_type)
+
+
+def invalid_payload(task: str, exc: msgspec.ValidationError) -> InvalidPayload:
+    text = str(exc)
+    match = _PATH.search(text)
+    path = match.group(1) if match else "$"
+    return InvalidPayload(f"invalid payload for {task}: {text}", path=path)
+
+
+def _signature_types(name: str, fn: Callable[..., Any]) -> tuple[Any, Any]:
+    params = list(inspect.signature(fn).parameters.values())
+    if len(params) != 2:
+        raise ConfigurationError(
+            f"task {name}: the handler takes (ctx, payload), got {len(params)} parameters"
+        )
+    try:
+        hints = get_type_hints(fn)
+    except Exception as exc:  # unresolvable annotations are the user's to fix
+        raise ConfigurationError(f"task {name}: cannot resolve type hints: {exc}") from exc
+    return hints.get(params[1].name, Any), hints.get("return", Any)

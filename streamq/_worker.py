@@ -1,0 +1,192 @@
+"""The Worker: runs an app's handlers for its queues until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from redis.exceptions import ResponseError
+
+from streamq import _keys
+from streamq._connection import broker_errors
+from streamq._context import Delivery
+from streamq._errors import ConfigurationError
+from streamq._execute import Executor
+from streamq._fetch import Slots, fetch_loop
+from streamq._leases import Reclaimer, every, renew_leases
+from streamq._settle import Settler
+from streamq._types import LANES
+
+if TYPE_CHECKING:
+    from streamq._app import App
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """Runs the handlers of ``app`` for ``queues`` (default: every queue it has tasks for).
+
+    ``concurrency`` jobs run at once in this process; ``batch_size`` caps one fetch.
+    ``starvation_share`` of fetches start at a lower lane. On SIGTERM/SIGINT (or :meth:`stop`)
+    it stops fetching, lets in-flight jobs finish for ``grace`` seconds, then hands the rest
+    back for immediate redelivery elsewhere. Raises ``ConfigurationError`` for bad options."""
+
+    def __init__(
+        self,
+        app: App,
+        queues: list[str] | None = None,
+        *,
+        concurrency: int = 50,
+        batch_size: int | None = None,
+        grace: float = 30.0,
+        starvation_share: float = 0.1,
+        renew_interval: float | None = None,
+        reclaim_interval: float | None = None,
+        heartbeat_ttl: float = 15.0,
+        handle_signals: bool = False,
+    ) -> None:
+        if concurrency < 1:
+            raise ConfigurationError("concurrency must be >= 1")
+        if not 0 <= starvation_share <= 0.5:
+            raise ConfigurationError("starvation_share must be between 0 and 0.5")
+        self.app = app
+        self.queues = queues or app.queues_of_tasks()
+        if not self.queues:
+            raise ConfigurationError("no queues to serve: register tasks or name queues")
+        self.concurrency = concurrency
+        self.batch_size = batch_size or min(concurrency, 200)
+        self.grace = grace
+        self.guard_every = round(1 / starvation_share) if starvation_share > 0 else 0
+        leases = [t.lease for t in app.tasks.values() if t.queue in self.queues] or [30.0]
+        self.min_lease = {
+            q: min([t.lease for t in app.tasks.values() if t.queue == q] or [30.0])
+            for q in self.queues
+        }
+        self.renew_interval = renew_interval or max(min(min(leases) / 3, 1.0), 0.05)
+        self.reclaim_interval = reclaim_interval or max(min(min(leases) / 2, 5.0), 0.1)
+        self.heartbeat_ttl = heartbeat_ttl
+        self.handle_signals = handle_signals
+        self.consumer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.inflight: dict[str, Delivery] = {}
+        self.slots = Slots(concurrency)
+        self.settler = Settler(app)
+        self._executor = Executor(app, self.settler, anyio.CapacityLimiter(concurrency))
+        self._stop = asyncio.Event()
+        self._running: set[asyncio.Task[None]] = set()
+        self.blocking: Any = None
+
+    def stop(self) -> None:
+        """Asks the worker to shut down gracefully (safe from a signal handler)."""
+        self._stop.set()
+
+    def start(self, d: Delivery) -> None:
+        """Runs one delivery (called by the fetch loop after it took a slot for it)."""
+        self.inflight[d.entry_id] = d
+        d.task = asyncio.create_task(self._run(d))
+
+    async def _run(self, d: Delivery) -> None:
+        try:
+            await self._executor.run(d)
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # a bug in streamq itself; the lease expiry will redeliver the job
+            log.exception("executing job failed", extra={"job_id": d.job_id, "queue": d.queue})
+        finally:
+            self.inflight.pop(d.entry_id, None)
+            self.slots.give(1)
+
+    async def _prepare(self) -> None:
+        await self.app.connect()
+        self.blocking = self.app.redis
+        pipe = self.app.redis.pipeline(transaction=False)
+        for queue in self.queues:
+            await self.app.register_queue(queue)
+            for lane in LANES:
+                # Created at 0 so entries added before the first worker are delivered too.
+                pipe.xgroup_create(_keys.lane(queue, lane), _keys.GROUP, id="0", mkstream=True)
+        with broker_errors("creating consumer groups"):
+            replies = await pipe.execute(raise_on_error=False)
+        for reply in replies:
+            if isinstance(reply, ResponseError) and "BUSYGROUP" not in str(reply):
+                raise ConfigurationError(f"cannot create consumer group: {reply}")
+
+    async def run(self) -> None:
+        """Serves until :meth:`stop` (or a signal, with ``handle_signals``); then drains."""
+        await self._prepare()
+        loop = asyncio.get_running_loop()
+        if self.handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.stop)
+        log.info(
+            "worker %s serving %s with concurrency %d",
+            self.consumer,
+            ", ".join(self.queues),
+            self.concurrency,
+        )
+        background = [asyncio.create_task(self.settler.run(), name="settle")]
+        for queue in self.queues:
+            reclaimer = Reclaimer(self, queue, self.min_lease[queue])
+            background += [
+                asyncio.create_task(
+                    every(self.renew_interval, lambda q=queue: renew_leases(self, q), "renew")
+                ),
+                asyncio.create_task(every(self.reclaim_interval, reclaimer.run_once, "reclaim")),
+            ]
+        fetchers = [
+            asyncio.create_task(fetch_loop(self, q), name=f"fetch:{q}") for q in self.queues
+        ]
+        try:
+            await self._stop.wait()
+        finally:
+            for task in fetchers:
+                task.cancel()
+            await asyncio.gather(*fetchers, return_exceptions=True)
+            await self._drain()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            if self.handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+            await self._leave()
+            log.info("worker %s stopped", self.consumer)
+
+    async def _drain(self) -> None:
+        running = [d.task for d in self.inflight.values() if d.task]
+        if running:
+            log.info("waiting up to %.0f s for %d running jobs", self.grace, len(running))
+            await asyncio.wait(running, timeout=self.grace)
+        for d in list(self.inflight.values()):
+            if d.task and not d.task.done():
+                d.stop_reason = "shutdown"
+                d.task.cancel()
+        rest = [d.task for d in self.inflight.values() if d.task]
+        if rest:
+            await asyncio.wait(rest)
+        try:
+            await asyncio.wait_for(self.settler.drain(), timeout=max(self.grace, 5.0))
+        except TimeoutError:
+            log.warning("could not write every outcome before stopping; leases will expire")
+
+    async def _leave(self) -> None:
+        with contextlib.suppress(Exception):
+            pipe = self.app.redis.pipeline(transaction=False)
+            for queue in self.queues:
+                pipe.zrem(_keys.workers(queue), self.consumer)
+            await pipe.execute()
+
+
+async def run_worker(app: App, **options: Any) -> None:
+    """Runs a worker for ``app`` until SIGTERM/SIGINT (what ``streamq worker`` calls)."""
+    worker = Worker(app, handle_signals=True, **options)
+    try:
+        await worker.run()
+    finally:
+        await app.close()

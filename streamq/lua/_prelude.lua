@@ -1,0 +1,95 @@
+-- Shared helpers, inserted by streamq/_scripts.py after each script's shebang line.
+-- Key layout mirrors streamq/_keys.py: every key of a queue starts with PREFIX ("sq:{queue}:").
+local PREFIX = ARGV[1]
+local GROUP = ARGV[2]
+local EVENTS_MAXLEN = ARGV[3]
+local _t = redis.call('TIME')
+local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
+
+local function job_key(id) return PREFIX .. 'job:' .. id end
+local function lane_key(lane) return PREFIX .. 'lane:' .. lane end
+local EVENTS_KEY = PREFIX .. 'events'
+local STATS_KEY = PREFIX .. 'stats'
+local DELAYED_KEY = PREFIX .. 'delayed'
+local DEAD_KEY = PREFIX .. 'dead'
+local FINISHED_KEY = PREFIX .. 'finished'
+
+local _groups = {}
+local function ensure_group(lkey)
+  if _groups[lkey] then return end
+  if redis.call('EXISTS', lkey) == 0 then
+    redis.call('XGROUP', 'CREATE', lkey, GROUP, '0', 'MKSTREAM')
+  end
+  _groups[lkey] = true
+end
+
+-- Appends one event; extra is a flat list of field, value pairs.
+local function emit(etype, id, name, attempt, extra)
+  local args = {'XADD', EVENTS_KEY, 'MAXLEN', '~', EVENTS_MAXLEN, '*',
+                't', etype, 'j', id, 'n', name or '', 'a', attempt or 0}
+  if extra then
+    for k = 1, #extra do args[#args + 1] = extra[k] end
+  end
+  return redis.call(unpack(args))
+end
+
+-- Puts a job's entry (back) on its lane; returns the new entry id.
+local function push_lane(id, lane, spec)
+  local lkey = lane_key(lane)
+  ensure_group(lkey)
+  return redis.call('XADD', lkey, '*', 'id', id, 'spec', spec)
+end
+
+local function drop_entry(lane, eid)
+  local lkey = lane_key(lane)
+  redis.call('XACK', lkey, GROUP, eid)
+  redis.call('XDEL', lkey, eid)
+end
+
+-- Finished records expire by age; with keep_last > 0 only the newest keep_last are kept too.
+local function retire(id, ttl_ms, keep_last)
+  local jkey = job_key(id)
+  if ttl_ms > 0 then redis.call('PEXPIRE', jkey, ttl_ms) end
+  if keep_last > 0 then
+    redis.call('ZADD', FINISHED_KEY, NOW, id)
+    local excess = redis.call('ZCARD', FINISHED_KEY) - keep_last
+    if excess > 0 then
+      local old = redis.call('ZRANGE', FINISHED_KEY, 0, excess - 1)
+      for _, oid in ipairs(old) do
+        local st = redis.call('HGET', job_key(oid), 'state')
+        if st == 'completed' or st == 'dead' or st == 'cancelled' then
+          redis.call('DEL', job_key(oid))
+        end
+      end
+      redis.call('ZREMRANGEBYRANK', FINISHED_KEY, 0, excess - 1)
+    end
+  end
+end
+
+local function is_terminal(state)
+  return state == 'completed' or state == 'dead' or state == 'cancelled'
+end
+
+-- A job goes to the dead-letter stream carrying everything needed to replay it.
+local function bury(id, h, lane, reason, err, dead_maxlen)
+  redis.call('XADD', DEAD_KEY, 'MAXLEN', '~', dead_maxlen, '*',
+    'id', id, 'name', h.name, 'lane', lane, 'spec', h.spec, 'reason', reason, 'error', err,
+    'attempt', h.attempt, 'max_attempts', h.max_attempts, 'lease_ms', h.lease_ms,
+    'max_deliveries', h.max_deliveries)
+  redis.call('HSET', job_key(id), 'state', 'dead', 'error', err, 'reason', reason,
+    'finished_at', NOW)
+  redis.call('HDEL', job_key(id), 'entry', 'consumer')
+  emit('dead', id, h.name, h.attempt, {'e', err, 'r', reason})
+  redis.call('HINCRBY', STATS_KEY, 'dead', 1)
+end
+
+local function load_job(id)
+  local v = redis.call('HMGET', job_key(id), 'state', 'name', 'spec', 'attempt', 'max_attempts',
+    'lease_ms', 'max_deliveries', 'fence', 'deliveries', 'lane', 'entry', 'cancel', 'renewed',
+    'consumer')
+  if not v[1] then return nil end
+  return {state = v[1], name = v[2], spec = v[3], attempt = tonumber(v[4]),
+    max_attempts = tonumber(v[5]), lease_ms = tonumber(v[6]), max_deliveries = tonumber(v[7]),
+    fence = tonumber(v[8]), deliveries = tonumber(v[9]), lane = v[10], entry = v[11],
+    cancel = v[12], renewed = tonumber(v[13] or '0'), consumer = v[14]}
+end

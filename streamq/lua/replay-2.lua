@@ -1,0 +1,35 @@
+#!lua
+-- Puts dead letters back on their lanes as fresh jobs (attempts and deliveries start over).
+-- KEYS: events, dead
+-- ARGV[4] limit for 'all' mode, ARGV[5] mode ('ids' | 'all'), ARGV[6..] dead entry ids
+-- Returns {entries processed, jobs replayed}.
+local entries
+if ARGV[5] == 'all' then
+  entries = redis.call('XRANGE', DEAD_KEY, '-', '+', 'COUNT', tonumber(ARGV[4]))
+else
+  entries = {}
+  for i = 6, #ARGV do
+    local e = redis.call('XRANGE', DEAD_KEY, ARGV[i], ARGV[i])
+    if e[1] then entries[#entries + 1] = e[1] end
+  end
+end
+local n = 0
+for _, e in ipairs(entries) do
+  local f = {}
+  for k = 1, #e[2], 2 do f[e[2][k]] = e[2][k + 1] end
+  local jkey = job_key(f.id)
+  local st = redis.call('HGET', jkey, 'state')
+  redis.call('XDEL', DEAD_KEY, e[1])
+  if not st or st == 'dead' then
+    -- The record may have expired: the dead letter carries everything needed to rebuild it.
+    redis.call('DEL', jkey)
+    redis.call('HSET', jkey, 'state', 'queued', 'name', f.name, 'lane', f.lane, 'spec', f.spec,
+      'attempt', 1, 'max_attempts', f.max_attempts, 'lease_ms', f.lease_ms,
+      'max_deliveries', f.max_deliveries, 'dedup_ms', -1, 'created_at', NOW, 'run_at', NOW,
+      'fence', 0, 'deliveries', 0, 'replayed_from', e[1])
+    redis.call('HSET', jkey, 'entry', push_lane(f.id, f.lane, f.spec))
+    emit('queued', f.id, f.name, 1, {'r', 'replayed'})
+    n = n + 1
+  end
+end
+return {#entries, n}
