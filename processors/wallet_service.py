@@ -1,0 +1,328 @@
+"""Wallet analytics as async services: what the job handlers (and quick endpoints) call.
+
+Each function does one step of the plans over a :class:`~processors.store.Store` and providers:
+sync a wallet's swaps, price its tokens, compute and save PnL and behaviour, run the dashboard
+analysis, fetch balances, run similarity with partial-failure tolerance, enrich balances.
+Store calls run in a worker thread (``anyio.to_thread``); provider errors propagate unchanged,
+so :class:`~processors.errors.ProviderError` with ``retryable`` reaches the caller.
+
+``progress`` callbacks take ``(percent, message)`` like streamq's ``ctx.progress``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
+
+import anyio
+import anyio.to_thread
+import msgspec
+
+from processors.analysis.behavior import BehaviorConfig, BehaviorMetrics, analyze_behavior
+from processors.analysis.enrichment import EnrichedWallet, enrich_balances, plan_enrichment
+from processors.analysis.pnl import PnlReport, compute_pnl
+from processors.analysis.similarity import SimilarityResult, VectorType, analyze_similarity
+from processors.config import CACHE, ENRICHMENT, SIMILARITY, SYNC
+from processors.errors import InsufficientData, ProviderError
+from processors.models import Swap, TokenInfo, WalletBalances
+from processors.providers.base import ChainProvider, Providers, TokenDataProvider
+from processors.solana import SOL_MINT, validate_address, validate_addresses
+from processors.store import Store
+
+__all__ = [
+    "DashboardResult",
+    "Progress",
+    "SimilarityFlowResult",
+    "SyncResult",
+    "analyze_wallet_behavior",
+    "analyze_wallet_pnl",
+    "dashboard_analysis",
+    "enrich_wallet_balances",
+    "fetch_balances",
+    "similarity_flow",
+    "sync_wallet",
+    "token_infos",
+]
+
+Progress = Callable[[float, str], Awaitable[None]]
+
+
+async def _noop(pct: float, message: str) -> None:
+    return None
+
+
+class SyncResult(msgspec.Struct, frozen=True, kw_only=True):
+    wallet: str
+    status: Literal["synced", "already-current"]
+    new_swaps: int
+    fetched: int
+    pages: int
+    last_synced_at: int | None
+
+
+class DashboardResult(msgspec.Struct, frozen=True, kw_only=True):
+    wallet: str
+    synced: bool
+    sync: SyncResult | None
+    pnl: PnlReport
+    behavior: BehaviorMetrics
+    processing_seconds: float
+
+
+class SimilarityFlowResult(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: str
+    similarity: SimilarityResult
+    balances: dict[str, WalletBalances]
+    requested_wallets: int
+    processed_wallets: int
+    failed_wallets: dict[str, str]  # wallet -> error
+    success_rate: float
+
+
+async def sync_wallet(
+    store: Store,
+    chain: ChainProvider,
+    wallet: str,
+    *,
+    force: bool = False,
+    max_swaps: int | None = None,
+    page_size: int = SYNC.page_size,
+    now: int | None = None,
+    progress: Progress = _noop,
+) -> SyncResult:
+    """Fetch the wallet's swaps newer than the last sync (all with ``force``) and store them.
+
+    Skips the fetch if the wallet was synced within ``SYNC.skip_if_synced_within`` seconds and
+    ``force`` is False. Raises InvalidWalletAddress, or ProviderError from the chain provider
+    (nothing is marked synced then; swaps are only recorded once the fetch completed).
+    """
+    validate_address(wallet)
+    at = int(time.time()) if now is None else now
+    status = (await anyio.to_thread.run_sync(
+        lambda: store.wallet_statuses([wallet], fresh_for=SYNC.skip_if_synced_within, now=at)
+    ))[0]  # fmt: skip
+    if status.status == "FRESH" and not force:
+        await progress(100, "already current")
+        return SyncResult(wallet=wallet, status="already-current", new_swaps=0, fetched=0,
+                          pages=0, last_synced_at=status.last_synced_at)  # fmt: skip
+    known = None if force else await anyio.to_thread.run_sync(store.newest_signature, wallet)
+    fetched: list[Swap] = []
+    before: str | None = None
+    pages = 0
+    while True:
+        page = await chain.get_swaps(wallet, before=before, limit=page_size)
+        pages += 1
+        stop = False
+        for s in page.swaps:
+            if s.signature == known:
+                stop = True  # everything older is stored already
+                break
+            fetched.append(s)
+        await progress(min(90.0, 10.0 + pages * 5.0), f"fetched {len(fetched)} swaps")
+        if max_swaps is not None and len(fetched) >= max_swaps:
+            fetched = fetched[:max_swaps]
+            break
+        if stop or page.before is None or not page.swaps:
+            break
+        before = page.before
+    newest = fetched[0].signature if fetched else known
+    added = await anyio.to_thread.run_sync(
+        lambda: store.record_sync(wallet, fetched, newest_signature=newest, now=at)
+    )
+    await progress(100, f"synced {added} new swaps")
+    return SyncResult(wallet=wallet, status="synced", new_swaps=added, fetched=len(fetched),
+                      pages=pages, last_synced_at=at)  # fmt: skip
+
+
+async def token_infos(
+    store: Store,
+    tokens: TokenDataProvider,
+    mints: Sequence[str],
+    *,
+    max_age: float = CACHE.token_info_max_age,
+    now: int | None = None,
+    on_batch: Callable[[dict[str, TokenInfo]], Awaitable[None]] | None = None,
+) -> dict[str, TokenInfo]:
+    """Token info for ``mints``: stored when fresh enough, else fetched in batches and stored."""
+    at = int(time.time()) if now is None else now
+    cached = await anyio.to_thread.run_sync(store.token_infos, list(dict.fromkeys(mints)))
+    plan = plan_enrichment(mints, cached, now=at, max_age=max_age,
+                           batch_size=ENRICHMENT.batch_size)  # fmt: skip
+    out = {m: cached[m] for m in plan.cached}
+    for batch in plan.batches:
+        fetched = await tokens.get_tokens(batch)
+        # Stamp with our clock: freshness is about when we asked, not the service's own time.
+        got = {m: msgspec.structs.replace(i, fetched_at=at) for m, i in fetched.items()}
+        await anyio.to_thread.run_sync(store.save_token_infos, list(got.values()))
+        out.update(got)
+        if on_batch is not None:
+            await on_batch(got)
+    return out
+
+
+async def analyze_wallet_pnl(
+    store: Store, tokens: TokenDataProvider, wallet: str, *, now: int | None = None
+) -> PnlReport:
+    """Compute the wallet's PnL from its stored swaps at current prices, save it, return it."""
+    swaps = await anyio.to_thread.run_sync(store.swaps, wallet)
+    infos = await token_infos(store, tokens, sorted({s.mint for s in swaps}), now=now)
+    report = compute_pnl(wallet, swaps, {m: i.price_sol for m, i in infos.items()})
+    await anyio.to_thread.run_sync(lambda: store.save_pnl(report, now=now))
+    return report
+
+
+async def analyze_wallet_behavior(
+    store: Store,
+    tokens: TokenDataProvider,
+    wallet: str,
+    *,
+    config: BehaviorConfig | None = None,
+    now: int | None = None,
+) -> BehaviorMetrics:
+    """Compute the wallet's behaviour from its stored swaps, save it, return it."""
+    swaps = await anyio.to_thread.run_sync(store.swaps, wallet)
+    infos = await token_infos(store, tokens, sorted({s.mint for s in swaps}), now=now)
+    launches = {m: i.pair_created_at for m, i in infos.items()}
+    metrics = analyze_behavior(wallet, swaps, launch_times=launches, config=config)
+    await anyio.to_thread.run_sync(lambda: store.save_behavior(metrics, now=now))
+    return metrics
+
+
+async def dashboard_analysis(
+    store: Store,
+    providers: Providers,
+    wallet: str,
+    *,
+    force_refresh: bool = False,
+    max_swaps: int | None = SYNC.dashboard_max_swaps,
+    now: int | None = None,
+    progress: Progress = _noop,
+) -> DashboardResult:
+    """02's dashboard job body: smart sync (STALE/MISSING only), then PnL, then behaviour."""
+    started = time.monotonic()
+    validate_address(wallet)
+    at = int(time.time()) if now is None else now
+    await progress(10, "checking wallet status")
+    status = (await anyio.to_thread.run_sync(
+        lambda: store.wallet_statuses([wallet], fresh_for=SYNC.fresh_for, now=at)
+    ))[0]  # fmt: skip
+    sync = None
+    if status.status != "FRESH" or force_refresh:
+        await progress(15, f"wallet {status.status.lower()}, syncing")
+        sync = await sync_wallet(store, providers.chain, wallet, force=force_refresh,
+                                 max_swaps=max_swaps, now=at)  # fmt: skip
+    await progress(40, "sync done" if sync else "wallet current, sync skipped")
+    # Sequential on purpose (02): both read the same swaps and write the same wallet row.
+    pnl = await analyze_wallet_pnl(store, providers.tokens, wallet, now=at)
+    await progress(65, "PnL done")
+    behavior = await analyze_wallet_behavior(store, providers.tokens, wallet, now=at)
+    await progress(80, "behaviour done")
+    return DashboardResult(wallet=wallet, synced=sync is not None, sync=sync, pnl=pnl,
+                           behavior=behavior, processing_seconds=time.monotonic() - started)  # fmt: skip
+
+
+async def fetch_balances(
+    chain: ChainProvider, wallets: Sequence[str], *, concurrency: int = 8
+) -> tuple[dict[str, WalletBalances], dict[str, ProviderError]]:
+    """Balances of each wallet, fetched concurrently; failures are returned, not raised."""
+    got: dict[str, WalletBalances] = {}
+    failed: dict[str, ProviderError] = {}
+    limiter = anyio.CapacityLimiter(concurrency)
+
+    async def one(w: str) -> None:
+        async with limiter:
+            try:
+                got[w] = await chain.get_balances(w)
+            except ProviderError as exc:
+                failed[w] = exc
+
+    async with anyio.create_task_group() as tg:
+        for w in dict.fromkeys(wallets):
+            tg.start_soon(one, w)
+    return got, failed
+
+
+async def similarity_flow(
+    store: Store,
+    providers: Providers,
+    wallets: Sequence[str],
+    *,
+    request_id: str,
+    wallets_needing_sync: Sequence[str] = (),
+    vector_type: VectorType = "capital",
+    failure_threshold: float = SIMILARITY.failure_threshold,
+    now: int | None = None,
+    progress: Progress = _noop,
+) -> SimilarityFlowResult:
+    """03/04's advanced similarity: deep sync ∥ balances, then similarity; saved by request id.
+
+    Wallets whose sync or balance fetch fails are left out. If fewer than ``failure_threshold``
+    of the wallets remain, or fewer than two, the flow fails: with the first retryable
+    ProviderError when one occurred (a retry may help), else InsufficientData.
+    """
+    wallets = validate_addresses(dict.fromkeys(wallets))
+    failures: dict[str, ProviderError] = {}
+    balances: dict[str, WalletBalances] = {}
+    await progress(5, f"syncing {len(wallets_needing_sync)} wallets and fetching balances")
+
+    async def deep_sync(w: str) -> None:
+        try:
+            await sync_wallet(store, providers.chain, w, now=now)
+            await analyze_wallet_pnl(store, providers.tokens, w, now=now)
+            await analyze_wallet_behavior(store, providers.tokens, w, now=now)
+        except ProviderError as exc:
+            failures.setdefault(w, exc)
+
+    async def balances_of_all() -> None:
+        got, failed = await fetch_balances(providers.chain, wallets)
+        balances.update(got)
+        for w, exc in failed.items():
+            failures.setdefault(w, exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(balances_of_all)
+        for w in dict.fromkeys(wallets_needing_sync):
+            tg.start_soon(deep_sync, w)
+    await progress(60, "sync and balances done")
+
+    ok = [w for w in wallets if w not in failures]
+    rate = len(ok) / len(wallets) if wallets else 0.0
+    if rate < failure_threshold or len(ok) < SIMILARITY.min_wallets:
+        retryable = next((e for e in failures.values() if e.retryable), None)
+        if retryable is not None:
+            raise retryable
+        raise InsufficientData(
+            f"only {len(ok)} of {len(wallets)} wallets usable (threshold {failure_threshold:.0%})"
+        )
+    swaps = {w: await anyio.to_thread.run_sync(store.swaps, w) for w in ok}
+    mints = sorted({t.mint for b in balances.values() for t in b.tokens})
+    infos = await token_infos(store, providers.tokens, mints, now=now)
+    result = analyze_similarity(swaps, vector_type=vector_type, balances=balances,
+                                prices={m: i.price_sol for m, i in infos.items()})  # fmt: skip
+    await anyio.to_thread.run_sync(lambda: store.save_similarity(request_id, result, now=now))
+    await progress(90, "similarity done")
+    return SimilarityFlowResult(
+        request_id=request_id,
+        similarity=result,
+        balances={w: balances[w] for w in ok},
+        requested_wallets=len(wallets),
+        processed_wallets=len(ok),
+        failed_wallets={w: str(e) for w, e in failures.items()},
+        success_rate=rate,
+    )
+
+
+async def enrich_wallet_balances(
+    store: Store,
+    tokens: TokenDataProvider,
+    balances: dict[str, WalletBalances],
+    *,
+    now: int | None = None,
+    on_batch: Callable[[dict[str, TokenInfo]], Awaitable[None]] | None = None,
+) -> dict[str, EnrichedWallet]:
+    """The enrich-token-balances body: database-first token info, then USD values."""
+    mints = sorted({t.mint for b in balances.values() for t in b.tokens} | {SOL_MINT})
+    infos = await token_infos(store, tokens, mints, now=now, on_batch=on_batch)
+    sol = infos.get(SOL_MINT)
+    return enrich_balances(balances, infos, sol_usd=sol.price_usd if sol else None)
