@@ -1,0 +1,180 @@
+"""Request limits: body size, JSON depth, per-caller rate, concurrent SSE connections.
+
+All of them answer with the error envelope: 413 for too much data, 429 (with ``Retry-After``)
+for too many requests or streams, 400 for JSON nested deeper than allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import OrderedDict
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+
+from server.errors import ApiError
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, or ApiError 413 as soon as it exceeds ``limit`` bytes.
+
+    The declared Content-Length is checked first so an honest oversized upload is refused
+    without reading it; the running total catches chunked or lying clients.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError:
+            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
+        if size > limit:
+            raise _too_large(limit)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
+
+
+def decode_json(body: bytes, type_: type[Any], *, prefix: str = "$") -> Any:
+    """Decode ``body`` as ``type_``: ApiError 400 for broken JSON, 422 for the wrong shape."""
+    if not body.strip():
+        raise ApiError(400, "bad_request", "the request needs a JSON body")
+    try:
+        return msgspec.json.decode(body, type=type_)
+    except msgspec.ValidationError as exc:
+        raise validation_error(exc, prefix) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "payload_too_deep", "JSON nesting is too deep") from None
+
+
+def validation_error(exc: msgspec.ValidationError, prefix: str = "$") -> ApiError:
+    """A 422 carrying msgspec's field path, re-rooted under ``prefix``."""
+    message = str(exc)
+    path = prefix
+    marker = " - at `"
+    if marker in message and message.endswith("`"):
+        message, _, raw_path = message.rpartition(marker)
+        path = prefix + raw_path[1:-1]  # "$.a.b`" -> ".a.b"
+    return ApiError(422, "invalid_payload", f"{message} - at `{path}`", path=path)
+
+
+def check_payload(raw: bytes, *, max_bytes: int, max_depth: int, where: str) -> None:
+    """Refuse a payload larger than ``max_bytes`` (413) or nested deeper than ``max_depth`` (400).
+
+    Depth is measured on the raw JSON text (brackets outside strings), so an absurdly deep
+    document is refused before any decoder recurses into it.
+    """
+    if len(raw) > max_bytes:
+        raise ApiError(
+            413, "payload_too_large", f"{where} is {len(raw)} bytes; the limit is {max_bytes}"
+        )
+    depth = json_depth(raw, stop_above=max_depth)
+    if depth > max_depth:
+        raise ApiError(
+            400,
+            "payload_too_deep",
+            f"{where} nests more than {max_depth} levels deep",
+            path=where,
+        )
+
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes, stop_above: int | None = None) -> int:
+    """Maximum bracket nesting of a JSON text, ignoring brackets inside strings.
+
+    With ``stop_above`` the scan ends as soon as the depth exceeds it.
+    """
+    depth = deepest = 0
+    # Regexes do the byte scanning in C; Python only walks the brackets themselves.
+    for match in _BRACKETS.finditer(_STRING.sub(b"", raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+            if stop_above is not None and deepest > stop_above:
+                break
+        else:
+            depth -= 1
+    return deepest
+
+
+class RateLimiter:
+    """A token bucket per caller: ``rate`` requests per second, bursts up to ``burst``.
+
+    Buckets live in an LRU capped at ``max_callers`` so a flood of distinct callers cannot
+    grow memory without bound (an evicted caller just starts with a full bucket).
+    """
+
+    def __init__(self, rate: float, burst: int, max_callers: int = 10_000) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._max = max_callers
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def check(self, key: str, now: float | None = None) -> None:
+        """Take one token for ``key`` or raise ApiError 429 with ``Retry-After`` seconds."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic() if now is None else now
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
+        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
+        if tokens < 1.0:
+            self._store(key, tokens, now)
+            retry = max(1, math.ceil((1.0 - tokens) / self.rate))
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"rate limit of {self.rate:g} requests/s exceeded",
+                headers={"Retry-After": str(retry)},
+            )
+        self._store(key, tokens - 1.0, now)
+
+    def _store(self, key: str, tokens: float, now: float) -> None:
+        self._buckets[key] = (tokens, now)
+        while len(self._buckets) > self._max:
+            self._buckets.popitem(last=False)
+
+
+class StreamSlots:
+    """Counts open SSE connections per caller and refuses more than ``limit`` (429)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: dict[str, int] = {}
+
+    @property
+    def total(self) -> int:
+        return sum(self._open.values())
+
+    def acquire(self, key: str) -> None:
+        count = self._open.get(key, 0)
+        if count >= self.limit:
+            raise ApiError(
+                429,
+                "too_many_streams",
+                f"at most {self.limit} concurrent event streams per token",
+                headers={"Retry-After": "5"},
+            )
+        self._open[key] = count + 1
+
+    def release(self, key: str) -> None:
+        count = self._open.get(key, 0) - 1
+        if count > 0:
+            self._open[key] = count
+        else:
+            self._open.pop(key, None)

@@ -1,0 +1,129 @@
+"""Dead-letter endpoints (admin): list, replay one or all, purge one or all."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from server.context import Call, check_entry_id, json_response, query_int
+from server.errors import ApiError
+from server.routing import OperationTable, Param
+from server.schemas import ENTRY_ID_PATTERN, CountResult, DeadLetterList, DeadLetterView
+
+operation = OperationTable()
+_MAX_COUNT = 1000
+
+
+@operation(
+    "GET",
+    "/v1/queues/{queue}/dead-letters",
+    summary="List dead letters",
+    scope="admin",
+    responses={200: DeadLetterList},
+    params=(
+        Param(
+            "count",
+            "query",
+            {"type": "integer", "minimum": 1, "maximum": _MAX_COUNT, "default": 100},
+            "How many to return, oldest first.",
+        ),
+        Param(
+            "after",
+            "query",
+            {"type": "string", "pattern": ENTRY_ID_PATTERN},
+            "Only entries after this id (the last id of the previous page).",
+        ),
+    ),
+    errors=(400, 404, 503),
+    tags=("admin",),
+)
+async def list_dead_letters(request: Request, call: Call) -> Response:
+    """Jobs that exhausted their attempts, failed fatally or were redelivered too often,
+    with the reason and last error."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    count = query_int(request, "count", 100, 1, _MAX_COUNT)
+    after = request.query_params.get("after")
+    if after is not None:
+        check_entry_id(after, "after")
+    letters = await call.app.dead_letters(queue, count=count, after=after or "-")
+    views = [
+        DeadLetterView(
+            id=d.id,
+            job=d.job,
+            name=d.name,
+            reason=d.reason,
+            error=d.error,
+            attempt=d.attempt,
+            at=d.at,
+        )
+        for d in letters
+    ]
+    return json_response(DeadLetterList(queue=queue, dead_letters=views))
+
+
+@operation(
+    "POST",
+    "/v1/queues/{queue}/dead-letters/{id}/replay",
+    summary="Replay one dead letter",
+    scope="admin",
+    responses={200: CountResult},
+    errors=(400, 404, 503),
+    tags=("admin",),
+)
+async def replay_dead_letter(request: Request, call: Call) -> Response:
+    """Enqueues the job again with fresh attempts and removes the dead letter."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    entry = check_entry_id(request.path_params["id"])
+    count = await call.app.replay_dead(queue, [entry])
+    if count == 0:
+        raise ApiError(404, "dead_letter_not_found", f"no dead letter {entry!r} in {queue!r}")
+    return json_response(CountResult(queue=queue, count=count))
+
+
+@operation(
+    "POST",
+    "/v1/queues/{queue}/dead-letters:replay",
+    summary="Replay every dead letter",
+    scope="admin",
+    responses={200: CountResult},
+    errors=(404, 503),
+    tags=("admin",),
+)
+async def replay_all_dead_letters(request: Request, call: Call) -> Response:
+    """Enqueues every dead job again with fresh attempts; ``count`` says how many."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    return json_response(CountResult(queue=queue, count=await call.app.replay_dead(queue)))
+
+
+@operation(
+    "DELETE",
+    "/v1/queues/{queue}/dead-letters/{id}",
+    summary="Purge one dead letter",
+    scope="admin",
+    responses={200: CountResult},
+    errors=(400, 404, 503),
+    tags=("admin",),
+)
+async def purge_dead_letter(request: Request, call: Call) -> Response:
+    """Deletes one dead letter for good."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    entry = check_entry_id(request.path_params["id"])
+    count = await call.app.purge_dead(queue, [entry])
+    if count == 0:
+        raise ApiError(404, "dead_letter_not_found", f"no dead letter {entry!r} in {queue!r}")
+    return json_response(CountResult(queue=queue, count=count))
+
+
+@operation(
+    "DELETE",
+    "/v1/queues/{queue}/dead-letters",
+    summary="Purge every dead letter",
+    scope="admin",
+    responses={200: CountResult},
+    errors=(404, 503),
+    tags=("admin",),
+)
+async def purge_dead_letters(request: Request, call: Call) -> Response:
+    """Deletes every dead letter of the queue; ``count`` says how many."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    return json_response(CountResult(queue=queue, count=await call.app.purge_dead(queue)))

@@ -1,0 +1,220 @@
+"""Job endpoints: enqueue (one or many), read, cancel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+import streamq
+from server.context import Call, check_job_id, json_response
+from server.errors import ApiError
+from server.limits import check_payload, decode_json, read_body, validation_error
+from server.routing import OperationTable
+from server.schemas import (
+    BatchBody,
+    BatchResult,
+    CancelResult,
+    EnqueueBody,
+    EnqueueResult,
+    JobLinks,
+    JobView,
+)
+
+operation = OperationTable()
+TERMINAL = frozenset({"completed", "dead", "cancelled"})
+
+
+def job_links(queue: str, job_id: str) -> JobLinks:
+    base = f"/v1/queues/{queue}/jobs/{job_id}"
+    return JobLinks(self=base, events=f"{base}/events")
+
+
+async def _task_queue(call: Call, queue: str) -> str:
+    """``queue`` if this server has tasks for it; enqueueing elsewhere cannot be validated."""
+    queues = call.state.task_queues()
+    if queue not in queues:
+        raise ApiError(
+            404,
+            "unknown_queue",
+            f"no tasks are registered for queue {queue!r}; known: {', '.join(queues) or 'none'}",
+            known=queues,
+        )
+    return queue
+
+
+def _to_request(call: Call, queue: str, body: EnqueueBody, where: str) -> streamq.EnqueueRequest:
+    app = call.app
+    try:
+        task = app.task_def(queue, body.name)
+    except streamq.UnknownJob as exc:
+        raise ApiError(
+            400, "unknown_job", str(exc), path=f"{where}.name", known=exc.known
+        ) from None
+    settings = call.state.settings
+    raw = bytes(body.payload)
+    check_payload(
+        raw,
+        max_bytes=settings.max_payload_bytes,
+        max_depth=settings.max_payload_depth,
+        where=f"{where}.payload",
+    )
+    try:
+        payload: Any = msgspec.json.decode(raw, type=task.payload_type)
+    except msgspec.ValidationError as exc:
+        raise validation_error(exc, f"{where}.payload") from None
+    except (msgspec.DecodeError, RecursionError):
+        raise ApiError(400, "malformed_json", "payload is not valid JSON") from None
+    return streamq.EnqueueRequest(
+        name=body.name,
+        payload=payload,
+        id=body.id,
+        queue=queue,
+        priority=body.priority,
+        delay=body.delay,
+        max_attempts=body.max_attempts,
+        timeout=body.timeout,
+        request_id=body.request_id,
+    )
+
+
+def _result(handle: streamq.JobHandle) -> EnqueueResult:
+    return EnqueueResult(
+        id=handle.id,
+        queue=handle.queue,
+        state=handle.state_at_enqueue or "queued",
+        deduplicated=handle.deduplicated,
+        links=job_links(handle.queue, handle.id),
+    )
+
+
+async def _enqueue(call: Call, requests: list[streamq.EnqueueRequest]) -> list[EnqueueResult]:
+    try:
+        handles = await call.app.enqueue_many(requests)
+    except streamq.InvalidPayload as exc:
+        raise ApiError(422, "invalid_payload", str(exc), path=exc.path) from None
+    except streamq.InvalidJobId as exc:
+        raise ApiError(400, "invalid_job_id", str(exc)) from None
+    except streamq.InvalidJob as exc:
+        raise ApiError(400, "invalid_job", str(exc)) from None
+    return [_result(h) for h in handles]
+
+
+@operation(
+    "POST",
+    "/v1/queues/{queue}/jobs",
+    summary="Enqueue a job",
+    scope="write",
+    body=EnqueueBody,
+    responses={202: EnqueueResult, 200: EnqueueResult},
+    errors=(400, 404, 413, 422, 503),
+    tags=("jobs",),
+)
+async def enqueue_job(request: Request, call: Call) -> Response:
+    """Validates ``name`` against the queue's tasks and ``payload`` against the task's type.
+    202 for a new job; 200 with ``deduplicated: true`` when a job with that id exists."""
+    queue = await _task_queue(call, request.path_params["queue"])
+    body = decode_json(await read_body(request, call.state.settings.max_body_bytes), EnqueueBody)
+    [result] = await _enqueue(call, [_to_request(call, queue, body, "$")])
+    return json_response(result, 200 if result.deduplicated else 202)
+
+
+@operation(
+    "POST",
+    "/v1/queues/{queue}/jobs:batch",
+    summary="Enqueue many jobs",
+    scope="write",
+    body=BatchBody,
+    responses={202: BatchResult, 200: BatchResult},
+    errors=(400, 404, 413, 422, 503),
+    tags=("jobs",),
+)
+async def enqueue_batch(request: Request, call: Call) -> Response:
+    """All jobs are validated before any is enqueued. 202 if at least one job is new, 200 if
+    every one already existed."""
+    queue = await _task_queue(call, request.path_params["queue"])
+    settings = call.state.settings
+    body = decode_json(await read_body(request, settings.max_body_bytes), BatchBody)
+    if len(body.jobs) > settings.max_batch:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"{len(body.jobs)} jobs in one batch; the limit is {settings.max_batch}",
+        )
+    if not body.jobs:
+        raise ApiError(400, "empty_batch", "jobs must hold at least one job", path="$.jobs")
+    requests = [_to_request(call, queue, job, f"$.jobs[{i}]") for i, job in enumerate(body.jobs)]
+    results = await _enqueue(call, requests)
+    status = 202 if any(not r.deduplicated for r in results) else 200
+    return json_response(BatchResult(jobs=results), status)
+
+
+async def _job(call: Call, queue: str, job_id: str) -> streamq.Job:
+    await call.state.require_queue(queue)
+    check_job_id(job_id)
+    job = await call.app.job(queue, job_id)
+    if job is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
+    return job
+
+
+def job_view(job: streamq.Job) -> JobView:
+    return JobView(
+        id=job.id,
+        queue=job.queue,
+        name=job.name,
+        state=job.state,
+        priority=job.priority,
+        payload=job.payload,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        deliveries=job.deliveries,
+        progress=job.progress,
+        progress_message=job.progress_message,
+        result=job.result,
+        error=job.error,
+        created_at=job.created_at,
+        run_at=job.run_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        parent=job.parent,
+        request_id=job.request_id,
+        links=job_links(job.queue, job.id),
+    )
+
+
+@operation(
+    "GET",
+    "/v1/queues/{queue}/jobs/{id}",
+    summary="Read a job",
+    responses={200: JobView},
+    errors=(400, 404, 503),
+    tags=("jobs",),
+)
+async def get_job(request: Request, call: Call) -> Response:
+    """State, progress, attempts, result or error, and timestamps (epoch seconds)."""
+    job = await _job(call, request.path_params["queue"], request.path_params["id"])
+    return json_response(job_view(job))
+
+
+@operation(
+    "DELETE",
+    "/v1/queues/{queue}/jobs/{id}",
+    summary="Cancel a job",
+    scope="write",
+    responses={200: CancelResult},
+    errors=(400, 404, 409, 503),
+    tags=("jobs",),
+)
+async def cancel_job(request: Request, call: Call) -> Response:
+    """A queued or scheduled job never runs; an active one has its handler cancelled.
+    409 ``not_cancellable`` if the job already finished."""
+    queue, job_id = request.path_params["queue"], request.path_params["id"]
+    job = await _job(call, queue, job_id)
+    if job.state in TERMINAL:
+        raise ApiError(409, "not_cancellable", f"job {job_id!r} already ended ({job.state})")
+    cancelled = await call.app.cancel(queue, job_id)
+    state = await call.app.handle(queue, job_id).state()
+    return json_response(CancelResult(id=job_id, queue=queue, cancelled=cancelled, state=state))

@@ -1,0 +1,118 @@
+"""Queue endpoints: list, detail (counts, lanes, rates, accepted jobs), pause and resume."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+import streamq
+from server.context import Call, json_response
+from server.routing import OperationTable
+from server.schemas import JobType, LaneView, PauseResult, QueueList, QueueView, StateCounts
+
+operation = OperationTable()
+_CONCURRENCY = 16
+
+
+def job_types(app: streamq.App, queue: str) -> list[JobType]:
+    """The job names ``queue`` accepts, each with its payload's JSON schema."""
+    return [
+        JobType(
+            name=task.name,
+            priority=task.priority,
+            max_attempts=task.max_attempts,
+            timeout=task.timeout,
+            payload_schema=task.json_schema(),
+        )
+        for task in sorted(app.tasks.values(), key=lambda t: t.name)
+        if task.queue == queue
+    ]
+
+
+async def queue_view(call: Call, queue: str) -> QueueView:
+    stats = await call.app.stats(queue)
+    call.state.rates.record(queue, stats.totals)
+    return QueueView(
+        name=queue,
+        paused=stats.paused,
+        counts=StateCounts(
+            waiting=stats.waiting, active=stats.active, delayed=stats.delayed, dead=stats.dead
+        ),
+        lanes={lane: LaneView(depth=s.depth, pending=s.pending) for lane, s in stats.lanes.items()},
+        totals=dict(stats.totals),
+        rates=call.state.rates.rates(queue),
+        workers=stats.workers,
+        oldest_waiting_age=stats.oldest_waiting_age,
+        jobs=job_types(call.app, queue),
+    )
+
+
+@operation(
+    "GET",
+    "/v1/queues",
+    summary="List queues",
+    responses={200: QueueList},
+    errors=(503,),
+    tags=("queues",),
+)
+async def list_queues(request: Request, call: Call) -> Response:
+    """Every queue in the registry (and every queue this server has tasks for), with counts
+    per state and lane, per-second rates, and the jobs each accepts."""
+    names = await call.state.queue_names()
+    limiter = asyncio.Semaphore(_CONCURRENCY)
+
+    async def one(queue: str) -> QueueView:
+        async with limiter:
+            return await queue_view(call, queue)
+
+    views = await asyncio.gather(*(one(q) for q in names))
+    return json_response(QueueList(queues=list(views)))
+
+
+@operation(
+    "GET",
+    "/v1/queues/{queue}",
+    summary="Read a queue",
+    responses={200: QueueView},
+    errors=(404, 503),
+    tags=("queues",),
+)
+async def get_queue(request: Request, call: Call) -> Response:
+    """Counts per state and lane, per-second rates over the last minute, workers, the age of
+    the oldest waiting job, and the job names the queue accepts with their payload schemas."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    return json_response(await queue_view(call, queue))
+
+
+@operation(
+    "POST",
+    "/v1/queues/{queue}/pause",
+    summary="Pause a queue",
+    scope="admin",
+    responses={200: PauseResult},
+    errors=(404, 503),
+    tags=("admin",),
+)
+async def pause_queue(request: Request, call: Call) -> Response:
+    """Workers stop taking new jobs from the queue; jobs can still be enqueued."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    await call.app.pause(queue)
+    return json_response(PauseResult(queue=queue, paused=True))
+
+
+@operation(
+    "POST",
+    "/v1/queues/{queue}/resume",
+    summary="Resume a queue",
+    scope="admin",
+    responses={200: PauseResult},
+    errors=(404, 503),
+    tags=("admin",),
+)
+async def resume_queue(request: Request, call: Call) -> Response:
+    """Workers take jobs from the queue again."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    await call.app.resume(queue)
+    return json_response(PauseResult(queue=queue, paused=False))

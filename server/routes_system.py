@@ -1,0 +1,87 @@
+"""Operational endpoints: liveness, readiness, Prometheus metrics, the OpenAPI document and
+the docs page."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from server.context import Call, json_response
+from server.docs import render_docs
+from server.errors import ApiError
+from server.metrics import CONTENT_TYPE
+from server.routing import OperationTable
+from server.schemas import Health
+
+operation = OperationTable()
+
+
+@operation(
+    "GET",
+    "/healthz",
+    summary="Liveness",
+    scope=None,
+    responses={200: Health},
+    tags=("system",),
+)
+async def healthz(request: Request, call: Call) -> Response:
+    """200 while the process serves requests; does not touch Redis."""
+    return json_response(Health(status="ok"))
+
+
+@operation(
+    "GET",
+    "/readyz",
+    summary="Readiness",
+    scope=None,
+    responses={200: Health},
+    errors=(503,),
+    tags=("system",),
+)
+async def readyz(request: Request, call: Call) -> Response:
+    """200 when Redis answers a PING, else 503 ``not_ready``."""
+    if not await call.app.ping():
+        raise ApiError(503, "not_ready", "Redis does not answer", headers={"Retry-After": "1"})
+    return json_response(Health(status="ready", redis=True))
+
+
+@operation(
+    "GET",
+    "/metrics",
+    summary="Prometheus metrics",
+    responses={200: (CONTENT_TYPE, "Prometheus text exposition format")},
+    tags=("system",),
+    rate_limited=False,
+)
+async def metrics(request: Request, call: Call) -> Response:
+    """The server's metrics and every queue's gauges, read from Redis now (DESIGN §6 names).
+    Needs ``read`` when tokens are configured."""
+    state = call.state
+    body = await state.metrics.render(state.settings.include_process_metrics)
+    return Response(body, headers={"Content-Type": CONTENT_TYPE})
+
+
+@operation(
+    "GET",
+    "/openapi.json",
+    summary="OpenAPI document",
+    scope=None,
+    responses={200: ("application/json", "This document (OpenAPI 3.1)", {"type": "object"})},
+    tags=("system",),
+)
+async def openapi_document(request: Request, call: Call) -> Response:
+    """Generated from the msgspec types the server decodes and encodes with."""
+    return json_response(call.state.openapi)
+
+
+@operation(
+    "GET",
+    "/docs",
+    summary="API documentation page",
+    scope=None,
+    responses={200: ("text/html", "A plain HTML page listing the endpoints")},
+    tags=("system",),
+)
+async def docs(request: Request, call: Call) -> Response:
+    """Every endpoint, its scope and its body, from the OpenAPI document (no scripts, no CDN)."""
+    return HTMLResponse(render_docs(call.state.openapi))

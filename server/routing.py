@@ -1,0 +1,108 @@
+"""Endpoints declared once, as Operations: the router, the auth guard and the OpenAPI
+document are all built from the same list, so the schema cannot drift from the code.
+
+Processors declare their own endpoints the same way and pass them to ``create_app`` to get
+auth, rate limits, metrics labels and an entry in ``/openapi.json`` for free.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from server.context import Call
+
+Scope = Literal["read", "write", "admin"]
+Handler = Callable[[Request, "Call"], Awaitable[Response]]
+
+# A response "type" that is a server-sent-event stream rather than a JSON body.
+EVENT_STREAM = "text/event-stream"
+# A response "type" that is Prometheus text, HTML, ...: (media type, description[, schema]).
+RawBody = tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Param:
+    """A query or header parameter (path parameters come from the path template)."""
+
+    name: str
+    location: Literal["query", "header"]
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path: its handler and everything the OpenAPI document says about it.
+
+    ``responses`` maps a success status to a msgspec type, ``EVENT_STREAM``, a ``RawBody``
+    or None (no body). Error statuses are added from ``scope``, ``body`` and the path.
+    """
+
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    handler: Handler
+    scope: Scope | None = "read"
+    body: type[Any] | None = None
+    responses: dict[int, Any] = field(default_factory=dict)
+    params: tuple[Param, ...] = ()
+    errors: tuple[int, ...] = ()  # extra error statuses the handler can answer with
+    tags: tuple[str, ...] = ()
+    description: str = ""
+    rate_limited: bool = True
+
+
+class OperationTable:
+    """Collects Operations through a decorator, in declaration order."""
+
+    def __init__(self) -> None:
+        self.operations: list[Operation] = []
+
+    def __call__(
+        self, method: str, path: str, *, summary: str, **options: Any
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.operations.append(
+                Operation(
+                    method=method,
+                    path=path,
+                    operation_id=handler.__name__.strip("_"),
+                    summary=summary,
+                    handler=handler,
+                    description=(handler.__doc__ or "").strip(),
+                    **options,
+                )
+            )
+            return handler
+
+        return register
+
+
+def build_routes(operations: Sequence[Operation]) -> list[Route]:
+    """One Starlette Route per Operation, each wrapped by the auth and rate-limit guard."""
+    return [
+        Route(op.path, _guarded(op), methods=[op.method], name=op.operation_id) for op in operations
+    ]
+
+
+def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        from server.context import Call, server_state
+
+        state = server_state(request)
+        principal = state.auth.require(request, op.scope)
+        if principal is not None and op.rate_limited:
+            state.rate.check(principal.key)
+        return await op.handler(request, Call(state=state, principal=principal))
+
+    endpoint.__name__ = op.operation_id
+    return endpoint

@@ -1,0 +1,170 @@
+"""Server configuration: defaults, environment variables and the API token list.
+
+Environment variables (all optional):
+
+- ``STREAMQ_API_TOKENS``: ``token:scope1+scope2,token2:read`` (scopes ``read``, ``write``,
+  ``admin``; ``admin`` implies the other two).
+- ``STREAMQ_API_TOKENS_FILE``: a file holding the same entries, one or more per line,
+  ``#`` starts a comment.
+- ``STREAMQ_HOST`` / ``STREAMQ_PORT``: where ``streamq serve`` binds.
+- ``STREAMQ_SSE_HEARTBEAT``: seconds between SSE heartbeat comments (default 15).
+- ``STREAMQ_MAX_BODY_BYTES``, ``STREAMQ_MAX_BATCH``, ``STREAMQ_MAX_PAYLOAD_BYTES``,
+  ``STREAMQ_MAX_PAYLOAD_DEPTH``: request limits.
+- ``STREAMQ_RATE_LIMIT``: requests per second per token (``0`` turns it off),
+  ``STREAMQ_RATE_BURST``: the bucket size.
+- ``STREAMQ_SSE_MAX_PER_TOKEN``: concurrent SSE connections per token.
+
+Plain tokens never live in a settings object: only their sha256 digests do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+SCOPES = ("read", "write", "admin")
+
+
+class SettingsError(ValueError):
+    """A configuration value is malformed (raised at start, never per request)."""
+
+
+class ApiToken(msgspec.Struct, frozen=True, kw_only=True):
+    """One configured token: the sha256 hex digest of the secret and its scopes."""
+
+    digest: str
+    scopes: frozenset[str]
+    label: str = ""  # a non-secret hint for logs (the first 4 characters)
+
+
+def hash_token(secret: str) -> str:
+    """The sha256 hex digest under which a token is stored."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def parse_tokens(spec: str) -> tuple[ApiToken, ...]:
+    """Parse ``token:scope1+scope2,token2:read`` (commas or newlines between entries).
+
+    Raises SettingsError for an entry without scopes or with an unknown scope.
+    """
+    tokens: list[ApiToken] = []
+    for line in spec.splitlines():
+        line = line.split("#", 1)[0]
+        for raw in line.split(","):
+            entry = raw.strip()
+            if not entry:
+                continue
+            secret, sep, scope_text = entry.rpartition(":")
+            if not sep or not secret:
+                raise SettingsError(
+                    f"API token entry {_redact(entry)!r} must look like 'token:read+write'"
+                )
+            scopes = frozenset(s.strip() for s in scope_text.split("+") if s.strip())
+            unknown = sorted(scopes - set(SCOPES))
+            if not scopes or unknown:
+                raise SettingsError(
+                    f"API token {_redact(secret)!r} has unknown or no scopes {unknown or ''}; "
+                    f"known scopes: {', '.join(SCOPES)}"
+                )
+            tokens.append(ApiToken(digest=hash_token(secret), scopes=scopes, label=secret[:4]))
+    return tuple(tokens)
+
+
+def _redact(text: str) -> str:
+    return text[:4] + "..." if len(text) > 4 else "..."
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything the HTTP server can be tuned with; see the module docstring for env names."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    tokens: tuple[ApiToken, ...] = ()
+    heartbeat_seconds: float = 15.0
+    max_body_bytes: int = 1024 * 1024
+    max_batch: int = 1000
+    max_payload_bytes: int = 256 * 1024
+    max_payload_depth: int = 32
+    rate_limit_per_second: float = 200.0
+    rate_limit_burst: int = 400
+    sse_max_per_token: int = 64
+    # Events buffered for one slow SSE client before it falls back to reading Redis itself.
+    sse_client_buffer: int = 2048
+    # How far before a job's created_at its per-job stream looks for its first events.
+    job_history_margin_seconds: float = 5.0
+    stats_sample_seconds: float = 5.0
+    include_process_metrics: bool = True
+
+    @property
+    def auth_enabled(self) -> bool:
+        return bool(self.tokens)
+
+    def with_tokens(self, spec: str) -> ServerSettings:
+        """A copy with the tokens of ``spec`` (same format as ``STREAMQ_API_TOKENS``)."""
+        return msgspec.structs.replace(self, tokens=parse_tokens(spec))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ServerSettings:
+        """Settings from environment variables, then ``overrides``.
+
+        Raises SettingsError when a variable is malformed or the token file is unreadable.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        spec = env.get("STREAMQ_API_TOKENS", "")
+        path = env.get("STREAMQ_API_TOKENS_FILE", "")
+        if path:
+            try:
+                spec += "\n" + Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise SettingsError(f"cannot read STREAMQ_API_TOKENS_FILE {path!r}: {exc}") from exc
+        if spec.strip():
+            values["tokens"] = parse_tokens(spec)
+        for var, field, kind in _ENV_FIELDS:
+            if var in env and env[var].strip():
+                values[field] = _convert(var, env[var].strip(), kind)
+        values.update(overrides)
+        try:
+            return msgspec.convert(values, cls)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(f"invalid server setting: {exc}") from exc
+
+
+_ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
+    ("STREAMQ_HOST", "host", str),
+    ("STREAMQ_PORT", "port", int),
+    ("STREAMQ_SSE_HEARTBEAT", "heartbeat_seconds", float),
+    ("STREAMQ_MAX_BODY_BYTES", "max_body_bytes", int),
+    ("STREAMQ_MAX_BATCH", "max_batch", int),
+    ("STREAMQ_MAX_PAYLOAD_BYTES", "max_payload_bytes", int),
+    ("STREAMQ_MAX_PAYLOAD_DEPTH", "max_payload_depth", int),
+    ("STREAMQ_RATE_LIMIT", "rate_limit_per_second", float),
+    ("STREAMQ_RATE_BURST", "rate_limit_burst", int),
+    ("STREAMQ_SSE_MAX_PER_TOKEN", "sse_max_per_token", int),
+)
+
+
+def _convert(var: str, text: str, kind: type) -> Any:
+    if kind is str:
+        return text
+    try:
+        return kind(text.removesuffix("/s"))
+    except ValueError:
+        raise SettingsError(f"{var}={text!r} is not a valid {kind.__name__}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = host.strip().strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

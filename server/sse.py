@@ -1,0 +1,366 @@
+"""Server-sent events: one shared reader per queue fans events out to every client.
+
+However many clients watch a queue, the server runs a single blocking XREAD loop for it (a
+QueueFeed); each event is encoded to SSE bytes once and handed to every Subscriber. A client
+joins in three steps that leave no gap: subscribe to the feed (buffering from now), read the
+backlog from Redis after its ``Last-Event-ID``, then drain the buffer skipping ids already sent.
+
+Memory stays bounded: a subscriber buffers at most ``buffer`` events. One that falls further
+behind is marked overflowed and drops its buffer; its stream then catches up by reading Redis
+directly from its last id and subscribes again, so a slow client loses nothing (while the
+entries exist) and cannot make the server hold an unbounded queue for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import anyio
+import msgspec
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+import streamq
+from server.schemas import EventView
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"completed", "dead", "cancelled"})
+_MAX_SEQ = 2**64 - 1
+_READ_COUNT = 1000
+_BLOCK_MS = 2000
+_encoder = msgspec.json.Encoder()
+
+EntryKey = tuple[int, int]
+
+
+def entry_key(entry_id: str) -> EntryKey:
+    """A stream entry id as a comparable (milliseconds, sequence) pair."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def entry_id_at(ms: int) -> str:
+    """An id just before every entry of millisecond ``ms`` (for "after" reads)."""
+    return f"{ms - 1}-{_MAX_SEQ}" if ms > 0 else "0-0"
+
+
+class Encoded(msgspec.Struct, frozen=True):
+    """One event, encoded once as an SSE message and shared by every client."""
+
+    id: str
+    key: EntryKey
+    job: str
+    type: str
+    data: bytes
+
+
+def encode_event(event: streamq.Event) -> Encoded:
+    view = msgspec.convert(event, EventView, from_attributes=True)
+    data = b"id: %s\nevent: %s\ndata: %s\n\n" % (
+        event.id.encode(),
+        event.type.encode(),
+        _encoder.encode(view),
+    )
+    return Encoded(event.id, entry_key(event.id), event.job, event.type, data)
+
+
+class Subscriber:
+    """A bounded buffer of encoded events for one client (optionally one job's only)."""
+
+    def __init__(self, job: str | None, limit: int) -> None:
+        self.job = job
+        self.limit = limit
+        self.buffer: deque[Encoded] = deque()
+        self.overflowed = False
+        self.closed = False
+        self.feed: QueueFeed | None = None
+        self._wakeup = asyncio.Event()
+
+    def push(self, batch: list[Encoded]) -> None:
+        if self.overflowed or self.closed:
+            return
+        if self.job is not None:
+            batch = [e for e in batch if e.job == self.job]
+            if not batch:
+                return
+        if len(self.buffer) + len(batch) > self.limit:
+            # Too far behind: drop everything; the stream catches up from Redis instead.
+            self.overflowed = True
+            self.buffer.clear()
+        else:
+            self.buffer.extend(batch)
+        self._wakeup.set()
+
+    def reset(self) -> None:
+        """Forget the buffer and any overflow (the caller re-reads Redis from its last id)."""
+        self.buffer.clear()
+        self.overflowed = False
+
+    def close(self) -> None:
+        self.closed = True
+        self._wakeup.set()
+
+    async def wait(self, timeout: float) -> bool:
+        """True when there is something to look at (events, overflow, close), False on timeout."""
+        if not (self.buffer or self.overflowed or self.closed):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+        self._wakeup.clear()
+        return bool(self.buffer or self.overflowed or self.closed)
+
+    def take(self) -> list[Encoded]:
+        items = list(self.buffer)
+        self.buffer.clear()
+        return items
+
+
+class QueueFeed:
+    """The single XREAD loop of one queue, dispatching to its subscribers."""
+
+    def __init__(self, app: streamq.App, queue: str) -> None:
+        self.app = app
+        self.queue = queue
+        self.subscribers: set[Subscriber] = set()
+        self.cursor = "0-0"
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        # Start just before "now" by Redis's clock: every entry added from here on is read,
+        # and whatever a subscriber needs from before comes from its own backlog read.
+        self.cursor = await now_cursor(self.app)
+        self.task = asyncio.create_task(self._run(), name=f"sse-feed:{self.queue}")
+
+    async def _run(self) -> None:
+        failures = 0
+        while self.subscribers:
+            try:
+                events = await self.app.read_events(
+                    self.queue, after=self.cursor, count=_READ_COUNT, block_ms=_BLOCK_MS
+                )
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                log.warning("event feed for queue %s failed: %s", self.queue, exc)
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                continue
+            if not events:
+                continue
+            self.cursor = events[-1].id
+            batch = [encode_event(e) for e in events]
+            for sub in list(self.subscribers):
+                sub.push(batch)
+
+
+async def now_cursor(app: streamq.App) -> str:
+    """An entry id just before the current millisecond on the Redis server."""
+    await app.connect()
+    seconds, micros = await app.redis.time()
+    return entry_id_at(int(seconds) * 1000 + int(micros) // 1000)
+
+
+class EventHub:
+    """The feeds of every watched queue; a feed runs while it has subscribers."""
+
+    def __init__(self, app: streamq.App, *, buffer: int) -> None:
+        self.app = app
+        self.buffer = buffer
+        self.feeds: dict[str, QueueFeed] = {}
+        self.closed = False
+        self._lock = asyncio.Lock()
+
+    async def subscribe(self, queue: str, job: str | None = None) -> Subscriber:
+        """A subscriber receiving every event of ``queue`` read from now on."""
+        sub = Subscriber(job, self.buffer)
+        if self.closed:
+            sub.close()
+            return sub
+        async with self._lock:
+            feed = self.feeds.get(queue)
+            if feed is None or feed.task is None or feed.task.done():
+                feed = QueueFeed(self.app, queue)
+                feed.subscribers.add(sub)
+                await feed.start()
+                self.feeds[queue] = feed
+            else:
+                feed.subscribers.add(sub)
+        sub.feed = feed
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        feed, sub.feed = sub.feed, None
+        if feed is None:
+            return
+        feed.subscribers.discard(sub)
+        if not feed.subscribers and self.feeds.get(feed.queue) is feed:
+            # The loop ends by itself after its current read; a newcomer starts a new feed.
+            del self.feeds[feed.queue]
+
+    @property
+    def subscriber_count(self) -> int:
+        return sum(len(f.subscribers) for f in self.feeds.values())
+
+    async def close(self) -> None:
+        """End every stream (server shutdown) and stop the feeds."""
+        self.closed = True
+        feeds = list(self.feeds.values())
+        self.feeds.clear()
+        for feed in feeds:
+            for sub in feed.subscribers:
+                sub.close()
+            feed.subscribers.clear()
+            if feed.task is not None:
+                feed.task.cancel()
+        for feed in feeds:
+            if feed.task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await feed.task
+
+
+class EventStreamResponse(Response):
+    """A ``text/event-stream`` response that ends when the client goes away.
+
+    It listens for ``http.disconnect`` itself, so a departed client is noticed at once rather
+    than at the next heartbeat; ``on_close`` runs exactly once however the stream ends.
+    """
+
+    media_type = "text/event-stream"
+
+    def __init__(self, chunks: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
+        super().__init__(
+            None,
+            200,
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            media_type="text/event-stream; charset=utf-8",
+        )
+        self.chunks = chunks
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+            async with anyio.create_task_group() as tg:
+
+                async def watch_disconnect() -> None:
+                    while True:
+                        message = await receive()
+                        if message["type"] == "http.disconnect":
+                            tg.cancel_scope.cancel()
+                            return
+
+                tg.start_soon(watch_disconnect)
+                await self._pump(send)
+                tg.cancel_scope.cancel()
+        finally:
+            self.on_close()
+
+    async def _pump(self, send: Send) -> None:
+        async with contextlib.aclosing(self.chunks) as chunks:  # type: ignore[type-var]
+            try:
+                async for chunk in chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except OSError:
+                return  # the client went away while we wrote
+
+
+async def follow(
+    hub: EventHub,
+    sub: Subscriber,
+    queue: str,
+    after: str,
+    *,
+    job: str | None,
+    heartbeat: float,
+) -> AsyncIterator[bytes]:
+    """The SSE bytes of ``queue`` (or of one ``job``) after entry id ``after``, live.
+
+    A job stream ends after the job's terminal event; a queue stream runs until the client
+    leaves or the server shuts down. ``sub`` must already be subscribed (so nothing that
+    happens while the backlog is read can be missed).
+    """
+    app = hub.app
+    last_id = after
+    last = entry_key(after)
+    checked_record = False
+    yield b"retry: 2000\n" + comment("connected")
+    while True:
+        sub.reset()
+        # 1. Backlog: everything after last_id that Redis still holds.
+        while True:
+            events = await app.read_events(queue, after=last_id, count=_READ_COUNT)
+            if not events:
+                break
+            out: list[bytes] = []
+            ended = False
+            for event in events:
+                last_id = event.id
+                if job is None or event.job == job:
+                    out.append(encode_event(event).data)
+                    if job is not None and event.type in TERMINAL:
+                        ended = True
+                        break
+            last = entry_key(last_id)
+            if out:
+                yield b"".join(out)
+            if ended:
+                return
+            if len(events) < _READ_COUNT:
+                break
+        # 2. A finished job whose terminal event is gone from the stream still gets an ending.
+        if job is not None and not checked_record:
+            checked_record = True
+            record = await app.job(queue, job)
+            if record is None or record.state in TERMINAL:
+                tail = await app.read_events(queue, after=last_id, count=_READ_COUNT)
+                mine = [e for e in tail if e.job == job]
+                if mine:
+                    yield b"".join(encode_event(e).data for e in mine)
+                    if any(e.type in TERMINAL for e in mine):
+                        return
+                if record is not None:
+                    yield snapshot_message(record)
+                return
+        # 3. Live: what the shared feed hands over, skipping ids already sent.
+        while True:
+            ready = await sub.wait(heartbeat)
+            if sub.closed:
+                return
+            if not ready:
+                yield comment("keep-alive")
+                continue
+            if sub.overflowed:
+                break  # fell behind: back to reading Redis from last_id
+            items = sub.take()
+            if items and items[0].key > last:
+                fresh = items
+            else:
+                fresh = [e for e in items if e.key > last]
+            if not fresh:
+                continue
+            if job is not None:
+                for index, item in enumerate(fresh):
+                    if item.type in TERMINAL:
+                        yield b"".join(e.data for e in fresh[: index + 1])
+                        return
+            last_id, last = fresh[-1].id, fresh[-1].key
+            yield b"".join(e.data for e in fresh)
+
+
+def comment(text: str) -> bytes:
+    return b": " + text.encode() + b"\n\n"
+
+
+def snapshot_message(job: Any) -> bytes:
+    """A final message without an id for a job whose terminal event was trimmed away."""
+    body = {"job": job.id, "queue": job.queue, "type": job.state, "name": job.name}
+    if job.error:
+        body["error"] = job.error
+    return b"event: %s\ndata: %s\n\n" % (job.state.encode(), _encoder.encode(body))
