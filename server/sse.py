@@ -234,12 +234,14 @@ class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
     def __init__(self, chunks: AsyncIterator[bytes], on_close: Callable[[], None]) -> None:
-        super().__init__(
-            None,
-            200,
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-            media_type="text/event-stream; charset=utf-8",
-        )
+        # No Response.__init__: it would declare a Content-Length for the empty body.
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
         self.chunks = chunks
         self.on_close = on_close
 

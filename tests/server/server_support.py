@@ -53,3 +53,62 @@ def register_tasks(app: App, queue: str, other_queue: str) -> None:
     @app.task("anything", queue=other_queue)
     async def anything(ctx: Context, req: dict[str, Any]) -> None:
         return None
+
+
+class SseMessage(msgspec.Struct, kw_only=True):
+    id: str | None = None
+    event: str | None = None
+    data: str = ""
+    comment: str | None = None
+
+    def json(self) -> Any:
+        return msgspec.json.decode(self.data)
+
+
+async def sse_messages(response: httpx.Response) -> Any:
+    """Parses an event stream into SseMessages (comments included, as messages with
+    ``comment`` set) until the server closes it."""
+    current = SseMessage()
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if line == "":
+            if data or current.id is not None or current.event is not None:
+                current.data = "\n".join(data)
+                yield current
+            current, data = SseMessage(), []
+        elif line.startswith(":"):
+            yield SseMessage(comment=line[1:].strip())
+        else:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "id":
+                current.id = value
+            elif field == "event":
+                current.event = value
+            elif field == "data":
+                data.append(value)
+
+
+async def collect_events(
+    client: httpx.AsyncClient,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    stop_after: int | None = None,
+    until: Any = None,
+) -> list[SseMessage]:
+    """The events (not comments) of a stream until it ends, ``stop_after`` events have come,
+    or ``until(message)`` is true; then the connection is dropped."""
+    events: list[SseMessage] = []
+    async with client.stream("GET", path, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for message in sse_messages(response):
+            if message.comment is not None:
+                continue
+            events.append(message)
+            if stop_after is not None and len(events) >= stop_after:
+                break
+            if until is not None and until(message):
+                break
+    return events
