@@ -27,16 +27,17 @@ async def test_job_stream_shows_every_step_in_order_and_resumes_exactly(
 
     async with anyio.create_task_group() as tg:
         full: list[Any] = []
+        finished = anyio.Event()
 
         async def follow() -> None:
             full.extend(await collect_events(served.client, path))
+            finished.set()
 
         tg.start_soon(follow)
         await anyio.sleep(0.2)  # connected before the job runs: later events arrive live
         async with run_worker(served.app, concurrency=2):
             with anyio.fail_after(20):
-                while not full:
-                    await anyio.sleep(0.05)
+                await finished.wait()
 
     types = [m.event for m in full]
     assert types == ["queued", "active", "progress", "progress", "progress", "completed"]
@@ -67,6 +68,7 @@ async def test_queue_stream_is_live_and_resumable(
     q = served.queue
     path = f"/v1/queues/{q}/events"
     seen: list[Any] = []
+    finished = anyio.Event()
     async with anyio.create_task_group() as tg:
 
         async def follow() -> None:
@@ -78,6 +80,7 @@ async def test_queue_stream_is_live_and_resumable(
                 return len(done) == 5
 
             seen.extend(await collect_events(served.client, path, until=all_done))
+            finished.set()
 
         tg.start_soon(follow)
         await anyio.sleep(0.3)
@@ -88,8 +91,7 @@ async def test_queue_stream_is_live_and_resumable(
             assert r.status_code == 202
         with anyio.fail_after(20):
             async with run_worker(served.app, concurrency=5):
-                while not seen:
-                    await anyio.sleep(0.05)
+                await finished.wait()
 
     jobs = {m.json()["job"] for m in seen}
     assert len(jobs) == 5
@@ -133,6 +135,7 @@ async def test_a_client_too_slow_for_its_buffer_still_gets_every_event_once(
         q = s.queue
         cursor = "0-0"
         got: list[Any] = []
+        finished = anyio.Event()
         async with anyio.create_task_group() as tg:
 
             async def follow() -> None:
@@ -144,6 +147,7 @@ async def test_a_client_too_slow_for_its_buffer_still_gets_every_event_once(
                         stop_after=60,
                     )
                 )
+                finished.set()
 
             tg.start_soon(follow)
             await anyio.sleep(0.2)
@@ -152,8 +156,7 @@ async def test_a_client_too_slow_for_its_buffer_still_gets_every_event_once(
             assert r.status_code == 202
             with anyio.fail_after(20):
                 async with run_worker(s.app, concurrency=20):
-                    while not got:
-                        await anyio.sleep(0.05)
+                    await finished.wait()
         stored = await s.app.read_events(q, after="0-0", count=1000)
         assert len(stored) == 60
         assert [m.id for m in got] == [e.id for e in stored]
@@ -169,9 +172,8 @@ async def test_stream_of_a_finished_job_replays_and_ends(
     )
     assert r.status_code == 202
     async with run_worker(served.app, concurrency=1):
-        with anyio.fail_after(10):
-            while (await served.app.job(q, "doomed")).state != "dead":  # type: ignore[union-attr]
-                await anyio.sleep(0.05)
+        job = await served.app.handle(q, "doomed").wait(10)
+        assert job.state == "dead"
     with anyio.fail_after(10):
         events = await collect_events(served.client, f"/v1/queues/{q}/jobs/doomed/events")
     assert [m.event for m in events][-1] == "dead"
@@ -227,8 +229,9 @@ async def test_sse_connection_cap_per_token_and_release_on_disconnect(
 async def test_shutdown_ends_open_streams(
     app_factory: Callable[..., Any], uniq: Callable[[str], str]
 ) -> None:
-    from server import create_app, running_server
     from server_support import register_tasks
+
+    from server import create_app, running_server
 
     app = app_factory()
     q = uniq("q")
