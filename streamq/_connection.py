@@ -11,7 +11,7 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamq._errors import BrokerUnavailable, ConfigurationError, QueueFull
@@ -54,7 +54,7 @@ def broker_errors(action: str) -> Iterator[None]:
     try:
         yield
     except ResponseError as exc:
-        if str(exc).startswith("OOM"):
+        if isinstance(exc, OutOfMemoryError) or str(exc).startswith("OOM"):
             raise QueueFull(
                 f"{action}: Redis is out of memory and refuses new jobs ({exc})"
             ) from exc

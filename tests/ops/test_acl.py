@@ -3,10 +3,12 @@ and lets the `streamq` user run exactly what streamq needs on sq:* keys and noth
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import redis
 from ops_support import OPS, free_ports, valkey_server_binary
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+
+import streamq
 
 REDIS_DIR = OPS / "redis"
 # The development passwords in the shipped ACL files (docs/operations.md says to change them).
@@ -248,3 +252,51 @@ def test_acl_files_differ_only_in_commands_redis70_lacks() -> None:
     legacy = (REDIS_DIR / "users-redis70.acl").read_text().split()
     assert [word for word in modern if word not in legacy] == ["+waitaof", "+client|setinfo"]
     assert [word for word in legacy if word not in modern] == []
+
+
+async def test_streamq_runs_end_to_end_as_the_streamq_user(
+    server: Server,
+    run_worker: Callable[..., contextlib.AbstractAsyncContextManager[streamq.Worker]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The real broker on the restricted user: any command the core needs and the ACL lacks
+    # surfaces here as a failed job or a NOPERM in a background loop's log.
+    url = f"redis://streamq:{STREAMQ_PASSWORD}@127.0.0.1:{server.port}/0"
+    app = streamq.App(f"acl-{secrets.token_hex(3)}", redis_url=url)
+    queue = f"acl-e2e-{secrets.token_hex(3)}"
+
+    @app.task("double", queue=queue)
+    async def double(ctx: streamq.Context, n: int) -> int:
+        await ctx.progress(50, "half way")
+        return n * 2
+
+    @app.task("reject", queue=queue, max_attempts=1)
+    async def reject(ctx: streamq.Context, n: int) -> int:
+        raise streamq.Fatal("BAD_INPUT: rejected on purpose")
+
+    try:
+        async with run_worker(app, concurrency=4):
+            job = await app.enqueue("double", 21, id="acl-job-1")
+            assert await job.result(timeout=20) == 42
+            assert (await app.enqueue("double", 21, id="acl-job-1")).deduplicated
+            delayed = await app.enqueue("double", 2, delay=0.2, priority="high")
+            assert await delayed.result(timeout=20) == 4
+            dead = await app.enqueue("reject", 1)
+            with pytest.raises(streamq.JobFailed):
+                await dead.result(timeout=20)
+            assert [letter.job for letter in await app.dead_letters(queue)] == [dead.id]
+            await app.pause(queue)
+            assert (await app.stats(queue)).paused
+            await app.resume(queue)
+            stats = await app.stats(queue)
+            assert stats.dead == 1 and not stats.paused
+            assert await app.replay_dead(queue) == 1
+            assert queue in await app.queue_names()
+            events = await app.read_events(queue, after="0-0", count=100)
+            assert {"queued", "active", "progress", "completed", "dead"} <= {
+                event.type for event in events
+            }
+    finally:
+        await app.close()
+    refused = [r.getMessage() for r in caplog.records if "perm" in r.getMessage().lower()]
+    assert refused == []

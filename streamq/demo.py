@@ -1,0 +1,45 @@
+"""A small example application: what ``streamq run`` serves when nothing else is named.
+
+    streamq worker streamq.demo:app
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import msgspec
+
+from streamq import App, Backoff, Context, Fatal
+
+app = App("demo")
+
+
+class Resize(msgspec.Struct, frozen=True, kw_only=True):
+    image: str
+    width: int = 640
+
+
+class Resized(msgspec.Struct, frozen=True, kw_only=True):
+    image: str
+    width: int
+    bytes: int
+
+
+@app.task("resize-image", queue="demo", timeout=30, max_attempts=3,
+          backoff=Backoff.exponential(0.5, maximum=5))
+async def resize_image(ctx: Context, req: Resize) -> Resized:
+    for step in range(1, 5):
+        await asyncio.sleep(random.uniform(0.02, 0.1))
+        await ctx.progress(step * 25, f"pass {step} of 4")
+    if random.random() < 0.1:
+        raise ConnectionError("image store timed out")  # retried with backoff
+    return Resized(image=req.image, width=req.width, bytes=req.width * 137)
+
+
+@app.task("send-email", queue="demo", max_attempts=2)
+async def send_email(ctx: Context, to: str) -> str:
+    if "@" not in to:
+        raise Fatal(f"INVALID_ADDRESS: {to!r}")  # straight to the dead-letter stream
+    await asyncio.sleep(0.01)
+    return f"sent to {to}"
