@@ -187,12 +187,14 @@ async def test_rate_limited_client_never_bursts(services: tuple[StandIn, str]) -
     elapsed = time.monotonic() - start
     times = sorted(t for t, _ in stand.requests)
     assert len(times) == 25
-    spans = [b - a for a, b in zip(times, times[10:], strict=False)]
-    print(f"25 concurrent calls at 10 req/s: {elapsed:.2f}s in all, "
-          f"shortest span of 11 consecutive requests {min(spans):.3f}s")  # fmt: skip
-    assert elapsed >= 2.3  # 24 intervals of 0.1 s after the first
-    # 11 requests always span at least ~1 s (a few ms of socket jitter allowed)
-    assert min(spans) >= 0.97
+    # Same process, same monotonic clock: request k reaches the server no earlier than k / rate
+    # seconds after the calls began, whatever the concurrency (lateness is allowed, bursts not).
+    early = [k for k, t in enumerate(times) if t - start < k * 0.1 - 0.001]
+    busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
+    print(f"25 concurrent calls at 10 req/s: {elapsed:.2f}s in all, busiest 1 s window "
+          f"{busiest} (11 only if the first request was late, never early)")  # fmt: skip
+    assert early == []
+    assert elapsed >= 2.4 - 0.001
     await chain.aclose()
 
 

@@ -13,6 +13,7 @@ pytestmark = pytest.mark.anyio
 async def test_spacing_holds_under_concurrency() -> None:
     limiter = RateLimiter(20.0)
     stamps: list[float] = []
+    start = time.monotonic()
 
     async def call() -> None:
         await limiter.acquire()
@@ -22,9 +23,9 @@ async def test_spacing_holds_under_concurrency() -> None:
         for _ in range(15):
             tg.start_soon(call)
     stamps.sort()
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
-    assert min(gaps) >= 0.05 - 0.005
-    assert stamps[-1] - stamps[0] >= 14 * 0.05 - 0.01
+    # The k-th caller never gets through before k / rate seconds: sleeps may run late, never early.
+    for k, stamp in enumerate(stamps):
+        assert stamp - start >= k * 0.05 - 0.001
 
 
 async def test_burst_is_allowed_then_paced() -> None:
