@@ -165,7 +165,7 @@ class CountResult(msgspec.Struct, frozen=True, kw_only=True):
     count: int
 
 
-class Health(msgspec.Struct, frozen=True, kw_only=True):
+class Health(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     status: str
     redis: bool | None = None
 
