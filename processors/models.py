@@ -63,7 +63,7 @@ class TokenBalance(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def ui_amount(self) -> float:
-        return self.amount / 10**self.decimals
+        return self.amount / float(10**self.decimals)
 
 
 class WalletBalances(msgspec.Struct, frozen=True, kw_only=True):

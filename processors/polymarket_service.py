@@ -8,6 +8,7 @@ The bodies of 05's jobs: ``update-all-whales`` (hourly) -> :func:`update_whales`
 from __future__ import annotations
 
 import time
+from typing import Literal
 
 import anyio.to_thread
 import msgspec
@@ -83,7 +84,7 @@ async def update_whales(
 
 def alert_for_anomaly(a: AnomalyScore, *, now: int) -> Alert:
     """The alert an anomaly raises; its id derives from the trade, so re-detection is a no-op."""
-    severity = "critical" if a.score >= 0.9 else "warning"
+    severity: Literal["warning", "critical"] = "critical" if a.score >= 0.9 else "warning"
     return Alert(
         id=f"anomaly-{a.trade_id}",
         kind="polymarket-anomaly",

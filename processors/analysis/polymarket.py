@@ -162,7 +162,8 @@ def _reference_price(
 ) -> float | None:
     """Median price of the ``k`` trades nearest in time to ``t`` on its book (``t`` excluded)."""
     i = bisect_left(times, t.timestamp)
-    lo, hi, picked = i - 1, i, []
+    lo, hi = i - 1, i
+    picked: list[float] = []
     while len(picked) < k and (lo >= 0 or hi < len(book)):
         take_hi = lo < 0 or (hi < len(book) and times[hi] - t.timestamp <= t.timestamp - times[lo])
         cand = book[hi] if take_hi else book[lo]

@@ -143,7 +143,7 @@ class SimWorld:
         hour, into = divmod(max(0, t - token.launch), 3600)
         if hour >= len(path) - 1:
             return path[-1]
-        return path[hour] * (path[hour + 1] / path[hour]) ** (into / 3600)
+        return path[hour] * math.pow(path[hour + 1] / path[hour], into / 3600)
 
     def current_price(self, mint: str) -> float:
         return self.price_at(mint, self.config.now)

@@ -91,6 +91,11 @@ class SimulatedChain:
         self.world = world
         self._fault = _FaultInjector(faults or Faults(), "chain")
 
+    @property
+    def calls(self) -> int:
+        """How many calls were made (failed ones included)."""
+        return self._fault.calls
+
     async def get_swaps(
         self, wallet: str, *, before: str | None = None, limit: int = 100
     ) -> SwapPage:
@@ -133,6 +138,11 @@ class SimulatedTokenData:
     def __init__(self, world: SimWorld, faults: Faults | None = None) -> None:
         self.world = world
         self._fault = _FaultInjector(faults or Faults(), "tokens")
+
+    @property
+    def calls(self) -> int:
+        """How many calls were made (failed ones included)."""
+        return self._fault.calls
 
     async def get_tokens(self, mints: Sequence[str]) -> dict[str, TokenInfo]:
         await self._fault()

@@ -60,7 +60,7 @@ class StandIn:
                 Route("/webhook", self._webhook, methods=["POST"]),
             ],
         )
-        self.app.add_middleware(_Faults, standin=self)  # type: ignore[arg-type]
+        self.app.add_middleware(_Faults, standin=self)
 
     def fail_next(self, prefix: str, status: int, count: int = 1, *, delay: float = 0.0) -> None:
         """Answer the next ``count`` requests under ``prefix`` with ``status`` after ``delay`` s

@@ -26,6 +26,7 @@ from processors.models import (
     Alert,
     PolymarketMarket,
     PolymarketTrade,
+    Side,
     Swap,
     TokenBalance,
     TokenInfo,
@@ -212,6 +213,7 @@ def swaps_from_helius(txs: list[HeliusTransaction], wallet: str) -> list[Swap]:
         if len(tokens) != 1:
             continue
         (mint, (amount, decimals)), = tokens.items()  # fmt: skip
+        side: Side
         if amount > 0 and sol_delta < 0:
             side, sol = "buy", -sol_delta
         elif amount < 0 and sol_delta > 0:

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anyio
 import pytest
@@ -62,7 +63,7 @@ def services(standin: tuple[StandIn, str]) -> tuple[StandIn, str]:
     return stand, url
 
 
-FAST = {"backoff": 0.01, "max_backoff": 1.0}
+FAST: dict[str, Any] = {"backoff": 0.01, "max_backoff": 1.0}
 
 
 async def test_helius_sync_over_http_gives_the_exact_pnl(services: tuple[StandIn, str]) -> None:

@@ -78,7 +78,7 @@ def test_balances_follow_from_the_swaps() -> None:
 def test_copy_trader_trades_seconds_after_its_leader() -> None:
     world = SimWorld()
     for copier, leader in world.leaders.items():
-        leader_buys = {}
+        leader_buys: dict[str, list[int]] = {}
         for s in world.swaps(leader):
             if s.side == "buy":
                 leader_buys.setdefault(s.mint, []).append(s.timestamp)

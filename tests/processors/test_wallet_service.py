@@ -8,9 +8,15 @@ from pathlib import Path
 import pytest
 
 from processors.errors import InsufficientData, InvalidWalletAddress, ProviderError
+from processors.models import TokenInfo
 from processors.providers.base import Providers
 from processors.providers.sim_world import SimWorld
-from processors.providers.simulator import Faults, SimulatedChain, simulated_providers
+from processors.providers.simulator import (
+    Faults,
+    SimulatedChain,
+    SimulatedTokenData,
+    simulated_providers,
+)
 from processors.store import Store
 from processors.wallet_service import (
     dashboard_analysis,
@@ -163,7 +169,7 @@ async def test_enrichment_is_database_first() -> None:
     balances, _ = await fetch_balances(providers.chain, wallets)
     batches: list[int] = []
 
-    async def on_batch(got: dict[str, object]) -> None:
+    async def on_batch(got: dict[str, TokenInfo]) -> None:
         batches.append(len(got))
 
     enriched = await enrich_wallet_balances(store, providers.tokens, balances, now=100,
@@ -177,8 +183,10 @@ async def test_enrichment_is_database_first() -> None:
                    for t in balances[w].tokens)  # fmt: skip
         assert e.tokens_value_usd == pytest.approx(want)
         assert e.total_value_usd == pytest.approx(want + e.sol * world.config.sol_usd)
-    calls = providers.tokens._fault.calls  # type: ignore[attr-defined]
+    tokens = providers.tokens
+    assert isinstance(tokens, SimulatedTokenData)
+    calls = tokens.calls
     await token_infos(store, providers.tokens, sorted(mints), now=200)
-    assert providers.tokens._fault.calls == calls  # all cached: no provider call
+    assert tokens.calls == calls  # all cached: no provider call
     await token_infos(store, providers.tokens, sorted(mints), now=100 + 7 * 3600)
-    assert providers.tokens._fault.calls > calls  # older than 6 h: fetched again
+    assert tokens.calls > calls  # older than 6 h: fetched again
