@@ -13,9 +13,10 @@ import pytest
 import uvicorn
 
 from processors.analysis.pnl import compute_pnl
-from processors.errors import ProviderError, RateLimited
+from processors.errors import ProcessorsError, ProviderError, RateLimited
 from processors.models import Alert
 from processors.providers import wire
+from processors.providers.factory import ProviderSettings, build_providers, close_providers
 from processors.providers.http import (
     DexScreenerTokens,
     HeliusChain,
@@ -23,7 +24,7 @@ from processors.providers.http import (
     PolymarketHttp,
     WebhookAlertSink,
 )
-from processors.providers.simulator import SimulatedTokenData
+from processors.providers.simulator import SimulatedChain, SimulatedTokenData
 from processors.providers.standin import StandIn
 from processors.store import Store
 from processors.wallet_service import sync_wallet
@@ -215,3 +216,26 @@ async def test_webhook_alerts(services: tuple[StandIn, str]) -> None:
     assert body["embeds"][0]["fields"] == [{"name": "score", "value": "0.95", "inline": True}]
     assert body["embeds"][0]["timestamp"] == "2026-11-01T00:00:00Z"
     await sink.aclose()
+
+
+async def test_factory_builds_working_http_providers(services: tuple[StandIn, str]) -> None:
+    stand, url = services
+    settings = ProviderSettings.from_env(
+        {"PROCESSORS_PROVIDERS": "http", "HELIUS_API_KEY": "test-key", "HELIUS_URL": url,
+         "DEXSCREENER_URL": url, "POLYMARKET_GAMMA_URL": url, "POLYMARKET_DATA_URL": url,
+         "ALERT_WEBHOOK_URL": f"{url}/webhook"}
+    )  # fmt: skip
+    providers = build_providers(settings)
+    wallet = next(iter(stand.world.wallets))
+    assert (await providers.chain.get_balances(wallet)).wallet == wallet
+    assert len(await providers.polymarket.get_markets(limit=3)) == 3
+    await close_providers(providers)
+    with pytest.raises(ProcessorsError, match="HELIUS_API_KEY"):
+        build_providers(ProviderSettings(kind="http"))
+    with pytest.raises(ProcessorsError, match="PROCESSORS_PROVIDERS"):
+        ProviderSettings.from_env({"PROCESSORS_PROVIDERS": "carrier-pigeon"})
+    defaults = ProviderSettings.from_env({"SIM_ERROR_RATE": "0.3", "SIM_SEED": "3"})
+    assert defaults.kind == "simulator" and defaults.error_rate == 0.3
+    assert defaults.helius_url == "https://api.helius.xyz"
+    sim = build_providers(defaults)
+    assert isinstance(sim.chain, SimulatedChain)
