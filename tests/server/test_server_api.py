@@ -208,11 +208,14 @@ async def test_cancel(served: Served, run_worker: Callable[..., Any]) -> None:
 
 async def test_queue_list_and_detail(served: Served, run_worker: Callable[..., Any]) -> None:
     c = served.client
+    enqueued = []
     for i in range(3):
-        await c.post(jobs_path(served), json={"name": "greet", "payload": {"who": str(i)}})
-    await c.post(
+        r = await c.post(jobs_path(served), json={"name": "greet", "payload": {"who": str(i)}})
+        enqueued.append(r.json()["id"])
+    r = await c.post(
         jobs_path(served), json={"name": "greet", "payload": {"who": "h"}, "priority": "high"}
     )
+    enqueued.append(r.json()["id"])
     detail = (await c.get(f"/v1/queues/{served.queue}")).json()
     assert detail["name"] == served.queue
     assert detail["counts"]["waiting"] == 4
@@ -229,10 +232,9 @@ async def test_queue_list_and_detail(served: Served, run_worker: Callable[..., A
 
     async with run_worker(served.app, concurrency=4):
         with anyio.fail_after(15):
-            while (await c.get(f"/v1/queues/{served.queue}")).json()["totals"].get(
-                "completed", 0
-            ) < 4:
-                await anyio.sleep(0.1)
+            for handle in enqueued:
+                await served.app.handle(served.queue, handle).wait(10)
+    await anyio.sleep(0.6)  # rates need samples at least half a second apart
     detail = (await c.get(f"/v1/queues/{served.queue}")).json()
     assert detail["rates"]["completed"] > 0  # two samples exist by now
     listing = (await c.get("/v1/queues")).json()["queues"]
