@@ -3,6 +3,7 @@ and lets the `streamq` user run exactly what streamq needs on sq:* keys and noth
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import shutil
@@ -291,6 +292,13 @@ async def test_streamq_runs_end_to_end_as_the_streamq_user(
             stats = await app.stats(queue)
             assert stats.dead == 1 and not stats.paused
             assert await app.replay_dead(queue) == 1
+            # The replayed job fails again and returns to the dead letters.
+            for _ in range(200):
+                if [letter.job for letter in await app.dead_letters(queue)] == [dead.id]:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the replayed job never came back to the dead letters")
             assert queue in await app.queue_names()
             events = await app.read_events(queue, after="0-0", count=100)
             assert {"queued", "active", "progress", "completed", "dead"} <= {
