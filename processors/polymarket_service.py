@@ -29,6 +29,7 @@ __all__ = [
     "BatchResult",
     "alert_for_anomaly",
     "analyze_trade",
+    "analyze_trade_by_id",
     "deliver_alert",
     "detect_anomalies",
     "ingest_trades",
@@ -148,6 +149,20 @@ async def analyze_trade(
         lambda: store.pm_trades(since=trade.timestamp - lookback, until=trade.timestamp + lookback)
     )
     return score_trades([trade], context, config=config)[0]
+
+
+async def analyze_trade_by_id(
+    store: Store,
+    trade_id: str,
+    *,
+    lookback: int = DAY,
+    config: AnomalyConfig | None = None,
+) -> AnomalyScore:
+    """05's analysis worker: score a stored trade; raises ProcessorsError if it is unknown."""
+    trade = await anyio.to_thread.run_sync(store.pm_trade, trade_id)
+    if trade is None:
+        raise ProcessorsError(f"Transaction {trade_id} not found")
+    return await analyze_trade(store, trade, lookback=lookback, config=config)
 
 
 async def deliver_alert(

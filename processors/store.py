@@ -290,6 +290,10 @@ class Store:
         dec = msgspec.json.Decoder(PolymarketTrade)
         return [dec.decode(str(r[0])) for r in self._query(sql, params)]
 
+    def pm_trade(self, trade_id: str) -> PolymarketTrade | None:
+        return self._one("SELECT trade FROM pm_trades WHERE trade_id = ?", (trade_id,),
+                         PolymarketTrade)  # fmt: skip
+
     def mark_pm_checked(self, trade_ids: Iterable[str]) -> None:
         with self._tx() as conn:
             conn.executemany("UPDATE pm_trades SET checked = 1 WHERE trade_id = ?",

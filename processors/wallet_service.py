@@ -43,6 +43,7 @@ __all__ = [
     "similarity_flow",
     "sync_wallet",
     "token_infos",
+    "wallets_needing_sync",
 ]
 
 Progress = Callable[[float, str], Awaitable[None]]
@@ -78,6 +79,20 @@ class SimilarityFlowResult(msgspec.Struct, frozen=True, kw_only=True):
     processed_wallets: int
     failed_wallets: dict[str, str]  # wallet -> error
     success_rate: float
+
+
+async def wallets_needing_sync(
+    store: Store,
+    wallets: Sequence[str],
+    *,
+    fresh_for: float = SYNC.fresh_for,
+    now: int | None = None,
+) -> list[str]:
+    """The STALE or MISSING wallets among ``wallets`` (03: the controller decides, once)."""
+    statuses = await anyio.to_thread.run_sync(
+        lambda: store.wallet_statuses(list(wallets), fresh_for=fresh_for, now=now)
+    )
+    return [s.address for s in statuses if s.status != "FRESH"]
 
 
 async def sync_wallet(

@@ -5,6 +5,7 @@ import pytest
 from processors.errors import ProcessorsError, ProviderError
 from processors.polymarket_service import (
     analyze_trade,
+    analyze_trade_by_id,
     deliver_alert,
     detect_anomalies,
     ingest_trades,
@@ -78,3 +79,6 @@ async def test_analyze_one_trade_on_demand() -> None:
     assert score.flagged, kind
     normal = next(t for t in world.trades if t.trade_id not in world.anomalies)
     assert not (await analyze_trade(store, normal)).flagged
+    assert (await analyze_trade_by_id(store, anomaly_id)).flagged
+    with pytest.raises(ProcessorsError, match="not found"):
+        await analyze_trade_by_id(store, "0xnothing")

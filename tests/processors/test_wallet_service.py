@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from processors.providers.simulator import (
     SimulatedTokenData,
     simulated_providers,
 )
+from processors.solana import b58encode
 from processors.store import Store
 from processors.wallet_service import (
     dashboard_analysis,
@@ -25,6 +27,7 @@ from processors.wallet_service import (
     similarity_flow,
     sync_wallet,
     token_infos,
+    wallets_needing_sync,
 )
 
 pytestmark = pytest.mark.anyio
@@ -69,6 +72,20 @@ async def test_dashboard_matches_ground_truth_exactly(tmp_path: Path) -> None:
     again = await dashboard_analysis(store, providers, next(iter(world.wallets)), now=10**6 + 60)
     assert not again.synced
     store.close()
+
+
+async def test_any_visitor_wallet_is_analysed_exactly() -> None:
+    providers = simulated_providers(seed=2)
+    world = world_of(providers)
+    store = Store()
+    for i in range(4):
+        visitor = b58encode(hashlib.sha256(f"visitor {i}".encode()).digest())
+        assert await wallets_needing_sync(store, [visitor], now=10**6) == [visitor]
+        result = await dashboard_analysis(store, providers, visitor, now=10**6)
+        truth = world.truth(visitor)
+        assert result.pnl.stats.net_sol == truth.net_sol
+        assert result.behavior.classification == STYLE_TO_CLASS[truth.style]
+        assert await wallets_needing_sync(store, [visitor], now=10**6 + 1) == []
 
 
 async def test_invalid_wallet_is_rejected_before_any_call() -> None:
