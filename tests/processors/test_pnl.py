@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processors.analysis.pnl import compute_pnl
 from processors.models import LAMPORTS_PER_SOL, Swap
@@ -99,3 +103,40 @@ def test_every_simulated_wallet_matches_the_simulator_ledger_exactly() -> None:
             assert (t.buys, t.sells) == (want.buys, want.sells)
         checked += 1
     assert checked == len(world.wallets) > 10
+
+
+@st.composite
+def round_trips(draw: st.DrawFn) -> list[Swap]:
+    """Buys and sells of one token that never sell more than held and end flat."""
+    held, out, n = 0, [], 0
+    for _ in range(draw(st.integers(1, 12))):
+        amount = draw(st.integers(1, 10**12))
+        out.append(Swap(signature=f"b{n}", wallet=W, mint="T", side="buy", token_amount=amount,
+                        decimals=6, sol_lamports=draw(st.integers(1, 10**12)),
+                        fee_lamports=draw(st.integers(0, 10**6)), timestamp=n))  # fmt: skip
+        held, n = held + amount, n + 1
+        if draw(st.booleans()):
+            part = draw(st.integers(1, held))
+            out.append(Swap(signature=f"s{n}", wallet=W, mint="T", side="sell", token_amount=part,
+                            decimals=6, sol_lamports=draw(st.integers(0, 10**12)),
+                            fee_lamports=draw(st.integers(0, 10**6)), timestamp=n))  # fmt: skip
+            held, n = held - part, n + 1
+    if held:
+        out.append(Swap(signature=f"s{n}", wallet=W, mint="T", side="sell", token_amount=held,
+                        decimals=6, sol_lamports=draw(st.integers(0, 10**12)), fee_lamports=0,
+                        timestamp=n))  # fmt: skip
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(round_trips(), st.floats(min_value=1e-9, max_value=1e3))
+def test_a_closed_position_realises_exactly_sold_minus_bought(
+    swaps: list[Swap], price: float
+) -> None:
+    t = compute_pnl(W, swaps, {"T": price}).tokens[0]
+    bought = sum(s.sol_lamports for s in swaps if s.side == "buy")
+    sold = sum(s.sol_lamports for s in swaps if s.side == "sell")
+    fees = sum(s.fee_lamports for s in swaps)
+    assert t.remaining == 0 and t.unrealised_sol == 0.0  # flat: the price plays no part
+    assert t.realised_sol == float(Fraction(sold - bought, SOL))
+    assert t.net_sol == float(Fraction(sold - bought - fees, SOL))
