@@ -20,7 +20,8 @@ def known_metric_names() -> frozenset[str]:
 
     The one place that lists streamq's metrics for the ops tests: the names of DESIGN §6 and
     the core contract. Histograms are listed as the `_bucket`/`_sum`/`_count` series that
-    Prometheus actually stores. Point this at real /metrics output once server/ exposes it.
+    Prometheus actually stores. test_metric_names.py checks each of them against what the
+    server's /metrics really renders, so a rename in the code fails there first.
     """
     counters = {
         "streamq_jobs_enqueued_total",
