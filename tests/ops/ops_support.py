@@ -47,8 +47,11 @@ def known_metric_names() -> frozenset[str]:
         "streamq_queue_paused",
         "streamq_sse_clients",
     }
+    # Exported beyond DESIGN §6's minimum: outcomes refused by the fencing token (a zombie
+    # worker's late completion), and whether the server could read Redis at the last scrape.
+    beyond_design = {"streamq_jobs_fenced_total", "streamq_redis_up"}
     series = {f"{name}{suffix}" for name in histograms for suffix in ("_bucket", "_sum", "_count")}
-    return frozenset(counters | gauges | series)
+    return frozenset(counters | gauges | series | beyond_design)
 
 
 def free_ports(count: int) -> list[int]:
