@@ -17,6 +17,7 @@ import pytest
 import redis
 from ops_support import OPS, free_ports, valkey_server_binary
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 
 import streamq
@@ -46,7 +47,7 @@ class Server:
         )
 
 
-def start(binary: str, acl: Path, flavour: str, tmp_path: Path) -> Iterator[Server]:
+def start(binary: str, acl: Path, flavour: str, tmp_path: Path, *extra: str) -> Iterator[Server]:
     (port,) = free_ports(1)
     data = tmp_path / flavour
     data.mkdir()
@@ -63,6 +64,7 @@ def start(binary: str, acl: Path, flavour: str, tmp_path: Path) -> Iterator[Serv
             str(acl),
             "--logfile",
             str(log),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -308,3 +310,43 @@ async def test_streamq_runs_end_to_end_as_the_streamq_user(
         await app.close()
     refused = [r.getMessage() for r in caplog.records if "perm" in r.getMessage().lower()]
     assert refused == []
+
+
+def test_cluster_client_works_as_the_streamq_user(tmp_path: Path) -> None:
+    # A one-node cluster is enough to exercise what the cluster client needs at start-up
+    # (CLUSTER SLOTS/SHARDS, COMMAND) and during operation, under the streamq ACL.
+    (bus_port,) = free_ports(1)
+    extra = ("--cluster-enabled", "yes", "--cluster-port", str(bus_port))
+    nodes = start(valkey_server_binary(), REDIS_DIR / "users.acl", "cluster", tmp_path, *extra)
+    node = next(nodes)
+    try:
+        admin = node.connect("admin", ADMIN_PASSWORD)
+        admin.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        for _ in range(100):
+            if admin.cluster("info")["cluster_state"] == "ok":
+                break
+            time.sleep(0.05)
+        rc = RedisCluster(
+            host="127.0.0.1",
+            port=node.port,
+            username="streamq",
+            password=STREAMQ_PASSWORD,
+            decode_responses=True,
+        )
+        try:
+            assert rc.xadd("sq:{c}:lane:normal", {"job": "1"})
+            assert (
+                rc.eval(
+                    "redis.call('HSET', KEYS[1], 'state', 'queued'); return redis.call('XLEN', KEYS[2])",
+                    2,
+                    "sq:{c}:job:1",
+                    "sq:{c}:lane:normal",
+                )
+                == 1
+            )
+            with pytest.raises(redis.ResponseError, match=r"(?i)noperm|no permissions"):
+                rc.set("elsewhere", "x")
+        finally:
+            rc.close()
+    finally:
+        nodes.close()
