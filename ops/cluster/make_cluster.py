@@ -111,10 +111,17 @@ def client(port: int) -> redis.Redis:
 
 
 def cluster_ok(ports: list[int]) -> bool:
+    """Every node is ok, knows every other node and sees every slot served.
+
+    cluster_state alone is not enough: with cluster-require-full-coverage off a node reports
+    ok before gossip has told it who serves the other nodes' slots.
+    """
     for port in ports:
         info = client(port).cluster("info")
-        if info.get("cluster_state") != "ok" or int(info.get("cluster_known_nodes", 0)) != len(
-            ports
+        if (
+            info.get("cluster_state") != "ok"
+            or int(info.get("cluster_known_nodes", 0)) != len(ports)
+            or int(info.get("cluster_slots_ok", 0)) != SLOTS
         ):
             return False
     return True
