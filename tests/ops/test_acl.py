@@ -293,6 +293,7 @@ async def test_streamq_runs_end_to_end_as_the_streamq_user(
             await app.resume(queue)
             stats = await app.stats(queue)
             assert stats.dead == 1 and not stats.paused
+            assert stats.workers == 1  # the heartbeat got through the ACL
             assert await app.replay_dead(queue) == 1
             # The replayed job fails again and returns to the dead letters.
             for _ in range(200):
