@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_IDLE_WAIT_MS = 1000
+_IDLE_WAIT_MS = 250
 _PROMOTE_LIMIT = 500
 
 
@@ -34,6 +34,8 @@ class Slots:
         while self.free <= 0:
             self._freed.clear()
             await self._freed.wait()
+        if self.free <= 0:
+            return 0
         n = min(most, self.free)
         self.free -= n
         return n
@@ -42,6 +44,10 @@ class Slots:
         if n > 0:
             self.free += n
             self._freed.set()
+
+    def wake(self) -> None:
+        """Wakes loops waiting for a slot (so they can notice a stop)."""
+        self._freed.set()
 
 
 def lane_order(fetch_number: int, guard_every: int) -> list[str]:
@@ -60,8 +66,15 @@ async def fetch_loop(worker: Worker, queue: str) -> None:
     lane_keys = {lane: _keys.lane(queue, lane) for lane in LANES}
     fetches = 0
     backoff = 0.05
-    while True:
+    # The loop ends on worker.stopping rather than by cancellation: a blocked read in redis-py
+    # does not always yield to cancellation, and every wait here is short anyway.
+    while not worker.stopping:
         n = await worker.slots.take(worker.batch_size)
+        if worker.stopping:
+            worker.slots.give(n)
+            return
+        if n == 0:
+            continue
         fetches += 1
         order = lane_order(fetches, worker.guard_every)
         try:

@@ -103,6 +103,7 @@ class Waiters:
         self._futures: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._cursor: dict[str, str] = {}
+        self._closing = False
 
     async def wait(self, queue: str, job_id: str, timeout: float | None) -> Job:
         await self._app.connect()
@@ -151,7 +152,7 @@ class Waiters:
 
     async def _read(self, queue: str) -> None:
         key = _keys.events(queue)
-        while True:
+        while not self._closing:
             try:
                 reply = await self._app.redis.xread(
                     {key: self._cursor[queue]}, count=1000, block=1000
@@ -171,12 +172,18 @@ class Waiters:
                                 fut.set_result(None)
 
     async def close(self) -> None:
-        for task in self._readers.values():
-            task.cancel()
-        for task in self._readers.values():
-            with contextlib.suppress(asyncio.CancelledError, BrokerUnavailable):
-                await task
+        # Readers end at their next wake-up (at most a second away); cancelling a blocked
+        # read is the last resort.
+        self._closing = True
+        readers = list(self._readers.values())
+        if readers:
+            _, late = await asyncio.wait(readers, timeout=2)
+            for task in late:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, BrokerUnavailable):
+                    await task
         self._readers.clear()
+        self._closing = False
 
 
 def parse_event(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Event:

@@ -9,6 +9,7 @@ import os
 import secrets
 import signal
 import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -86,6 +87,10 @@ class Worker:
         """Asks the worker to shut down gracefully (safe from a signal handler)."""
         self._stop.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
     def start(self, d: Delivery) -> None:
         """Runs one delivery (called by the fetch loop after it took a slot for it)."""
         self.inflight[d.entry_id] = d
@@ -111,6 +116,8 @@ class Worker:
             for lane in LANES:
                 # Created at 0 so entries added before the first worker are delivered too.
                 pipe.xgroup_create(_keys.lane(queue, lane), _keys.GROUP, id="0", mkstream=True)
+            # Counted as alive from the start, not only from the first lease renewal.
+            pipe.zadd(_keys.workers(queue), {self.consumer: int(time.time() * 1000)})
         with broker_errors("creating consumer groups"):
             replies = await pipe.execute(raise_on_error=False)
         for reply in replies:
@@ -145,13 +152,15 @@ class Worker:
         try:
             await self._stop.wait()
         finally:
-            for task in fetchers:
+            self._stop.set()
+            self.slots.wake()
+            _, late = await asyncio.wait(fetchers, timeout=5)
+            for task in late:
                 task.cancel()
-            await asyncio.gather(*fetchers, return_exceptions=True)
             await self._drain()
             for task in background:
                 task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await asyncio.wait(background, timeout=5)
             if self.handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
@@ -170,6 +179,11 @@ class Worker:
         rest = [d.task for d in self.inflight.values() if d.task]
         if rest:
             await asyncio.wait(rest)
+        for d in list(self.inflight.values()):
+            # Cancelled before it ever ran, so it could not hand itself back.
+            self.inflight.pop(d.entry_id, None)
+            if not d.settling:
+                self.settler.add(d, "h", "", 0)
         try:
             await asyncio.wait_for(self.settler.drain(), timeout=max(self.grace, 5.0))
         except TimeoutError:

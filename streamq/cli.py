@@ -78,10 +78,20 @@ def _cmd_enqueue(args: argparse.Namespace) -> int:
 
     async def go() -> dict[str, Any]:
         async with app:
-            h = await app.enqueue(args.name, payload, id=args.id, queue=args.queue,
-                                  priority=_priority(args.priority), delay=args.delay)
-            return {"id": h.id, "queue": h.queue, "state": h.state_at_enqueue,
-                    "deduplicated": h.deduplicated}
+            h = await app.enqueue(
+                args.name,
+                payload,
+                id=args.id,
+                queue=args.queue,
+                priority=_priority(args.priority),
+                delay=args.delay,
+            )
+            return {
+                "id": h.id,
+                "queue": h.queue,
+                "state": h.state_at_enqueue,
+                "deduplicated": h.deduplicated,
+            }
 
     print(json.dumps(asyncio.run(go())))
     return 0
@@ -124,15 +134,25 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="streamq", description="A job queue on Redis Streams.",
-        epilog="Redis: --redis-url, else $STREAMQ_REDIS_URL, else the embedded server of ./.streamq/")
+        prog="streamq",
+        description="A job queue on Redis Streams.",
+        epilog="Redis: --redis-url, else $STREAMQ_REDIS_URL, else the embedded server of ./.streamq/",
+    )
     parser.add_argument("--log-level", default=os.environ.get("STREAMQ_LOG_LEVEL", "INFO"))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, help: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help,
-                           epilog=f"example: {EXAMPLES[name]}" if name in EXAMPLES else None)
-        p.add_argument("--redis-url", default=None, help="Redis URL (default: $STREAMQ_REDIS_URL or embedded)")
+    def command(
+        name: str, help: str, fn: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=f"example: {EXAMPLES[name]}" if name in EXAMPLES else None,
+        )
+        p.add_argument(
+            "--redis-url", default=None, help="Redis URL (default: $STREAMQ_REDIS_URL or embedded)"
+        )
         p.set_defaults(fn=fn)
         return p
 
@@ -169,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.fn(args))
     except (CliError, StreamqError, msgspec.ValidationError) as exc:

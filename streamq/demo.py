@@ -1,6 +1,6 @@
 """A small example application: what ``streamq run`` serves when nothing else is named.
 
-    streamq worker streamq.demo:app
+streamq worker streamq.demo:app
 """
 
 from __future__ import annotations
@@ -26,8 +26,13 @@ class Resized(msgspec.Struct, frozen=True, kw_only=True):
     bytes: int
 
 
-@app.task("resize-image", queue="demo", timeout=30, max_attempts=3,
-          backoff=Backoff.exponential(0.5, maximum=5))
+@app.task(
+    "resize-image",
+    queue="demo",
+    timeout=30,
+    max_attempts=3,
+    backoff=Backoff.exponential(0.5, maximum=5),
+)
 async def resize_image(ctx: Context, req: Resize) -> Resized:
     for step in range(1, 5):
         await asyncio.sleep(random.uniform(0.02, 0.1))

@@ -153,7 +153,14 @@ async def _running(app: App, **options: Any) -> AsyncIterator[Worker]:
         yield worker
     finally:
         worker.stop()
-        await asyncio.wait_for(task, 60)
+        done, _ = await asyncio.wait([task], timeout=worker.grace + 15)
+        if not done:
+            import sys
+
+            for t in asyncio.all_tasks():  # say where shutdown is stuck, then fail
+                t.print_stack(limit=6, file=sys.stderr)
+            raise AssertionError("worker did not stop in time")
+        task.result()
 
 
 @pytest.fixture

@@ -53,13 +53,16 @@ async def test_job_id_is_stable_and_distinguishes_parts() -> None:
     assert job_id("sync", "w").startswith("sync-")
 
 
-async def test_twenty_concurrent_producers_create_each_id_once(app_factory, queue, run_worker) -> None:
+async def test_twenty_concurrent_producers_create_each_id_once(
+    app_factory, queue, run_worker
+) -> None:
     app = make_app(app_factory, queue)
     ids = [f"o-{i}" for i in range(1000)]
 
     async def producer(seed: int) -> list[bool]:
         handles = await app.enqueue_many(
-            [EnqueueRequest(name="ship", payload={"order_id": seed, "sku": i}, id=i) for i in ids])
+            [EnqueueRequest(name="ship", payload={"order_id": seed, "sku": i}, id=i) for i in ids]
+        )
         return [h.deduplicated for h in handles]
 
     results = await asyncio.gather(*(producer(s) for s in range(20)))
@@ -86,7 +89,9 @@ async def test_twenty_concurrent_producers_create_each_id_once(app_factory, queu
         ("ship", {"order_id": 1, "sku": "a"}, "x" * 201, InvalidJobId),
     ],
 )
-async def test_bad_input_raises_and_writes_nothing(app_factory, queue, name, payload, id, error) -> None:
+async def test_bad_input_raises_and_writes_nothing(
+    app_factory, queue, name, payload, id, error
+) -> None:
     app = make_app(app_factory, queue)
     await app.connect()
     with pytest.raises(error) as caught:
@@ -112,10 +117,12 @@ async def test_one_bad_job_in_a_batch_writes_none(app_factory, queue) -> None:
     app = make_app(app_factory, queue)
     await app.connect()
     with pytest.raises(InvalidPayload):
-        await app.enqueue_many([
-            EnqueueRequest(name="ship", payload={"order_id": 1, "sku": "a"}),
-            EnqueueRequest(name="ship", payload={"order_id": "bad", "sku": "a"}),
-        ])
+        await app.enqueue_many(
+            [
+                EnqueueRequest(name="ship", payload={"order_id": 1, "sku": "a"}),
+                EnqueueRequest(name="ship", payload={"order_id": "bad", "sku": "a"}),
+            ]
+        )
     assert await key_count(app, queue) == 0
 
 
@@ -132,8 +139,10 @@ async def test_delayed_job_is_scheduled_then_runs(app_factory, queue, run_worker
     assert job.started_at - job.created_at >= 0.55
 
 
-@pytest.mark.parametrize(("priority", "lane"), [(10, "critical"), (7, "high"), (5, "normal"),
-                                                (3, "low"), (1, "bulk"), ("high", "high")])
+@pytest.mark.parametrize(
+    ("priority", "lane"),
+    [(10, "critical"), (7, "high"), (5, "normal"), (3, "low"), (1, "bulk"), ("high", "high")],
+)
 async def test_priorities_map_onto_lanes(app_factory, queue, priority: Any, lane: str) -> None:
     app = make_app(app_factory, queue)
     await app.enqueue("ship", Order(order_id=1, sku="a"), priority=priority)
