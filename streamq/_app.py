@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,6 +12,7 @@ import anyio
 
 from streamq import _admin, _keys
 from streamq._connection import broker_errors, make_client
+from streamq._context import Delivery
 from streamq._embedded import DEFAULT_DIR, Embedded
 from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError, UnknownJob
@@ -61,6 +62,9 @@ class App:
         self._registered_queues: set[str] = set()
         self._connect_lock = anyio.Lock()
         self.waiters = Waiters(self)
+        # Called as ``await hook(app, delivery, outcome)`` after a worker's outcome for a
+        # delivery is written: outcome "c" completed, "d" dead, "x" cancelled.
+        self.finish_hooks: list[Callable[[App, Delivery, str], Awaitable[None]]] = []
 
     # -- tasks -----------------------------------------------------------------------------------
 

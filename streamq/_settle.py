@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 500
+_FINAL = ("c", "d", "x")
 
 
 class Settler:
@@ -86,7 +87,23 @@ class Settler:
                     log.warning("settling %d outcomes on %s failed: %s", len(chunk), queue, exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
+            if app.finish_hooks:
+                done = [
+                    (d, fields[0])
+                    for (d, fields), ok in zip(chunk, applied, strict=True)
+                    if ok and fields[0] in _FINAL
+                ]
+                await self._run_hooks(done)
             fenced = len(applied) - sum(applied)
             if fenced:
                 JOBS_FENCED.labels(queue).inc(fenced)
                 log.info("%d outcomes on %s refused: their leases were taken", fenced, queue)
+
+    async def _run_hooks(self, done: list[tuple[Delivery, str]]) -> None:
+        """Runs the app's finish hooks (flows use them) for outcomes that were applied."""
+        calls = [
+            hook(self._app, d, outcome) for d, outcome in done for hook in self._app.finish_hooks
+        ]
+        for result in await asyncio.gather(*calls, return_exceptions=True):
+            if isinstance(result, BaseException):
+                log.error("finish hook failed: %r", result)
