@@ -157,7 +157,7 @@ def _asgi_of(served: Served) -> Any:
 
 
 def test_refuses_to_bind_beyond_loopback_without_tokens() -> None:
-    with pytest.raises(SettingsError, match="refusing to listen on 0.0.0.0"):
+    with pytest.raises(SettingsError, match=r"refusing to listen on 0\.0\.0\.0"):
         check_bind("0.0.0.0", ServerSettings())
     with pytest.raises(SettingsError):
         check_bind("192.168.1.4", ServerSettings())
