@@ -10,8 +10,9 @@ for i = 4, #ARGV, 10 do
   local id, name, lane, spec = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local delay = tonumber(ARGV[i + 4])
   local jkey = job_key(id)
-  local cur = redis.call('HMGET', jkey, 'state', 'finished_at', 'dedup_ms')
-  local dup = cur[1] ~= false
+  local dup = redis.call('EXISTS', jkey) == 1
+  local cur = {}
+  if dup then cur = redis.call('HMGET', jkey, 'state', 'finished_at', 'dedup_ms') end
   if dup and is_terminal(cur[1]) and cur[3] and cur[3] ~= '-1' and cur[2] then
     -- A finished job past its dedup window may run again under the same id.
     if NOW >= tonumber(cur[2]) + tonumber(cur[3]) then

@@ -38,15 +38,16 @@ for li = 7, #ARGV do
       local eid, f = e[1], e[2]
       local id = f[2]
       local jkey = job_key(id)
-      local h = redis.call('HMGET', jkey, 'state', 'attempt', 'name', 'entry')
+      local h = redis.call('HMGET', jkey, 'state', 'attempt', 'name', 'entry', 'fence',
+        'deliveries')
       if h[1] ~= 'queued' or h[4] ~= eid then
         -- Cancelled, expired or superseded while waiting: the entry is stale.
         drop_entry(lane, eid)
       else
-        local fence = redis.call('HINCRBY', jkey, 'fence', 1)
-        local deliveries = redis.call('HINCRBY', jkey, 'deliveries', 1)
+        local fence = tonumber(h[5]) + 1
+        local deliveries = tonumber(h[6]) + 1
         redis.call('HSET', jkey, 'state', 'active', 'consumer', consumer, 'renewed', NOW,
-          'started_at', NOW)
+          'started_at', NOW, 'fence', fence, 'deliveries', deliveries)
         emit('active', id, h[3], h[2])
         jobs[#jobs + 1] = {eid, lane, id, f[4], tonumber(h[2]), fence, deliveries}
         remaining = remaining - 1

@@ -20,16 +20,19 @@ for i = 6, #ARGV, 8 do
   local outcome, id, lane, eid = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local fence, data, num, text = tonumber(ARGV[i + 4]), ARGV[i + 5], tonumber(ARGV[i + 6]), ARGV[i + 7]
   local jkey = job_key(id)
-  local h = load_job(id)
-  if not h or h.state ~= 'active' or h.fence ~= fence or h.entry ~= eid then
+  local g = redis.call('HMGET', jkey, 'state', 'fence', 'entry', 'name', 'attempt')
+  if g[1] ~= 'active' or tonumber(g[2]) ~= fence or g[3] ~= eid then
     out[#out + 1] = 0
   else
     out[#out + 1] = 1
     drop_entry(lane, eid)
+    -- Completion (the common case) needs only what was just read; the rest loads it all.
+    local h = {name = g[4], attempt = g[5]}
+    if outcome ~= 'c' then h = load_job(id) end
     if outcome == 'c' then
+      -- 'entry' and 'consumer' stay: harmless on a finished record, and one command less.
       redis.call('HSET', jkey, 'state', 'completed', 'result', data, 'finished_at', NOW,
         'progress', 100)
-      redis.call('HDEL', jkey, 'entry', 'consumer')
       emit('completed', id, h.name, h.attempt)
       retire(id, num, keep_last)
       counts.completed = counts.completed + 1
