@@ -1,6 +1,10 @@
 """The ``streamq`` command line.
 
-Exit codes: 0 ok, 1 the operation failed, 2 usage. Errors are one line on stderr.
+Exit codes: 0 ok; 1 the operation failed (Redis unreachable, job not found, a command that
+refused); 2 usage (bad arguments, an unknown queue, lane or event type). Errors are one line
+on stderr, never a traceback. Every read command takes ``--json``.
+
+Redis: ``--redis-url``, else ``$STREAMQ_REDIS_URL``, else the embedded server of ``./.streamq/``.
 """
 
 from __future__ import annotations
@@ -12,38 +16,83 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, NoReturn
 
 import msgspec
 
 from streamq._app import App
-from streamq._errors import StreamqError
+from streamq._cli_output import CliError, UsageError
+from streamq._errors import InvalidJob, StreamqError
+
+__all__ = ["CliError", "UsageError", "build_parser", "default_app_spec", "load_app", "main"]
 
 EXAMPLES = {
     "worker": "streamq worker streamq.demo:app --concurrency 50",
     "enqueue": "streamq enqueue demo send-email --payload '\"a@example.com\"' --app streamq.demo:app",
     "redis": "streamq redis",
-    "run": "streamq run",
+    "run": "streamq run --workers 2",
+    "serve": "streamq serve --host 127.0.0.1 --port 8000 --app processors.app:app",
     "bench": "streamq bench --jobs 20000",
+    "inspect": "streamq inspect queues",
+    "inspect queues": "streamq inspect queues --json",
+    "inspect queue": "streamq inspect queue wallet-operations",
+    "inspect job": "streamq inspect job wallet-operations sync:abc123",
+    "inspect lanes": "streamq inspect lanes wallet-operations",
+    "inspect groups": "streamq inspect groups wallet-operations",
+    "inspect pending": "streamq inspect pending wallet-operations --lane high",
+    "inspect dead": "streamq inspect dead wallet-operations --limit 20",
+    "tail": "streamq tail wallet-operations --type completed,dead",
+    "dead": "streamq dead replay wallet-operations --all",
+    "dead replay": "streamq dead replay wallet-operations JOB_ID",
+    "dead purge": "streamq dead purge wallet-operations --all",
+    "pause": "streamq pause wallet-operations",
+    "resume": "streamq resume wallet-operations",
+    "completion": 'eval "$(streamq completion bash)"',
 }
+# Commands that run for long and log as they go; the others only log warnings.
+_LONG_RUNNING = {"worker", "serve", "run", "redis", "bench"}
 
 
-class CliError(Exception):
-    """A failure reported as one line and exit code 1."""
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (and exit code 2) instead of usage plus message."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def default_app_spec() -> str:
+    """``$STREAMQ_APP``, else the processors' app if it imports, else the demo."""
+    spec = os.environ.get("STREAMQ_APP")
+    if spec:
+        return spec
+    _cwd_on_path()
+    try:
+        module = importlib.import_module("processors.app")
+    except Exception:  # absent or broken: the demo still shows the system working
+        return "streamq.demo:app"
+    return "processors.app:app" if hasattr(module, "app") else "streamq.demo:app"
+
+
+def _cwd_on_path() -> None:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
 
 
 def load_app(spec: str) -> App:
-    """``module[:attribute]`` -> the App (attribute defaults to ``app``)."""
+    """``module[:attribute]`` -> the App (attribute defaults to ``app``; it may also be a
+    function returning one)."""
     module_name, _, attr = spec.partition(":")
-    sys.path.insert(0, os.getcwd())
+    _cwd_on_path()
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise CliError(f"cannot import {module_name!r}: {exc}") from exc
+        raise UsageError(f"cannot import {module_name!r}: {exc}") from exc
     app = getattr(module, attr or "app", None)
+    if not isinstance(app, App) and callable(app):
+        app = app()
     if not isinstance(app, App):
-        raise CliError(f"{spec!r} is not a streamq App")
+        raise UsageError(f"{spec!r} is not a streamq App")
     return app
 
 
@@ -56,7 +105,13 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     if args.metrics_port:
         from prometheus_client import start_http_server
 
-        start_http_server(args.metrics_port, addr=args.metrics_host)
+        try:
+            start_http_server(args.metrics_port, addr=args.metrics_host)
+        except OSError as exc:
+            raise CliError(
+                f"cannot serve metrics on {args.metrics_host}:{args.metrics_port} ({exc}); "
+                "pass --metrics-port N, or 0 to turn metrics off"
+            ) from exc
     queues = args.queues.split(",") if args.queues else None
     asyncio.run(run_worker(app, queues=queues, concurrency=args.concurrency, grace=args.grace))
     return 0
@@ -66,7 +121,7 @@ def _cmd_enqueue(args: argparse.Namespace) -> int:
     try:
         payload = json.loads(args.payload) if args.payload is not None else None
     except json.JSONDecodeError as exc:
-        raise CliError(f"--payload is not JSON: {exc}") from exc
+        raise UsageError(f"--payload is not JSON: {exc}") from exc
     app = load_app(args.app) if args.app else App("cli", redis_url=args.redis_url)
     if not args.app:
         # Without the app's code there is no type to check against: accept any payload.
@@ -120,6 +175,22 @@ def _cmd_redis(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    spec = args.app or default_app_spec()
+    load_app(spec)  # a clear error here, before the server imports it
+    if args.redis_url:
+        os.environ["STREAMQ_REDIS_URL"] = args.redis_url
+    try:
+        server_main = importlib.import_module("server.main")
+    except ImportError as exc:
+        raise CliError(f"the HTTP server is not installed (server.main): {exc}") from exc
+    try:
+        server_main.serve(spec, args.host, args.port)
+    except ValueError as exc:  # the server's SettingsError: a refused bind, a bad setting
+        raise CliError(str(exc)) from exc
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from streamq._run import run
 
@@ -127,44 +198,123 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from streamq._bench_cli import bench
+    # Looked up at run time: the benchmark module is written separately.
+    bench = importlib.import_module("streamq._bench_cli").bench
+    return int(bench(args))
 
-    return bench(args)
+
+def _cmd_completion(args: argparse.Namespace) -> int:
+    from streamq._cli_completion import SHELLS
+
+    sys.stdout.write(SHELLS[args.shell](build_parser()))
+    return 0
+
+
+def _on_app(
+    fn: Callable[[App, argparse.Namespace], Awaitable[int]], check_queue: bool = True
+) -> Callable[[argparse.Namespace], int]:
+    """Runs ``fn(app, args)`` with a connected App; first checks the queue is known."""
+
+    def command(args: argparse.Namespace) -> int:
+        async def go() -> int:
+            from streamq._cli_inspect import check_queue as check
+
+            async with App("cli", redis_url=args.redis_url) as app:
+                if check_queue and getattr(args, "queue", None) is not None:
+                    await check(app, args.queue)
+                return await fn(app, args)
+
+        return asyncio.run(go())
+
+    return command
+
+
+async def _pause(app: App, args: argparse.Namespace) -> int:
+    paused = args.command == "pause"
+    await (app.pause(args.queue) if paused else app.resume(args.queue))
+    if args.json:
+        print(json.dumps({"queue": args.queue, "paused": paused}))
+    else:
+        print(f"{args.queue} {'paused: workers take no new jobs' if paused else 'resumed'}")
+    return 0
+
+
+async def _dead(app: App, args: argparse.Namespace) -> int:
+    from streamq import _cli_dead
+
+    return await _cli_dead.run(app, args)
+
+
+async def _tail(app: App, args: argparse.Namespace) -> int:
+    from streamq import _cli_tail
+
+    return await _cli_tail.run(app, args)
+
+
+def _view(name: str) -> Callable[[App, argparse.Namespace], Awaitable[int]]:
+    async def view(app: App, args: argparse.Namespace) -> int:
+        from streamq._cli_views import VIEWS
+
+        return await VIEWS[name](app, args)
+
+    return view
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="streamq",
         description="A job queue on Redis Streams.",
-        epilog="Redis: --redis-url, else $STREAMQ_REDIS_URL, else the embedded server of ./.streamq/",
+        epilog="Redis: --redis-url, else $STREAMQ_REDIS_URL, else the embedded server of "
+        "./.streamq/. Exit codes: 0 ok, 1 failed, 2 usage. example: streamq inspect queues",
     )
-    parser.add_argument("--log-level", default=os.environ.get("STREAMQ_LOG_LEVEL", "INFO"))
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--log-level", default=os.environ.get("STREAMQ_LOG_LEVEL"))
+    common = Parser(add_help=False)
+    common.add_argument(
+        "--redis-url",
+        default=None,
+        help="Redis URL (default: $STREAMQ_REDIS_URL, else the embedded server)",
+    )
+    as_json = Parser(add_help=False)
+    as_json.add_argument("--json", action="store_true", help="machine-readable output")
 
-    def command(
-        name: str, help: str, fn: Callable[[argparse.Namespace], int]
+    def add(
+        sub: Any, name: str, help: str, fn: Callable[[argparse.Namespace], int], *parents: Any
     ) -> argparse.ArgumentParser:
-        p = sub.add_parser(
+        path = f"{sub.prog_path} {name}".strip()
+        # Groups (inspect, dead) take no options: a subparser's defaults would overwrite them.
+        p: argparse.ArgumentParser = sub.add_parser(
             name,
             help=help,
             description=help,
-            epilog=f"example: {EXAMPLES[name]}" if name in EXAMPLES else None,
-        )
-        p.add_argument(
-            "--redis-url", default=None, help="Redis URL (default: $STREAMQ_REDIS_URL or embedded)"
+            parents=[common, *parents] if fn is not _usage else [],
+            epilog=f"example: {EXAMPLES[path]}" if path in EXAMPLES else None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         p.set_defaults(fn=fn)
         return p
 
-    p = command("worker", "run the handlers of an app", _cmd_worker)
+    def group(
+        p: argparse.ArgumentParser, path: str, dest: str
+    ) -> argparse._SubParsersAction[Parser]:
+        s = p.add_subparsers(
+            dest=dest, required=True, metavar="{" + dest + "}", parser_class=Parser
+        )
+        s.prog_path = path  # type: ignore[attr-defined]
+        return s
+
+    sub = group(parser, "", "command")
+
+    p = add(sub, "worker", "run the handlers of an app", _cmd_worker)
     p.add_argument("app", help="module[:attribute] of the App, e.g. myproject.tasks:app")
     p.add_argument("--queues", help="comma-separated queues (default: all of the app's)")
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--grace", type=float, default=30.0, help="seconds to finish jobs on SIGTERM")
-    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics here")
+    p.add_argument(
+        "--metrics-port", type=int, default=9108, help="Prometheus metrics port (0: off)"
+    )
     p.add_argument("--metrics-host", default="127.0.0.1")
 
-    p = command("enqueue", "enqueue one job", _cmd_enqueue)
+    p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", _cmd_enqueue)
     p.add_argument("queue")
     p.add_argument("name")
     p.add_argument("--payload", help="JSON payload")
@@ -173,32 +323,130 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delay", type=float, help="seconds before it may run")
     p.add_argument("--app", help="module[:attribute] of the App, to validate the payload")
 
-    command("redis", "run the embedded Redis (Valkey) in the foreground", _cmd_redis)
+    add(sub, "redis", "run the embedded Redis (Valkey) in the foreground", _cmd_redis)
 
-    p = command("run", "embedded Redis + workers + a demo workload", _cmd_run)
-    p.add_argument("--app", default=None, help="module[:attribute] to serve (default: the demo)")
-    p.add_argument("--workers", type=int, default=1)
+    p = add(
+        sub,
+        "run",
+        "embedded Redis + HTTP server + workers + a demo workload (what `make run` does)",
+        _cmd_run,
+    )
+    p.add_argument(
+        "--app", default=None, help="module[:attribute] (default: processors, else demo)"
+    )
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument("--concurrency", type=int, default=50, help="jobs at once per worker")
+    p.add_argument("--host", default=os.environ.get("STREAMQ_HOST", "127.0.0.1"))
+    p.add_argument("--port", type=int, default=int(os.environ.get("STREAMQ_PORT", "8000")))
+    p.add_argument("--no-demo", action="store_true", help="no demo workload")
+    p.add_argument("--no-server", action="store_true", help="no HTTP server")
+    p.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
 
-    p = command("bench", "benchmarks: throughput, latency, Redis cost per job", _cmd_bench)
+    p = add(sub, "serve", "run the HTTP server (REST API, SSE, /metrics, docs)", _cmd_serve)
+    p.add_argument("--host", default=None, help="bind address ($STREAMQ_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port ($STREAMQ_PORT, 8000)")
+    p.add_argument("--app", default=None, help="module[:attribute] ($STREAMQ_APP, processors)")
+
+    p = add(sub, "bench", "benchmarks: throughput, latency, Redis cost per job", _cmd_bench)
     p.add_argument("--jobs", type=int, default=20_000)
     p.add_argument("--quick", action="store_true", help="a short run (smaller numbers)")
+
+    p = add(sub, "inspect", "look into queues, jobs, lanes, groups, pending entries", _usage)
+    inspect = group(p, "inspect", "what")
+    add(
+        inspect,
+        "queues",
+        "every queue: lanes, delayed, dead, workers, rates",
+        _on_app(_view("queues")),
+        as_json,
+    )
+    p = add(inspect, "queue", "one queue in detail", _on_app(_view("queue")), as_json)
+    p.add_argument("queue")
+    p = add(
+        inspect, "job", "a job's record, attempts and event history", _on_app(_view("job")), as_json
+    )
+    p.add_argument("queue")
+    p.add_argument("id", help="job id")
+    for name, help in (
+        ("lanes", "a queue's lanes: length, waiting, pending, lag, oldest entry"),
+        ("groups", "consumer groups and consumers (idle times, lag), worker heartbeats"),
+    ):
+        p = add(inspect, name, help, _on_app(_view(name)), as_json)
+        p.add_argument("queue")
+    p = add(
+        inspect,
+        "pending",
+        "delivered, unsettled entries: owner, idle, deliveries",
+        _on_app(_view("pending")),
+        as_json,
+    )
+    p.add_argument("queue")
+    p.add_argument("--lane", help="only this lane")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    p = add(inspect, "dead", "dead letters: job, reason, error", _on_app(_view("dead")), as_json)
+    p.add_argument("queue")
+    p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+
+    p = add(sub, "tail", "follow a queue's events live", _on_app(_tail), as_json)
+    p.add_argument("queue")
+    p.add_argument("--job", help="only this job's events")
+    p.add_argument("--type", action="append", help="only these event types (comma list)")
+    p.add_argument("--since", default="$", help="'start', an event id, or '$' (new only)")
+    p.add_argument("--count", type=int, default=0, help="stop after this many events")
+    p.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
+
+    p = add(sub, "dead", "replay or purge dead letters", _usage)
+    dead = group(p, "dead", "action")
+    for action, help in (
+        ("replay", "put dead letters back as fresh jobs"),
+        ("purge", "delete dead letters and their job records"),
+    ):
+        p = add(dead, action, help, _on_app(_dead), as_json)
+        p.add_argument("queue")
+        p.add_argument("ids", nargs="*", metavar="ID", help="job ids or dead-letter entry ids")
+        p.add_argument("--all", action="store_true", help="every dead letter of the queue")
+
+    for name, help in (("pause", "stop workers taking new jobs"), ("resume", "undo pause")):
+        p = add(sub, name, f"{help} from a queue", _on_app(_pause), as_json)
+        p.add_argument("queue")
+
+    p = add(sub, "completion", "print a shell completion script", _cmd_completion)
+    p.add_argument("shell", choices=["bash", "zsh"])
     return parser
+
+
+def _usage(args: argparse.Namespace) -> int:  # pragma: no cover - subcommands are required
+    raise UsageError("name a subcommand")
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"streamq: error: {message}", file=sys.stderr)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
+        return int(exc.code or 0)
+    level = args.log_level or ("INFO" if args.command in _LONG_RUNNING else "WARNING")
     logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
         return int(args.fn(args))
+    except (UsageError, InvalidJob) as exc:
+        return _fail(str(exc), 2)
     except (CliError, StreamqError, msgspec.ValidationError) as exc:
-        print(f"streamq: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc), 1)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `streamq ... | head`
+        return 0
+    except Exception as exc:  # never a traceback for an operator; the type says where to look
+        return _fail(f"unexpected {type(exc).__name__}: {exc}", 1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,96 @@
+"""``streamq tail Q``: a queue's events as they happen (one line each, or NDJSON)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from streamq import _keys
+from streamq._cli_output import UsageError, timestamp
+from streamq._connection import broker_errors
+from streamq._types import Event
+
+if TYPE_CHECKING:
+    from streamq._app import App
+
+EVENT_TYPES = (
+    "scheduled",
+    "queued",
+    "active",
+    "progress",
+    "completed",
+    "retrying",
+    "dead",
+    "cancelled",
+    "reclaimed",
+    "waiting-children",
+    "paused",
+    "resumed",
+)
+_COLOURS = {"completed": "32", "dead": "31", "retrying": "33", "cancelled": "35", "reclaimed": "36"}
+_json = msgspec.json.Encoder()
+
+
+def parse_types(values: list[str] | None) -> set[str] | None:
+    if not values:
+        return None
+    types = {t.strip() for v in values for t in v.split(",") if t.strip()}
+    unknown = sorted(types - set(EVENT_TYPES))
+    if unknown:
+        raise UsageError(
+            f"unknown event type(s) {', '.join(unknown)}; known: {', '.join(EVENT_TYPES)}"
+        )
+    return types
+
+
+def line(ev: Event, colour: bool) -> str:
+    detail = " ".join(
+        x
+        for x in (
+            f"{ev.progress:g}%" if ev.progress is not None else "",
+            ev.message or "",
+            ev.error or "",
+        )
+        if x
+    )
+    kind = f"{ev.type:<10}"
+    if colour and ev.type in _COLOURS:
+        kind = f"\x1b[{_COLOURS[ev.type]}m{kind}\x1b[0m"
+    text = f"{timestamp(ev.at)}  {kind} {ev.name:<18} {ev.job}  #{ev.attempt}"
+    return f"{text}  {detail}" if detail else text
+
+
+async def run(app: App, args: argparse.Namespace) -> int:
+    """Follows events until Ctrl-C, ``--count`` matching events, or ``--duration`` seconds."""
+    types = parse_types(args.type)
+    after = "0-0" if args.since == "start" else args.since
+    if after == "$":
+        # Resolved once: XREAD's "$" would skip events written between two reads.
+        await app.connect()
+        with broker_errors(f"reading events of {args.queue}"):
+            last = await app.redis.xrevrange(_keys.events(args.queue), count=1)
+        after = last[0][0].decode() if last else "0-0"
+    deadline = time.monotonic() + args.duration if args.duration else None
+    colour = sys.stdout.isatty() and not args.json
+    seen = 0
+    while deadline is None or time.monotonic() < deadline:
+        # Short blocks keep --duration and Ctrl-C responsive.
+        events = await app.read_events(args.queue, after=after, count=500, block_ms=500)
+        for ev in events:
+            after = ev.id
+            if (args.job and ev.job != args.job) or (types and ev.type not in types):
+                continue
+            if args.json:
+                sys.stdout.write(_json.encode(ev).decode() + "\n")
+            else:
+                sys.stdout.write(line(ev, colour) + "\n")
+            seen += 1
+            if args.count and seen >= args.count:
+                sys.stdout.flush()
+                return 0
+        sys.stdout.flush()
+    return 0

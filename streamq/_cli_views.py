@@ -1,0 +1,255 @@
+"""``streamq inspect ...``: reads through ``_cli_inspect`` and shows tables (or ``--json``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from streamq import _cli_inspect as read
+from streamq._cli_output import CliError, age, cell, emit_json, fields, table, timestamp
+from streamq._types import LANES
+
+if TYPE_CHECKING:
+    from streamq._app import App
+
+
+def _lane_cell(lanes: dict[str, Any], lane: str) -> str:
+    s = lanes.get(lane, {})
+    depth, pending = s.get("depth", 0), s.get("pending", 0)
+    return f"{depth}/{pending}" if depth or pending else "."
+
+
+async def queues(app: App, args: argparse.Namespace) -> int:
+    data = await read.queues(app)
+    if args.json:
+        emit_json(data)
+        return 0
+    if not data:
+        print("no queues yet (a queue appears once a job is enqueued or a worker serves it)")
+        return 0
+    rows = [
+        [
+            q["queue"],
+            "paused" if q["paused"] else "running",
+            *(_lane_cell(q["lanes"], lane) for lane in LANES),
+            q["delayed"],
+            q["dead"],
+            q["workers"],
+            q["rates"]["completed"],
+            q["rates"]["dead"],
+            age(q["oldest_waiting_age"]) if q["waiting"] else "-",
+        ]
+        for q in data
+    ]
+    table(
+        None,
+        [
+            "QUEUE",
+            "STATE",
+            *(lane[:4].upper() for lane in LANES),
+            *("DELAYED", "DEAD", "WORKERS", "DONE/S", "DEAD/S", "OLDEST"),
+        ],
+        rows,
+    )
+    print("lanes: waiting/pending (delivered, not yet settled); rates over the last minute")
+    return 0
+
+
+async def queue(app: App, args: argparse.Namespace) -> int:
+    now = await read.server_ms(app)
+    data = await read.queue_summary(app, args.queue, now)
+    if args.json:
+        emit_json(data)
+        return 0
+    totals = data["totals"]
+    fields(
+        f"queue {data['queue']}",
+        [
+            ("state", "paused" if data["paused"] else "running"),
+            ("waiting", data["waiting"]),
+            ("active (pending)", data["active"]),
+            ("delayed", data["delayed"]),
+            ("dead letters", data["dead"]),
+            ("workers alive", data["workers"]),
+            ("oldest waiting", age(data["oldest_waiting_age"]) if data["waiting"] else "-"),
+            ("rates /s (1 min)", ", ".join(f"{k} {cell(v)}" for k, v in data["rates"].items())),
+            ("totals", ", ".join(f"{k} {v}" for k, v in sorted(totals.items())) or "-"),
+        ],
+    )
+    table(
+        None,
+        ["LANE", "WAITING", "PENDING"],
+        [[lane, s["depth"], s["pending"]] for lane, s in data["lanes"].items()],
+    )
+    return 0
+
+
+async def lanes(app: App, args: argparse.Namespace) -> int:
+    data = await read.lanes(app, args.queue)
+    if args.json:
+        emit_json(data)
+        return 0
+    table(
+        f"lanes of {args.queue}",
+        ["LANE", "LENGTH", "WAITING", "PENDING", "LAG", "CONSUMERS", "OLDEST", "LAST DELIVERED"],
+        [
+            [
+                r["lane"],
+                r["length"],
+                r["waiting"],
+                r["pending"],
+                r["lag"],
+                r["consumers"],
+                age(r["oldest_entry_age"]),
+                r["last_delivered_id"],
+            ]
+            for r in data
+        ],
+    )
+    return 0
+
+
+async def groups(app: App, args: argparse.Namespace) -> int:
+    data = await read.groups(app, args.queue)
+    if args.json:
+        emit_json(data)
+        return 0
+    rows = []
+    for g in data["groups"]:
+        rows.append([g["lane"], g["group"], "", g["pending"], "", g["lag"], g["last_delivered_id"]])
+        rows.extend(
+            ["", "", c["name"], c["pending"], age(c["idle_s"]), "", ""] for c in g["consumers"]
+        )
+    table(
+        f"consumer groups of {args.queue}",
+        ["LANE", "GROUP", "CONSUMER", "PENDING", "IDLE", "LAG", "LAST DELIVERED"],
+        rows,
+    )
+    table(
+        "workers (heartbeats)",
+        ["WORKER", "LAST SEEN", "ALIVE"],
+        [[w["name"], age(w["last_seen_s"]), w["alive"]] for w in data["workers"]],
+    )
+    return 0
+
+
+async def pending(app: App, args: argparse.Namespace) -> int:
+    read.check_lane(args.lane)
+    data = await read.pending(app, args.queue, args.lane, args.limit)
+    if args.json:
+        emit_json(data)
+        return 0
+    if not data:
+        print(f"no pending entries in {args.queue}")
+        return 0
+    table(
+        f"pending entries of {args.queue}",
+        ["LANE", "ENTRY", "JOB", "NAME", "CONSUMER", "IDLE", "DELIVERIES"],
+        [
+            [
+                r["lane"],
+                r["entry_id"],
+                r["job"],
+                r["name"],
+                r["consumer"],
+                age(r["idle_s"]),
+                r["deliveries"],
+            ]
+            for r in data
+        ],
+    )
+    return 0
+
+
+async def job(app: App, args: argparse.Namespace) -> int:
+    data = await read.job(app, args.queue, args.id)
+    if data is None:
+        raise CliError(f"no job {args.id!r} in queue {args.queue!r} (never enqueued, or expired)")
+    if args.json:
+        emit_json(data)
+        return 0
+    j = data["job"]
+    if j is None:
+        print(f"job {args.id}: record expired; history from the events stream:")
+    else:
+        pairs: list[tuple[str, Any]] = [
+            ("state", j["state"]),
+            ("name", j["name"]),
+            ("lane", j["priority"]),
+            ("attempt", f"{j['attempt']} of {j['max_attempts']}"),
+            ("deliveries", j["deliveries"]),
+            ("progress", f"{cell(j['progress'])}% {j['progress_message']}".rstrip()),
+            ("created", timestamp(j["created_at"])),
+            ("run at", timestamp(j["run_at"])),
+            ("started", timestamp(j["started_at"])),
+            ("finished", timestamp(j["finished_at"])),
+            ("payload", j["payload"]),
+        ]
+        if j["result"] is not None:
+            pairs.append(("result", j["result"]))
+        if j["error"]:
+            pairs.append(("error", j["error"]))
+        if j["reason"]:
+            pairs.append(("reason", j["reason"]))
+        fields(f"job {args.id} ({args.queue})", pairs)
+    table(
+        "history",
+        ["AT", "EVENT", "ATTEMPT", "DETAIL"],
+        [
+            [
+                timestamp(e["at"]),
+                e["type"],
+                e["attempt"],
+                " ".join(
+                    str(x)
+                    for x in (
+                        f"{cell(e['progress'])}%" if e["progress"] is not None else None,
+                        e["message"],
+                        e["error"],
+                    )
+                    if x
+                ),
+            ]
+            for e in data["history"]
+        ],
+    )
+    return 0
+
+
+async def dead(app: App, args: argparse.Namespace) -> int:
+    data = await read.dead(app, args.queue, args.limit)
+    if args.json:
+        emit_json(data)
+        return 0
+    letters = data["letters"]
+    if not letters:
+        print(f"no dead letters in {args.queue}")
+        return 0
+    table(
+        f"dead letters of {args.queue} ({len(letters)} of {data['total']})",
+        ["ENTRY", "JOB", "NAME", "REASON", "ATTEMPT", "AT", "ERROR"],
+        [
+            [
+                d["id"],
+                d["job"],
+                d["name"],
+                d["reason"],
+                d["attempt"],
+                timestamp(d["at"]),
+                d["error"][:120],
+            ]
+            for d in letters
+        ],
+    )
+    return 0
+
+
+VIEWS = {
+    "queues": queues,
+    "queue": queue,
+    "lanes": lanes,
+    "groups": groups,
+    "pending": pending,
+    "job": job,
+    "dead": dead,
+}

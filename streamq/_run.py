@@ -1,0 +1,304 @@
+"""``streamq run`` (what ``make run`` calls): the whole system on one machine.
+
+The embedded Redis is owned by this process; the HTTP server and the workers run as child
+processes (``streamq serve``, ``streamq worker``); a demo producer runs in-process. Ctrl-C or
+SIGTERM stops the children, then the embedded server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import inspect
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from typing import Any
+
+import httpx
+import msgspec
+
+from streamq._app import App
+from streamq._cli_output import CliError
+from streamq._embedded import Embedded, free_port
+
+STOP_GRACE_S = 15.0
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def pick_port(host: str, wanted: int) -> int:
+    return wanted if wanted and port_free(host, wanted) else free_port()
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamq.cli import default_app_spec, load_app
+
+    spec = args.app or default_app_spec()
+    app = load_app(spec)  # fail on a bad --app before anything starts
+    url = args.redis_url or os.environ.get("STREAMQ_REDIS_URL")
+    embedded: Embedded | None = None
+    if not url:
+        embedded = Embedded()
+        url = embedded.attach_or_start()
+    try:
+        return asyncio.run(Supervisor(args, spec, app, url, embedded).run())
+    finally:
+        if embedded is not None and embedded.owned:
+            embedded.stop()
+            say("embedded Redis stopped")
+
+
+class Supervisor:
+    def __init__(
+        self, args: argparse.Namespace, spec: str, app: App, url: str, embedded: Embedded | None
+    ) -> None:
+        self.args = args
+        self.spec = spec
+        self.app = app
+        self.url = url
+        self.embedded = embedded
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.stop = asyncio.Event()
+        self.failed: str | None = None
+        app._url = url
+        self.env = {**os.environ, "STREAMQ_REDIS_URL": url, "PYTHONUNBUFFERED": "1"}
+
+    def spawn(self, name: str, *argv: str) -> None:
+        # Own sessions: a terminal's Ctrl-C reaches only us, and we stop children in order.
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", "streamq.cli", *argv],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stop.set)
+        producer: asyncio.Task[None] | None = None
+        try:
+            await self.app.connect()
+            api = await self.start_server()
+            metrics = self.start_workers()
+            self.banner(api, metrics)
+            if not self.args.no_demo:
+                producer = asyncio.create_task(self.produce())
+            await self.watch()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+            if producer is not None:
+                producer.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await producer
+            await asyncio.to_thread(self.stop_children)
+            await self.app.close()
+        if self.failed:
+            raise CliError(self.failed)
+        return 0
+
+    async def start_server(self) -> str | None:
+        if self.args.no_server:
+            return None
+        if importlib.util.find_spec("server") is None:
+            say("(no HTTP server: the server package is not installed)")
+            return None
+        host = self.args.host
+        port = pick_port(host, self.args.port)
+        if port != self.args.port:
+            say(f"(port {self.args.port} is taken: the API listens on {port})")
+        self.spawn("server", "serve", "--app", self.spec, "--host", host, "--port", str(port))
+        base = f"http://{host}:{port}"
+        deadline = time.monotonic() + 30
+        async with httpx.AsyncClient(timeout=1.0) as client:
+            while time.monotonic() < deadline and not self.stop.is_set():
+                if self.children["server"].poll() is not None:
+                    self.failed = "the HTTP server exited during start (see its error above)"
+                    self.stop.set()
+                    return None
+                with contextlib.suppress(httpx.HTTPError):
+                    if (await client.get(f"{base}/healthz")).status_code == 200:
+                        return base
+                await asyncio.sleep(0.1)
+        say("(the HTTP server has not answered yet)")
+        return base
+
+    def start_workers(self) -> list[str]:
+        urls = []
+        for i in range(self.args.workers):
+            port = pick_port("127.0.0.1", 9108 + i)
+            self.spawn(
+                f"worker-{i + 1}",
+                "worker",
+                self.spec,
+                "--metrics-port",
+                str(port),
+                "--concurrency",
+                str(self.args.concurrency),
+                "--grace",
+                "5",
+            )
+            urls.append(f"http://127.0.0.1:{port}/metrics")
+        return urls
+
+    def banner(self, api: str | None, metrics: list[str]) -> None:
+        where = (
+            f"embedded, data in {self.embedded.directory}/"
+            if self.embedded is not None
+            else "from STREAMQ_REDIS_URL / --redis-url"
+        )
+        queues = self.app.queues_of_tasks()
+        first = queues[0] if queues else "QUEUE"
+        say("")
+        say(f"streamq is running: app {self.spec}, {len(metrics)} worker(s)")
+        say(f"  Redis     {self.url}  ({where})")
+        if api:
+            say(f"  API       {api}/v1/queues")
+            say(f"  Docs      {api}/docs   (OpenAPI: {api}/openapi.json)")
+            say(f"  Metrics   {api}/metrics   workers: {' '.join(metrics)}")
+            say(f"  Try       {self.curl_example(api)}")
+        else:
+            say(f"  Metrics   workers: {' '.join(metrics)}")
+        say(f"  Look      streamq inspect queues   |   streamq tail {first}")
+        say("  Stop      Ctrl-C")
+        say("")
+
+    def curl_example(self, api: str) -> str:
+        tasks = self.app.tasks
+        task = tasks.get("resize-image") or next(iter(tasks.values()), None)
+        if task is None:
+            return f"curl -s {api}/v1/queues"
+        body = {"name": task.name, "payload": example_payload(task.payload_type)}
+        return (
+            f"curl -s -X POST {api}/v1/queues/{task.queue}/jobs "
+            f"-H 'content-type: application/json' -d '{json.dumps(body)}'"
+        )
+
+    async def produce(self) -> None:
+        module = sys.modules.get(self.spec.partition(":")[0])
+        workload = getattr(module, "demo_workload", None)
+        try:
+            if workload is not None and inspect.iscoroutinefunction(workload):
+                say("demo workload: running demo_workload(app) of the app")
+                await workload(self.app)
+            elif {"resize-image", "send-email"} <= set(self.app.tasks):
+                await light_stream(self.app)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the demo is a convenience: report and keep the system up
+            say(f"demo workload stopped: {type(exc).__name__}: {exc}")
+
+    async def watch(self) -> None:
+        started = time.monotonic()
+        duration = self.args.duration
+        next_status = started + self.args.status_every
+        while not self.stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 0.25)
+            now = time.monotonic()
+            for name, child in self.children.items():
+                if child.poll() is not None and not self.stop.is_set():
+                    self.failed = f"{name} exited with code {child.returncode}; stopping"
+                    self.stop.set()
+            if duration is not None and now - started >= duration:
+                self.stop.set()
+            if now >= next_status and not self.stop.is_set():
+                next_status = now + self.args.status_every
+                with contextlib.suppress(Exception):
+                    say(await self.status())
+
+    async def status(self) -> str:
+        parts = []
+        for queue in self.app.queues_of_tasks():
+            s = await self.app.stats(queue)
+            t = s.totals
+            parts.append(
+                f"{queue}: {s.waiting} waiting, {s.active} active, {s.delayed} delayed, "
+                f"{t.get('completed', 0)} completed, {s.dead} dead, {s.workers} worker(s)"
+                + (" [paused]" if s.paused else "")
+            )
+        return time.strftime("[%H:%M:%S] ") + " | ".join(parts)
+
+    def stop_children(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        if self.children:
+            say(f"stopped {', '.join(self.children)}")
+
+
+async def light_stream(app: App) -> None:
+    """A few demo jobs a second: images to resize, mails to send (some to a bad address, so
+    the dead-letter stream has something to show)."""
+    say("demo workload: a light stream of resize-image and send-email jobs")
+    n = 0
+    while True:
+        n += 1
+        await app.enqueue(
+            "resize-image",
+            {"image": f"img-{n}.png", "width": random.choice([320, 640, 1280])},
+            priority=random.choice(["high", "normal", "normal", "low"]),
+        )
+        to = f"user{n}@example.com" if n % 7 else f"user{n}-at-example.com"
+        await app.enqueue("send-email", to)
+        await asyncio.sleep(0.25)
+
+
+def example_payload(payload_type: Any) -> Any:
+    """A payload that fits ``payload_type``, for the curl line (placeholders by type)."""
+    try:
+        schema = msgspec.json.schema(payload_type)
+    except (TypeError, ValueError):
+        return {}
+    return _example(schema, schema.get("$defs", {}))
+
+
+def _example(schema: dict[str, Any], defs: dict[str, Any], depth: int = 0) -> Any:
+    if depth > 5:
+        return None
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return _example(defs.get(ref.rsplit("/", 1)[-1], {}), defs, depth + 1)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return _example(schema[key][0], defs, depth + 1)
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {
+            k: _example(v, defs, depth + 1)
+            for k, v in props.items()
+            if k in schema.get("required", [])
+        }
+    return {"string": "example", "integer": 1, "number": 1.0, "boolean": True, "array": []}.get(
+        str(kind), None
+    )
