@@ -41,6 +41,7 @@ __all__ = [
     "enrich_wallet_balances",
     "fetch_balances",
     "similarity_flow",
+    "similarity_of",
     "sync_wallet",
     "token_infos",
     "wallets_needing_sync",
@@ -307,23 +308,54 @@ async def similarity_flow(
         retryable = next((e for e in failures.values() if e.retryable), None)
         if retryable is not None:
             raise retryable
+    result = await similarity_of(
+        store, providers, wallets, balances=balances,
+        failed={w: str(e) for w, e in failures.items()}, request_id=request_id,
+        vector_type=vector_type, failure_threshold=failure_threshold, now=now,
+    )  # fmt: skip
+    await progress(90, "similarity done")
+    return result
+
+
+async def similarity_of(
+    store: Store,
+    providers: Providers,
+    wallets: Sequence[str],
+    *,
+    balances: dict[str, WalletBalances],
+    failed: dict[str, str],
+    request_id: str,
+    vector_type: VectorType = "capital",
+    failure_threshold: float = SIMILARITY.failure_threshold,
+    now: int | None = None,
+) -> SimilarityFlowResult:
+    """The similarity step once syncs and balances are in: over the wallets not in ``failed``.
+
+    Raises InsufficientData if fewer than ``failure_threshold`` of ``wallets`` remain, or fewer
+    than two. The result is saved under ``request_id``.
+    """
+    wallets = list(dict.fromkeys(wallets))
+    failed = {w: e for w, e in failed.items() if w in wallets}
+    ok = [w for w in wallets if w not in failed]
+    rate = len(ok) / len(wallets) if wallets else 0.0
+    if rate < failure_threshold or len(ok) < SIMILARITY.min_wallets:
         raise InsufficientData(
             f"only {len(ok)} of {len(wallets)} wallets usable (threshold {failure_threshold:.0%})"
         )
     swaps = {w: await anyio.to_thread.run_sync(store.swaps, w) for w in ok}
-    mints = sorted({t.mint for b in balances.values() for t in b.tokens})
+    usable = {w: b for w, b in balances.items() if w in ok}
+    mints = sorted({t.mint for b in usable.values() for t in b.tokens})
     infos = await token_infos(store, providers.tokens, mints, now=now)
-    result = analyze_similarity(swaps, vector_type=vector_type, balances=balances,
+    result = analyze_similarity(swaps, vector_type=vector_type, balances=usable,
                                 prices={m: i.price_sol for m, i in infos.items()})  # fmt: skip
     await anyio.to_thread.run_sync(lambda: store.save_similarity(request_id, result, now=now))
-    await progress(90, "similarity done")
     return SimilarityFlowResult(
         request_id=request_id,
         similarity=result,
-        balances={w: balances[w] for w in ok},
+        balances={w: usable[w] for w in ok if w in usable},
         requested_wallets=len(wallets),
         processed_wallets=len(ok),
-        failed_wallets={w: str(e) for w, e in failures.items()},
+        failed_wallets=failed,
         success_rate=rate,
     )
 

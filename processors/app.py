@@ -1,0 +1,135 @@
+"""The processors on streamq: every queue and job of the plans, registered on one App.
+
+``streamq worker processors.app:app`` runs the handlers, ``streamq serve --app
+processors.app:app`` serves the HTTP API (plus ``http_operations``, the application's
+``/api/v1/...`` endpoints), ``streamq run`` does both and starts ``processors.demo``.
+
+``build_app(settings)`` builds an independent deployment: its own queue names (prefix/suffix),
+SQLite file and providers — which is how tests run side by side.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+
+import streamq
+from processors.config import JOBS, POLYMARKET_ALERTS
+from processors.jobs_analysis import register_analysis_jobs
+from processors.jobs_enrichment import register_enrichment_jobs
+from processors.jobs_polymarket import register_polymarket_jobs
+from processors.jobs_support import Runtime, rate_limit_queue, runtime_of, schedule
+from processors.jobs_wallet import register_wallet_jobs
+from processors.providers.base import Providers
+from processors.settings import Settings
+from processors.store import Store
+
+__all__ = [
+    "Settings",
+    "app",
+    "build_app",
+    "ensure_setup",
+    "http_operations",
+    "recurring_jobs",
+    "run_schedules",
+]
+
+log = logging.getLogger(__name__)
+
+
+def build_app(
+    settings: Settings | None = None,
+    *,
+    app: streamq.App | None = None,
+    store: Store | None = None,
+    providers: Providers | None = None,
+) -> streamq.App:
+    """A streamq App with every processors task registered (on ``app`` if given, else a new
+    one on ``settings.redis_url``); ``store``/``providers`` replace the ones settings describe."""
+    settings = settings if settings is not None else Settings.from_env()
+    app = app if app is not None else streamq.App(settings.app_name, redis_url=settings.redis_url)
+    rt = Runtime(app, settings, store=store, providers=providers)
+    register_wallet_jobs(app, rt)
+    register_analysis_jobs(app, rt)
+    register_enrichment_jobs(app, rt)
+    register_polymarket_jobs(app, rt)
+    rt.pending_setup = []
+    for name, spec in recurring_jobs().items():
+        if inspect.iscoroutinefunction(getattr(app, "schedule", None)):
+            rt.pending_setup.append(_deferred_schedule(app, name, spec.cron, spec.every))
+        else:
+            rt.scheduled = schedule(app, name, cron=spec.cron, every=spec.every, overlap=False)
+    return app
+
+
+def recurring_jobs() -> dict[str, Any]:
+    """The plans' recurring jobs: the hourly whale update and the 30 s anomaly batch."""
+    return {n: s for n, s in JOBS.items() if s.cron is not None or s.every is not None}
+
+
+def _deferred_schedule(
+    app: streamq.App, name: str, cron: str | None, every: float | None
+) -> Callable[[], Awaitable[None]]:
+    async def register() -> None:
+        await app.schedule(name, {}, cron=cron, every=every, tz="UTC", overlap=False)  # type: ignore[attr-defined]
+
+    return register
+
+
+async def ensure_setup(app: streamq.App) -> None:
+    """What needs Redis once per deployment: the alert queue's rate limit and, with a streamq
+    whose scheduler keeps schedules in Redis, the recurring jobs. Idempotent and cheap."""
+    rt = runtime_of(app)
+    if rt.setup_done:
+        return
+    await app.connect()
+    limiter = getattr(app, "rate_limit", None)
+    alerts = rt.queue(POLYMARKET_ALERTS)
+    if limiter is not None and inspect.iscoroutinefunction(limiter):
+        await limiter(alerts, rt.settings.alert_limit, rt.settings.alert_window)
+    else:
+        rate_limit_queue(app, alerts, limit=rt.settings.alert_limit, per=rt.settings.alert_window)
+    for step in rt.pending_setup:
+        await step()
+        rt.scheduled = True
+    rt.setup_done = True
+
+
+async def run_schedules(app: streamq.App, *, until: Callable[[], bool] | None = None) -> None:
+    """Drives the recurring jobs when streamq has no scheduler of its own: each tick's job id
+    is derived from the tick, so however many processes run this, a tick fires once."""
+    rt = runtime_of(app)
+    if rt.scheduled:
+        return
+    periods = {n: s.every or _cron_period(s.cron) for n, s in recurring_jobs().items()}
+    fired: dict[str, int] = {}
+    while until is None or not until():
+        now = time.time()
+        for name, period in periods.items():
+            tick = int(now // period)
+            if fired.get(name) != tick:
+                fired[name] = tick
+                await app.enqueue(name, {}, id=f"{name}:{tick}", dedup_ttl=period)
+        await anyio.sleep(min(1.0, min(periods.values())))
+
+
+def _cron_period(cron: str | None) -> float:
+    # The plans' only cron is "0 * * * *" (hourly); croniter would say the same at minute 0.
+    if cron == "0 * * * *":
+        return 3600.0
+    raise ValueError(f"no fallback schedule for cron {cron!r}")
+
+
+def http_operations() -> list[Any]:
+    """The application's endpoints, for ``server.create_app(..., extra_operations=...)``."""
+    from processors.routes import operations
+
+    return operations()
+
+
+app = build_app(Settings.from_env())

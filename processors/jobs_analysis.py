@@ -1,0 +1,209 @@
+"""``analysis-operations``: ``analyze-pnl``, ``analyze-behavior``, ``dashboard-wallet-analysis``
+(02) and ``analyze-similarity``, the parent of the advanced similarity flow (03/04)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import anyio
+import msgspec
+
+import streamq
+from processors.analysis.behavior import BehaviorMetrics
+from processors.analysis.enrichment import EnrichedWallet
+from processors.analysis.pnl import PnlReport
+from processors.config import ENRICHMENT_OPERATIONS, LOCKS, WALLET_OPERATIONS
+from processors.ids import balances_job_id, enrichment_job_id, sync_job_id
+from processors.jobs_support import (
+    Runtime,
+    child_outcomes,
+    mapped_errors,
+    wallet_lock,
+)
+from processors.jobs_types import (
+    AnalyzeWallet,
+    DashboardOutcome,
+    DashboardRequest,
+    EnrichBalances,
+    FetchBalances,
+    SimilarityOutcome,
+    SimilarityRequest,
+    SyncWallet,
+)
+from processors.jobs_wallet import task_options
+from processors.models import WalletBalances
+from processors.solana import validate_address, validate_addresses
+from processors.wallet_service import (
+    analyze_wallet_behavior,
+    analyze_wallet_pnl,
+    dashboard_analysis,
+    similarity_of,
+)
+
+__all__ = ["register_analysis_jobs", "similarity_children"]
+
+log = logging.getLogger(__name__)
+_enriched = msgspec.json.Decoder(dict[str, EnrichedWallet])
+
+
+def similarity_children(rt: Runtime, req: SimilarityRequest) -> list[streamq.EnqueueRequest]:
+    """04's parallel I/O: a deep sync of each wallet that needs one ∥ every wallet's balances.
+
+    Child ids derive from the request, so the parent (or a retry of it) finds the same jobs.
+    """
+    tag = hashlib.md5(req.request_id.encode(), usedforsecurity=False).hexdigest()[:8]
+    syncs = [
+        streamq.EnqueueRequest(
+            name="sync-wallet",
+            payload=SyncWallet(wallet=w, request_id=req.request_id, deep=True),
+            id=sync_job_id(w, req.request_id),
+            queue=rt.queue(WALLET_OPERATIONS),
+            request_id=req.request_id,
+        )
+        for w in dict.fromkeys(req.wallets_needing_sync)
+    ]
+    balances = [
+        streamq.EnqueueRequest(
+            name="fetch-balances",
+            payload=FetchBalances(wallet=w),
+            id=f"{balances_job_id(w)}:{tag}",
+            queue=rt.queue(WALLET_OPERATIONS),
+            request_id=req.request_id,
+        )
+        for w in dict.fromkeys(req.wallets)
+    ]
+    return [*syncs, *balances]
+
+
+def register_analysis_jobs(app: streamq.App, rt: Runtime) -> None:
+    @app.task("analyze-pnl", **task_options(rt, "analyze-pnl"))
+    async def analyze_pnl_job(ctx: streamq.Context, req: AnalyzeWallet) -> PnlReport:
+        with mapped_errors():
+            validate_address(req.wallet)
+            async with wallet_lock(rt, req.wallet, ttl=LOCKS.sync_wallet_ttl):
+                return await analyze_wallet_pnl(rt.store, rt.providers.tokens, req.wallet)
+
+    @app.task("analyze-behavior", **task_options(rt, "analyze-behavior"))
+    async def analyze_behavior_job(ctx: streamq.Context, req: AnalyzeWallet) -> BehaviorMetrics:
+        with mapped_errors():
+            validate_address(req.wallet)
+            async with wallet_lock(rt, req.wallet, ttl=LOCKS.sync_wallet_ttl):
+                return await analyze_wallet_behavior(rt.store, rt.providers.tokens, req.wallet)
+
+    @app.task("dashboard-wallet-analysis", **task_options(rt, "dashboard-wallet-analysis"))
+    async def dashboard_job(ctx: streamq.Context, req: DashboardRequest) -> DashboardOutcome:
+        """02: lock the wallet, sync only if STALE/MISSING (or forced), PnL, then behaviour;
+        the enrichment job starts first and runs alongside."""
+        started = time.monotonic()
+        with mapped_errors():
+            validate_address(req.wallet)
+        await ctx.progress(5, "starting")
+        enrichment: streamq.JobHandle | None = None
+        if req.enrich_metadata:
+            enrichment = await ctx.enqueue(
+                "enrich-token-balances",
+                EnrichBalances(wallets=[req.wallet], request_id=req.request_id),
+                id=enrichment_job_id([req.wallet], req.request_id),
+            )
+
+        async def progress(pct: float, message: str) -> None:
+            await ctx.progress(pct, message)
+            if pct == 40:
+                await ctx.progress(50, "analysing PnL")
+
+        with mapped_errors():
+            async with wallet_lock(rt, req.wallet, ttl=LOCKS.dashboard_ttl):
+                locked_at = time.time()
+                result = await dashboard_analysis(rt.store, rt.providers, req.wallet,
+                                                  force_refresh=req.force_refresh,
+                                                  progress=progress)  # fmt: skip
+                released_at = time.time()
+        done: dict[str, EnrichedWallet] | None = None
+        if enrichment is not None:
+            await ctx.progress(85, "token enrichment running alongside")
+            job = await enrichment.info()
+            if job is not None and job.state == "completed":
+                done = msgspec.convert(job.result, dict[str, EnrichedWallet])
+        await ctx.progress(100, "done")
+        return DashboardOutcome(
+            success=True,
+            wallet=req.wallet,
+            request_id=req.request_id,
+            synced=result.synced,
+            sync=result.sync,
+            pnl=result.pnl,
+            behavior=result.behavior,
+            enrichment_job_id=enrichment.id if enrichment else None,
+            enrichment_queue=enrichment.queue if enrichment else None,
+            enrichment=done,
+            locked_at=locked_at,
+            released_at=released_at,
+            processing_seconds=time.monotonic() - started,
+        )
+
+    @app.task("analyze-similarity", **task_options(rt, "analyze-similarity"))
+    async def similarity_job(ctx: streamq.Context, req: SimilarityRequest) -> SimilarityOutcome:
+        """04's flow parent: after deep syncs ∥ balance fetches, similarity ∥ enrichment over
+        the wallets that made it (at least ``failure_threshold`` of them, and two)."""
+        with mapped_errors():
+            wallets = validate_addresses(dict.fromkeys(req.wallets))
+        await ctx.progress(5, f"syncing {len(req.wallets_needing_sync)} wallets, fetching balances")
+        children = similarity_children(rt, req)
+        wallet_of = {c.id: c.payload.wallet for c in children}
+
+        async def step(done: int, total: int) -> None:
+            await ctx.progress(5 + 55 * done / total, f"{done} of {total} sync/balance jobs done")
+
+        outcomes = await child_outcomes(ctx, children, from_broker=not req.fanout,
+                                        timeout=req.child_timeout, progress=step)  # fmt: skip
+        await ctx.progress(60, "sync and balances done")
+        failed: dict[str, str] = {}
+        balances: dict[str, WalletBalances] = {}
+        children_seconds = 0.0
+        for o in outcomes:
+            wallet = wallet_of.get(o.id)
+            if wallet is None:
+                continue
+            if o.state != "completed":
+                failed.setdefault(wallet, f"{o.name}: {o.error or o.state}")
+            elif o.name == "fetch-balances":
+                balances[wallet] = msgspec.convert(o.result, WalletBalances)
+            info = await ctx.app.job(rt.queue(WALLET_OPERATIONS), o.id)
+            if info is not None and info.started_at and info.finished_at:
+                children_seconds += info.finished_at - info.started_at
+        enrichment = await ctx.enqueue(
+            "enrich-token-balances",
+            EnrichBalances(wallets=[w for w in wallets if w in balances],
+                           request_id=req.request_id, balances=balances),
+            id=enrichment_job_id(wallets, req.request_id),
+            queue=rt.queue(ENRICHMENT_OPERATIONS),
+        )  # fmt: skip
+        with mapped_errors():
+            result = await similarity_of(
+                rt.store, rt.providers, wallets, balances=balances, failed=failed,
+                request_id=req.request_id, vector_type=req.vector_type,
+                failure_threshold=req.failure_threshold,
+            )  # fmt: skip
+        await ctx.progress(90, "similarity done")
+        enriched: dict[str, EnrichedWallet] | None = None
+        with anyio.move_on_after(rt.settings.enrichment_wait):
+            job = await enrichment.wait(timeout=None)
+            if job.state == "completed":
+                enriched = msgspec.convert(job.result, dict[str, EnrichedWallet])
+        await ctx.progress(100, "done")
+        synced = [w for w in req.wallets_needing_sync if w not in failed]
+        return SimilarityOutcome(
+            request_id=req.request_id,
+            similarity=result.similarity,
+            requested_wallets=result.requested_wallets,
+            processed_wallets=result.processed_wallets,
+            failed_wallets=result.failed_wallets,
+            success_rate=result.success_rate,
+            synced_wallets=synced,
+            balances=result.balances,
+            enrichment_job_id=enrichment.id,
+            enrichment=enriched,
+            children_seconds=children_seconds,
+        )

@@ -1,0 +1,381 @@
+"""What every job handler and route shares: the Runtime of one deployment (settings, store,
+providers, queue names), error mapping onto streamq's signals, and the coordination the plans
+ask for — per-wallet locks, the balance cache, flows, schedules and rate limits.
+
+Each coordination primitive is called from exactly one function here. streamq's own
+``Lock``/``cached``/``enqueue_flow``/``schedule``/``rate_limit`` are used when the installed
+streamq has them; otherwise a small equivalent built on plain Redis commands and job handles
+stands in, so the application behaves the same either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import time
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
+
+import anyio
+import msgspec
+
+import streamq
+from processors.config import JOBS, QUEUES
+from processors.errors import InsufficientData, InvalidWalletAddress, ProcessorsError, ProviderError
+from processors.models import WalletBalances
+from processors.providers.base import Providers
+from processors.providers.factory import build_providers
+from processors.providers.retrying import with_retries
+from processors.settings import Settings
+from processors.store import Store
+
+__all__ = [
+    "Runtime",
+    "backoff_of",
+    "cached_balances",
+    "child_outcomes",
+    "mapped_errors",
+    "named_lock",
+    "rate_limit_queue",
+    "runtime_of",
+    "wallet_lock",
+]
+
+log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_RUNTIMES: weakref.WeakKeyDictionary[streamq.App, Runtime] = weakref.WeakKeyDictionary()
+
+# Compare-and-delete: only the holder's token releases a lock (a lock that expired and was
+# taken by someone else stays theirs).
+_RELEASE = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+)
+
+
+class Runtime:
+    """One deployment's state, shared by its handlers and routes (``runtime_of(app)``).
+
+    The store and providers are built on first use, so importing ``processors.app`` touches
+    neither the disk nor the network.
+    """
+
+    def __init__(
+        self,
+        app: streamq.App,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        providers: Providers | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self._store = store
+        self._providers = providers
+        self.scheduled = False  # recurring jobs registered with streamq's scheduler
+        self.setup_done = False
+        self.pending_setup: list[Callable[[], Awaitable[None]]] = []
+        _RUNTIMES[app] = self
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            path = self.settings.store_path
+            if path != ":memory:":
+                from pathlib import Path
+
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._store = Store(path)
+        return self._store
+
+    @property
+    def providers(self) -> Providers:
+        if self._providers is None:
+            built = build_providers(self.settings.providers)
+            # The simulator has no retries of its own (the HTTP clients do).
+            if self.settings.providers.kind == "simulator":
+                built = with_retries(built)
+            self._providers = built
+        return self._providers
+
+    def queue(self, logical: str) -> str:
+        return self.settings.queue(logical)
+
+    def queues(self) -> list[str]:
+        """Every queue of this deployment, by its real name."""
+        return [self.queue(q) for q in QUEUES]
+
+    def key(self, *parts: str) -> str:
+        """A Redis key of this deployment (locks, caches, indexes): ``processors:{ns}:...``."""
+        return ":".join(("processors", "{" + self.settings.namespace + "}", *parts))
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+
+def runtime_of(app: streamq.App) -> Runtime:
+    """The Runtime ``processors.app.build_app`` attached to ``app``."""
+    rt = _RUNTIMES.get(app)
+    if rt is None:
+        raise ProcessorsError("this streamq App was not built by processors.app.build_app")
+    return rt
+
+
+def backoff_of(name: str, scale: float = 1.0) -> streamq.Backoff:
+    spec = JOBS[name]
+    base = spec.backoff_delay * scale
+    if spec.backoff == "fixed":
+        return streamq.Backoff.fixed(base)
+    return streamq.Backoff.exponential(base, maximum=max(base, 60.0 * scale))
+
+
+@contextlib.contextmanager
+def mapped_errors() -> Any:
+    """Maps the domain's errors onto what the broker should do with the job.
+
+    Invalid input and missing data are final (dead letter at once, the plans'
+    INVALID_WALLET_ADDRESS); a retryable provider failure is retried with the task's backoff
+    (a 429 after the service's Retry-After); a non-retryable one is final.
+    """
+    try:
+        yield
+    except (InvalidWalletAddress, InsufficientData) as exc:
+        raise streamq.Fatal(str(exc)) from exc
+    except ProviderError as exc:
+        if not exc.retryable:
+            raise streamq.Fatal(str(exc)) from exc
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            raise streamq.Retry(str(exc), delay=float(retry_after)) from exc
+        raise
+    except ProcessorsError as exc:
+        raise streamq.Fatal(str(exc)) from exc
+
+
+# -- per-wallet locks -------------------------------------------------------------------------
+
+
+def wallet_lock(rt: Runtime, wallet: str, *, ttl: float) -> Any:
+    """Holds the wallet's lock: no two analyses of one wallet interleave their writes."""
+    return named_lock(rt, f"wallet:{wallet}", ttl=ttl)
+
+
+@contextlib.asynccontextmanager
+async def named_lock(rt: Runtime, name: str, *, ttl: float) -> AsyncIterator[None]:
+    """Holds the deployment-wide lock ``name`` for at most ``ttl`` seconds.
+
+    Waits up to ``settings.lock_wait`` seconds; if the lock stays taken the job is handed back
+    with ``streamq.Retry`` (the plans' "already in progress" is a retry, not a failure).
+    """
+    wait = rt.settings.lock_wait
+    lock_cls = getattr(streamq, "Lock", None)
+    if lock_cls is not None:
+        try:
+            async with lock_cls(rt.app, f"{rt.settings.namespace}:{name}", ttl=ttl, timeout=wait):
+                yield
+        except streamq.LockError as exc:
+            if "lost" in str(exc).lower():
+                raise
+            raise streamq.Retry(f"{name} is busy: {exc}", delay=1.0) from exc
+        return
+    async with _redis_lock(rt.app, rt.key("lock", name), ttl=ttl, timeout=wait, what=name):
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _redis_lock(
+    app: streamq.App, name: str, *, ttl: float, timeout: float, what: str
+) -> AsyncIterator[None]:
+    # SET NX PX with a random token; polled because waiters are few and short-lived.
+    await app.connect()
+    token = secrets.token_hex(8)
+    deadline = time.monotonic() + timeout
+    delay = 0.02
+    while not await app.redis.set(name, token, nx=True, px=int(ttl * 1000)):
+        if time.monotonic() >= deadline:
+            raise streamq.Retry(f"{what} is busy (lock held for > {timeout:.0f} s)", delay=1.0)
+        await anyio.sleep(delay)
+        delay = min(delay * 2, 0.25)
+    try:
+        yield
+    finally:
+        with anyio.CancelScope(shield=True):
+            await app.redis.eval(_RELEASE, 1, name, token)
+
+
+# -- the balance cache ------------------------------------------------------------------------
+
+_balances_decoder = msgspec.json.Decoder(WalletBalances)
+_encode = msgspec.json.Encoder().encode
+
+
+async def read_cached_balances(rt: Runtime, wallet: str) -> WalletBalances | None:
+    await rt.app.connect()
+    raw = await rt.app.redis.get(rt.key("balance", wallet))
+    return _balances_decoder.decode(raw) if raw else None
+
+
+async def write_cached_balances(rt: Runtime, balances: WalletBalances, ttl: float) -> None:
+    await rt.app.connect()
+    await rt.app.redis.set(
+        rt.key("balance", balances.wallet), _encode(balances), px=int(ttl * 1000)
+    )
+
+
+async def cached_balances(rt: Runtime, wallet: str, *, timeout: float = 60.0) -> WalletBalances:
+    """03's ``getBalances``: the 30 s cache, else one ``fetch-balances`` job per wallet (shared
+    by everyone asking at once: its id is ``bal:{wallet}``), waited for.
+
+    Raises streamq.JobFailed if the fetch failed for good, TimeoutError after ``timeout``.
+    """
+    from processors.config import CACHE
+    from processors.ids import balances_job_id
+
+    hit = await read_cached_balances(rt, wallet)
+    if hit is not None:
+        return hit
+    # One fetch per wallet per cache window, whoever asks: ``bal:{wallet}`` (03) plus the
+    # window, so a failed fetch blocks nobody past its window.
+    window = int(time.time() // CACHE.balances_ttl)
+    request = streamq.EnqueueRequest(
+        name="fetch-balances", payload={"wallet": wallet}, id=f"{balances_job_id(wallet)}:{window}"
+    )
+    cached = getattr(streamq, "cached", None)
+    if cached is not None:
+        got = await cached(rt.app, rt.key("balance-job", wallet), CACHE.balances_ttl, request,
+                           timeout=timeout)  # fmt: skip
+        return msgspec.convert(got, WalletBalances)
+    [handle] = await rt.app.enqueue_many([request])
+    result = await handle.result(timeout=timeout)
+    return msgspec.convert(result, WalletBalances)
+
+
+# -- flows ------------------------------------------------------------------------------------
+
+
+class ChildOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    state: str
+    result: Any = None
+    error: str | None = None
+
+
+def flows_available(app: streamq.App) -> bool:
+    return hasattr(app, "enqueue_flow") and hasattr(streamq, "Flow")
+
+
+async def enqueue_flow(
+    rt: Runtime,
+    parent: streamq.EnqueueRequest,
+    children: list[streamq.EnqueueRequest],
+    *,
+    threshold: float,
+) -> streamq.JobHandle:
+    """A parent that runs once its children are done (at least ``threshold`` of them ok).
+
+    With streamq flows the broker holds the parent back; without them the parent is enqueued
+    at once and gathers its children itself (``child_outcomes``), which it can because every
+    child id is derived from the parent's payload.
+    """
+    if flows_available(rt.app):
+        flow_cls: Any = streamq.Flow  # type: ignore[attr-defined]
+
+        def node(r: streamq.EnqueueRequest, **extra: Any) -> Any:
+            return flow_cls(r.name, r.payload, id=r.id, queue=r.queue, **extra)
+
+        flow = node(parent, policy="threshold", threshold=threshold,
+                    children=[node(c) for c in children])  # fmt: skip
+        handle: streamq.JobHandle = await rt.app.enqueue_flow(flow)  # type: ignore[attr-defined]
+        return handle
+    [handle] = await rt.app.enqueue_many([parent])
+    return handle
+
+
+async def child_outcomes(
+    ctx: streamq.Context,
+    children: list[streamq.EnqueueRequest],
+    *,
+    from_broker: bool,
+    timeout: float,
+    progress: Callable[[int, int], Awaitable[None]] | None = None,
+) -> list[ChildOutcome]:
+    """The children's outcomes: from the broker (a flow parent), else by running them now."""
+    if from_broker:
+        got = await ctx.children()  # type: ignore[attr-defined]
+        return [ChildOutcome(id=c.id, name=c.name, state=c.state, result=c.result,
+                                 error=c.error) for c in got]  # fmt: skip
+    handles = await ctx.app.enqueue_many(children)
+    outcomes: list[ChildOutcome] = []
+    done = 0
+
+    async def one(h: streamq.JobHandle, name: str) -> None:
+        nonlocal done
+        try:
+            job = await h.wait(timeout=timeout)
+            out = ChildOutcome(id=h.id, name=name, state=job.state, result=job.result,
+                               error=job.error)  # fmt: skip
+        except TimeoutError:
+            out = ChildOutcome(id=h.id, name=name, state="timeout", error="timed out")
+        outcomes.append(out)
+        done += 1
+        if progress is not None:
+            await progress(done, len(handles))
+
+    async with anyio.create_task_group() as tg:
+        for h, r in zip(handles, children, strict=True):
+            tg.start_soon(one, h, r.name)
+    return outcomes
+
+
+# -- schedules and rate limits ----------------------------------------------------------------
+
+
+def schedule(
+    app: streamq.App, name: str, *, cron: str | None, every: float | None, overlap: bool
+) -> bool:
+    """Registers a recurring job with streamq's scheduler; False if streamq has none (the
+    caller then drives it with ``processors.app.run_schedules``)."""
+    register = getattr(app, "schedule", None)
+    if register is None:
+        return False
+    register(name, {}, cron=cron, every=every, tz="UTC", overlap=overlap)
+    return True
+
+
+def rate_limit_queue(app: streamq.App, queue: str, *, limit: int, per: float) -> bool:
+    """At most ``limit`` jobs of ``queue`` start per ``per`` seconds across all workers; False
+    if streamq has no rate limits (the alert sink's own limiter then paces deliveries)."""
+    register = getattr(app, "rate_limit", None)
+    if register is None:
+        return False
+    register(queue, limit=limit, per=per)
+    return True
+
+
+# -- the per-wallet job index (GET /api/v1/jobs/wallet/{address}/active) ---------------------
+
+
+async def index_wallet_job(rt: Runtime, wallet: str, queue: str, job_id: str) -> None:
+    await rt.app.connect()
+    key = rt.key("wallet-jobs", wallet)
+    ttl = int(rt.settings.wallet_index_ttl)
+    async with rt.app.redis.pipeline(transaction=False) as pipe:
+        pipe.zadd(key, {f"{queue}\n{job_id}": time.time()})
+        pipe.zremrangebyscore(key, 0, time.time() - ttl)
+        pipe.expire(key, ttl)
+        await pipe.execute()
+
+
+async def wallet_jobs(rt: Runtime, wallet: str) -> list[tuple[str, str]]:
+    await rt.app.connect()
+    raw = await rt.app.redis.zrange(rt.key("wallet-jobs", wallet), 0, -1)
+    out = []
+    for item in raw:
+        queue, _, job_id = item.decode().partition("\n")
+        out.append((queue, job_id))
+    return out

@@ -1,0 +1,145 @@
+"""Payloads and results of the processors' jobs (msgspec Structs: what enqueue validates and
+what a job's result decodes to). New fields get defaults, so older workers read newer jobs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from processors.analysis.behavior import BehaviorMetrics
+from processors.analysis.enrichment import EnrichedWallet
+from processors.analysis.pnl import PnlReport
+from processors.analysis.polymarket import AnomalyScore
+from processors.analysis.similarity import SimilarityResult, VectorType
+from processors.config import SIMILARITY
+from processors.models import WalletBalances
+from processors.wallet_service import SyncResult
+
+__all__ = [
+    "AlertOutcome",
+    "AnalyzeTrade",
+    "AnalyzeWallet",
+    "AnomalyBatch",
+    "BatchOutcome",
+    "DashboardOutcome",
+    "DashboardRequest",
+    "EnrichBalances",
+    "FetchBalances",
+    "SendAlert",
+    "SimilarityOutcome",
+    "SimilarityRequest",
+    "SyncWallet",
+    "UpdateWhales",
+    "WhalesOutcome",
+]
+
+
+class SyncWallet(msgspec.Struct, frozen=True, kw_only=True):
+    wallet: str
+    request_id: str = "default"
+    force: bool = False
+    # None: no cap, except the plans' signature cap for wallets known to be high-frequency.
+    max_swaps: int | None = None
+    # The similarity flow's deep sync: PnL and behaviour are brought up to date as well.
+    deep: bool = False
+
+
+class FetchBalances(msgspec.Struct, frozen=True, kw_only=True):
+    wallet: str
+
+
+class AnalyzeWallet(msgspec.Struct, frozen=True, kw_only=True):
+    wallet: str
+    depends_on_sync: str | None = None
+
+
+class DashboardRequest(msgspec.Struct, frozen=True, kw_only=True):
+    wallet: str
+    request_id: str
+    force_refresh: bool = False
+    enrich_metadata: bool = True
+
+
+class DashboardOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    success: bool
+    wallet: str
+    request_id: str
+    synced: bool
+    sync: SyncResult | None
+    pnl: PnlReport
+    behavior: BehaviorMetrics
+    enrichment_job_id: str | None
+    enrichment_queue: str | None
+    enrichment: dict[str, EnrichedWallet] | None  # present when it finished alongside
+    locked_at: float  # when the wallet lock was taken and released (epoch seconds)
+    released_at: float
+    processing_seconds: float
+
+
+class SimilarityRequest(msgspec.Struct, frozen=True, kw_only=True):
+    wallets: list[str]
+    request_id: str
+    vector_type: VectorType = "capital"
+    failure_threshold: float = SIMILARITY.failure_threshold
+    wallets_needing_sync: list[str] = msgspec.field(default_factory=list)
+    # True when the parent runs its children itself (no broker-held flow).
+    fanout: bool = True
+    child_timeout: float = 900.0
+
+
+class SimilarityOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: str
+    similarity: SimilarityResult
+    requested_wallets: int
+    processed_wallets: int
+    failed_wallets: dict[str, str]
+    success_rate: float
+    synced_wallets: list[str]
+    balances: dict[str, WalletBalances]
+    enrichment_job_id: str | None
+    enrichment: dict[str, EnrichedWallet] | None
+    children_seconds: float  # the summed run time of the children (for the benchmark)
+
+
+class EnrichBalances(msgspec.Struct, frozen=True, kw_only=True):
+    wallets: list[str]
+    request_id: str
+    balances: dict[str, WalletBalances] | None = None  # None: from the balance cache
+
+
+class UpdateWhales(msgspec.Struct, frozen=True, kw_only=True):
+    top: int = 50
+
+
+class WhalesOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    whales: list[str]
+
+
+class AnomalyBatch(msgspec.Struct, frozen=True, kw_only=True):
+    since: int | None = None  # None: from where the last batch stopped
+    until: int | None = None
+
+
+class BatchOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    ingested: int
+    checked: int
+    detected: int
+    anomalies: list[str]  # trade ids
+    alerts: list[str]  # alert ids enqueued for delivery
+
+
+class AnalyzeTrade(msgspec.Struct, frozen=True, kw_only=True):
+    trade_id: str
+
+
+class SendAlert(msgspec.Struct, frozen=True, kw_only=True):
+    alert_id: str
+
+
+class AlertOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    alert_id: str
+    status: Literal["sent", "already-sent"]
+
+
+AnomalyResult = AnomalyScore

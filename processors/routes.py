@@ -1,0 +1,326 @@
+"""The application's analysis endpoints (02, 03, 04), declared as server Operations so they get
+the server's auth, rate limits, error envelope and OpenAPI entries.
+
+- ``POST /api/v1/analyses/wallets/dashboard-analysis``: 202 with the job to watch;
+- ``POST /api/v1/analyses/similarity``: the quick, synchronous similarity over stored data;
+- ``POST /api/v1/analyses/similarity/queue``: the advanced similarity flow, 202;
+- ``GET /api/v1/analyses/wallets/status``: FRESH / STALE / MISSING per wallet;
+- ``POST /api/v1/analyses/wallets/trigger-analysis``: deprecated, one dashboard job per wallet;
+- ``GET /api/v1/wallets/{address}/summary|pnl|behavior``: the stored results.
+
+The job API and ``/health/queues`` are in ``processors.routes_jobs``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+import streamq
+from processors.analysis.behavior import BehaviorMetrics
+from processors.analysis.pnl import PnlReport
+from processors.config import SIMILARITY, SYNC
+from processors.errors import InsufficientData, InvalidWalletAddress, ProviderError
+from processors.ids import dashboard_job_id, similarity_job_id
+from processors.jobs_analysis import similarity_children
+from processors.jobs_support import Runtime, enqueue_flow, flows_available, index_wallet_job
+from processors.jobs_support import runtime_of as _runtime_of
+from processors.jobs_types import DashboardRequest, SimilarityRequest
+from processors.routes_schemas import (
+    DashboardAccepted,
+    DashboardBody,
+    SimilarityAccepted,
+    SimilarityBody,
+    TriggerBody,
+    TriggerResult,
+    WalletStatuses,
+    WalletStatusView,
+    WalletSummary,
+)
+from processors.solana import validate_addresses
+from processors.wallet_service import SimilarityFlowResult, similarity_flow, wallets_needing_sync
+from server.context import Call, json_response
+from server.errors import ApiError
+from server.limits import decode_json, read_body
+from server.routing import Operation, OperationTable, Param
+
+__all__ = ["events_url", "monitoring_url", "operation", "operations", "runtime"]
+
+operation = OperationTable()
+TAGS = ("analyses",)
+MAX_WALLETS = 100
+
+
+def operations() -> list[Operation]:
+    """Every endpoint of the application (this module's and the job API's)."""
+    from processors import routes_jobs
+
+    return [*operation.operations, *routes_jobs.operation.operations]
+
+
+async def runtime(call: Call) -> Runtime:
+    from processors.app import ensure_setup
+
+    try:
+        rt = _runtime_of(call.app)
+    except Exception as exc:
+        raise ApiError(503, "not_configured", str(exc)) from None
+    await ensure_setup(call.app)
+    return rt
+
+
+def monitoring_url(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}/status"
+
+
+def events_url(queue: str, job_id: str) -> str:
+    return f"/v1/queues/{queue}/jobs/{job_id}/events"
+
+
+def checked_wallets(addresses: list[str], *, at_least: int = 1) -> list[str]:
+    """The distinct addresses, in order; ApiError 400 naming every invalid one."""
+    try:
+        wallets = validate_addresses(dict.fromkeys(addresses))
+    except InvalidWalletAddress as exc:
+        raise ApiError(400, "invalid_wallet_address", str(exc), known=exc.addresses) from None
+    if len(wallets) < at_least:
+        raise ApiError(400, "not_enough_wallets",
+                       f"at least {at_least} distinct wallet(s) are needed, got {len(wallets)}")  # fmt: skip
+    if len(wallets) > MAX_WALLETS:
+        raise ApiError(400, "too_many_wallets", f"at most {MAX_WALLETS} wallets per request")
+    return wallets
+
+
+async def _body(request: Request, call: Call, kind: type[Any]) -> Any:
+    return decode_json(await read_body(request, call.state.settings.max_body_bytes), kind)
+
+
+def _new_request_id(kind: str) -> str:
+    return f"{kind}-{int(time.time() * 1000)}-{secrets.token_hex(5)}"
+
+
+def _estimate(minutes: int) -> str:
+    return f"{round(minutes / 60)} hour(s)" if minutes > 60 else f"{minutes} minute(s)"
+
+
+async def _enqueue(call: Call, request: streamq.EnqueueRequest) -> streamq.JobHandle:
+    try:
+        [handle] = await call.app.enqueue_many([request])
+    except streamq.InvalidJob as exc:
+        raise ApiError(400, "invalid_job", str(exc)) from None
+    return handle
+
+
+async def enqueue_dashboard(
+    call: Call, rt: Runtime, wallet: str, *, force: bool, enrich: bool
+) -> tuple[streamq.JobHandle, str, bool]:
+    """Enqueues 02's dashboard job; returns its handle, the request id and whether a sync is
+    expected (for the time estimate)."""
+    request_id = _new_request_id("dashboard")
+    needs = bool(await wallets_needing_sync(rt.store, [wallet])) or force
+    handle = await _enqueue(call, streamq.EnqueueRequest(
+        name="dashboard-wallet-analysis",
+        payload=DashboardRequest(wallet=wallet, request_id=request_id, force_refresh=force,
+                                 enrich_metadata=enrich),
+        id=dashboard_job_id(wallet, request_id),
+        request_id=request_id,
+    ))  # fmt: skip
+    await index_wallet_job(rt, wallet, handle.queue, handle.id)
+    return handle, request_id, needs
+
+
+@operation(
+    "POST", "/api/v1/analyses/wallets/dashboard-analysis",
+    summary="Queue a dashboard wallet analysis", scope="write", body=DashboardBody,
+    responses={202: DashboardAccepted}, errors=(400, 413, 422, 503), tags=TAGS,
+)  # fmt: skip
+async def dashboard_analysis(request: Request, call: Call) -> Response:
+    """Syncs the wallet only if STALE/MISSING (or ``forceRefresh``), then PnL and behaviour;
+    token enrichment runs alongside. Watch ``monitoringUrl`` or the job's SSE ``eventsUrl``."""
+    body: DashboardBody = await _body(request, call, DashboardBody)
+    rt = await runtime(call)
+    [wallet] = checked_wallets([body.wallet_address])
+    handle, request_id, needs_sync = await enqueue_dashboard(
+        call, rt, wallet, force=body.force_refresh, enrich=body.enrich_metadata
+    )
+    return json_response(DashboardAccepted(
+        job_id=handle.id, request_id=request_id, status=handle.state_at_enqueue or "queued",
+        queue_name=handle.queue, estimated_processing_time=_estimate(3 + (10 if needs_sync else 0)),
+        monitoring_url=monitoring_url(handle.id), events_url=events_url(handle.queue, handle.id),
+        deduplicated=handle.deduplicated,
+    ), 202)  # fmt: skip
+
+
+@operation(
+    "POST", "/api/v1/analyses/similarity",
+    summary="Quick wallet similarity (synchronous)", scope="write", body=SimilarityBody,
+    responses={200: SimilarityFlowResult}, errors=(400, 413, 422, 503), tags=TAGS,
+)  # fmt: skip
+async def quick_similarity(request: Request, call: Call) -> Response:
+    """Similarity over the wallets' stored history and their current balances, computed in the
+    request (01's "Pipeline 1"); wallets never synced have no history to compare."""
+    body: SimilarityBody = await _body(request, call, SimilarityBody)
+    rt = await runtime(call)
+    wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
+    try:
+        result = await similarity_flow(
+            rt.store, rt.providers, wallets, request_id=_new_request_id("similarity"),
+            vector_type=body.vector_type, failure_threshold=body.failure_threshold,
+        )  # fmt: skip
+    except InsufficientData as exc:
+        raise ApiError(422, "insufficient_data", str(exc)) from None
+    except ProviderError as exc:
+        raise ApiError(503, "provider_unavailable", str(exc)) from None
+    return json_response(result)
+
+
+@operation(
+    "POST", "/api/v1/analyses/similarity/queue",
+    summary="Queue the advanced similarity flow", scope="write", body=SimilarityBody,
+    responses={202: SimilarityAccepted}, errors=(400, 413, 422, 503), tags=TAGS,
+)  # fmt: skip
+async def queue_similarity(request: Request, call: Call) -> Response:
+    """04's flow: deep sync of the wallets that need it ∥ balances, then similarity ∥
+    enrichment; runs if at least ``failureThreshold`` of the wallets (and two) make it."""
+    body: SimilarityBody = await _body(request, call, SimilarityBody)
+    rt = await runtime(call)
+    wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
+    if not 0.0 < body.failure_threshold <= 1.0:
+        raise ApiError(422, "invalid_payload", "failureThreshold must be in (0, 1]",
+                       path="$.failureThreshold")  # fmt: skip
+    request_id = _new_request_id("similarity")
+    needing = wallets if body.force_sync else await wallets_needing_sync(rt.store, wallets)
+    fanout = not flows_available(call.app)
+    req = SimilarityRequest(wallets=wallets, request_id=request_id, vector_type=body.vector_type,
+                            failure_threshold=body.failure_threshold,
+                            wallets_needing_sync=needing, fanout=fanout)  # fmt: skip
+    parent = streamq.EnqueueRequest(
+        name="analyze-similarity", payload=req, id=similarity_job_id(wallets, request_id),
+        request_id=request_id,
+    )  # fmt: skip
+    try:
+        handle = await enqueue_flow(rt, parent, similarity_children(rt, req),
+                                    threshold=body.failure_threshold)  # fmt: skip
+    except streamq.InvalidJob as exc:
+        raise ApiError(400, "invalid_job", str(exc)) from None
+    for w in wallets:
+        await index_wallet_job(rt, w, handle.queue, handle.id)
+    minutes = 2 + (10 if needing else 0)
+    return json_response(SimilarityAccepted(
+        job_id=handle.id, request_id=request_id, status=handle.state_at_enqueue or "queued",
+        queue_name=handle.queue, wallets_needing_sync=needing,
+        estimated_processing_time=_estimate(minutes), monitoring_url=monitoring_url(handle.id),
+        events_url=events_url(handle.queue, handle.id),
+    ), 202)  # fmt: skip
+
+
+@operation(
+    "GET", "/api/v1/analyses/wallets/status",
+    summary="Sync status of wallets (FRESH, STALE, MISSING)", scope="read",
+    responses={200: WalletStatuses}, errors=(400,), tags=TAGS,
+    params=(Param("walletAddresses", "query", {"type": "string"},
+                  "comma-separated addresses (the parameter may also repeat)", required=True),),
+)  # fmt: skip
+async def wallet_status(request: Request, call: Call) -> Response:
+    """FRESH if synced within the freshness window, STALE if earlier, MISSING if never."""
+    raw = [a.strip() for v in request.query_params.getlist("walletAddresses")
+           for a in v.split(",") if a.strip()]  # fmt: skip
+    rt = await runtime(call)
+    wallets = checked_wallets(raw)
+    statuses = await anyio.to_thread.run_sync(
+        lambda: rt.store.wallet_statuses(wallets, fresh_for=SYNC.fresh_for)
+    )
+    return json_response(WalletStatuses(statuses=[
+        WalletStatusView(wallet_address=s.address, status=s.status,
+                         last_synced_at=s.last_synced_at, swap_count=s.swap_count)
+        for s in statuses
+    ]))  # fmt: skip
+
+
+@operation(
+    "POST", "/api/v1/analyses/wallets/trigger-analysis",
+    summary="Deprecated: trigger analyses (use dashboard-analysis)", scope="write",
+    body=TriggerBody, responses={202: TriggerResult}, errors=(400, 413, 422, 503), tags=TAGS,
+)  # fmt: skip
+async def trigger_analysis(request: Request, call: Call) -> Response:
+    """Kept working for old clients (02): queues a dashboard analysis per wallet, skipping
+    wallets with one already running. Answers with ``Deprecation: true``."""
+    from processors.routes_jobs import active_jobs_of
+
+    body: TriggerBody = await _body(request, call, TriggerBody)
+    rt = await runtime(call)
+    wallets = checked_wallets(body.wallet_addresses)
+    triggered: list[str] = []
+    skipped: list[str] = []
+    ids: dict[str, str] = {}
+    for w in wallets:
+        running = [j for j in await active_jobs_of(rt, w) if j.name == "dashboard-wallet-analysis"]
+        if running:
+            skipped.append(w)
+            ids[w] = running[0].id
+            continue
+        handle, _, _ = await enqueue_dashboard(call, rt, w, force=False, enrich=True)
+        triggered.append(w)
+        ids[w] = handle.id
+    message = (f"Analysis for {len(triggered)} wallet(s) has been triggered successfully. "
+               f"{len(skipped)} were skipped as they were already in progress.")  # fmt: skip
+    response = json_response(TriggerResult(message=message, triggered_analyses=triggered,
+                                           skipped_analyses=skipped, job_ids=ids), 202)  # fmt: skip
+    response.headers["Deprecation"] = "true"
+    response.headers["Link"] = (
+        '</api/v1/analyses/wallets/dashboard-analysis>; rel="successor-version"'
+    )
+    return response
+
+
+async def _wallet(call: Call, request: Request) -> tuple[Runtime, str]:
+    rt = await runtime(call)
+    [wallet] = checked_wallets([request.path_params["address"]])
+    return rt, wallet
+
+
+@operation(
+    "GET", "/api/v1/wallets/{address}/summary", summary="A wallet's sync status and results",
+    scope="read", responses={200: WalletSummary}, errors=(400,), tags=("wallets",),
+)  # fmt: skip
+async def wallet_summary(request: Request, call: Call) -> Response:
+    rt, wallet = await _wallet(call, request)
+    store = rt.store
+    [status] = await anyio.to_thread.run_sync(
+        lambda: store.wallet_statuses([wallet], fresh_for=SYNC.fresh_for)
+    )
+    pnl = await anyio.to_thread.run_sync(store.pnl, wallet)
+    behavior = await anyio.to_thread.run_sync(store.behavior, wallet)
+    return json_response(WalletSummary(
+        wallet_address=wallet, status=status.status, last_synced_at=status.last_synced_at,
+        swap_count=status.swap_count, pnl=pnl.stats if pnl else None, behavior=behavior,
+    ))  # fmt: skip
+
+
+@operation(
+    "GET", "/api/v1/wallets/{address}/pnl", summary="A wallet's PnL report",
+    scope="read", responses={200: PnlReport}, errors=(400, 404), tags=("wallets",),
+)  # fmt: skip
+async def wallet_pnl(request: Request, call: Call) -> Response:
+    rt, wallet = await _wallet(call, request)
+    report = await anyio.to_thread.run_sync(rt.store.pnl, wallet)
+    if report is None:
+        raise ApiError(404, "not_analyzed", f"no PnL analysis of {wallet} yet")
+    return json_response(report)
+
+
+@operation(
+    "GET", "/api/v1/wallets/{address}/behavior", summary="A wallet's behaviour metrics",
+    scope="read", responses={200: BehaviorMetrics}, errors=(400, 404), tags=("wallets",),
+)  # fmt: skip
+async def wallet_behavior(request: Request, call: Call) -> Response:
+    rt, wallet = await _wallet(call, request)
+    metrics = await anyio.to_thread.run_sync(rt.store.behavior, wallet)
+    if metrics is None:
+        raise ApiError(404, "not_analyzed", f"no behaviour analysis of {wallet} yet")
+    return json_response(metrics)
