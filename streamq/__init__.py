@@ -7,6 +7,7 @@ with backoff, dead letters, delayed jobs, progress events, cancel and pause. See
 from __future__ import annotations
 
 from streamq._app import App
+from streamq._cache import cached
 from streamq._context import Context
 from streamq._enqueue import EnqueueRequest
 from streamq._errors import (
@@ -28,6 +29,7 @@ from streamq._errors import (
 )
 from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
+from streamq._lock import Lock
 from streamq._task import TaskDef
 from streamq._types import (
     LANES,
@@ -64,6 +66,7 @@ __all__ = [
     "JobHandle",
     "JobNotFound",
     "LaneStats",
+    "Lock",
     "LockError",
     "QueueFull",
     "QueueStats",
@@ -72,6 +75,7 @@ __all__ = [
     "TaskDef",
     "UnknownJob",
     "Worker",
+    "cached",
     "job_id",
     "lane_of",
     "run_worker",

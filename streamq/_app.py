@@ -275,3 +275,12 @@ class App:
     def events(self, queue: str, after: str = "$", job: str | None = None) -> AsyncIterator[Event]:
         """Follows a queue's events live (optionally one job's)."""
         return _admin.follow_events(self, queue, after, job)
+
+    # -- orchestration (flows, recurring jobs, rate limits) ---------------------------------------
+
+    async def rate_limit(self, queue: str, limit: int | None, per: float = 1.0) -> None:
+        """Limits ``queue`` to ``limit`` job starts per ``per`` seconds across all workers
+        (stored in Redis; ``limit=None`` removes it). Raises ``ConfigurationError``."""
+        from streamq._ratelimit import set_rate_limit
+
+        await set_rate_limit(self, queue, limit, per)

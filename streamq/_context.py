@@ -33,6 +33,8 @@ class Delivery:
     attempt: int
     fence: int
     deliveries: int
+    # Its earlier delivery died with its worker: it runs alone (see fetch-4.lua).
+    suspect: bool = False
     task: asyncio.Task[None] | None = None
     # Why the handler was cancelled by the worker: "cancel", "lost" or "shutdown".
     stop_reason: str | None = None

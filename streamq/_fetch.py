@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from streamq import _keys
 from streamq._codec import decode_spec
 from streamq._context import Delivery
+from streamq._ratelimit import StartLimiter
 from streamq._types import LANES
 
 if TYPE_CHECKING:
@@ -64,22 +65,28 @@ async def fetch_loop(worker: Worker, queue: str) -> None:
     keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue), _keys.paused(queue)]
     head: list[Any] = [_keys.prefix(queue), _keys.GROUP, app.events_maxlen, worker.consumer]
     lane_keys = {lane: _keys.lane(queue, lane) for lane in LANES}
+    limiter = StartLimiter(app, queue)
     fetches = 0
     backoff = 0.05
     # The loop ends on worker.stopping rather than by cancellation: a blocked read in redis-py
     # does not always yield to cancellation, and every wait here is short anyway.
     while not worker.stopping:
+        await worker.no_suspect.wait()
         n = await worker.slots.take(worker.batch_size)
         if worker.stopping:
             worker.slots.give(n)
             return
         if n == 0:
             continue
+        # A rate-limited queue admits fewer starts (or none for now, after a wait).
+        n = await limiter.admit(worker.slots, n)
+        if n == 0:
+            continue
         fetches += 1
         order = lane_order(fetches, worker.guard_every)
         try:
             paused, jobs, next_due, last_ids = await app.scripts.call(
-                "fetch", keys, [*head, n, _PROMOTE_LIMIT, *order]
+                "fetch", keys, [*head, n, _PROMOTE_LIMIT, "0" if worker.inflight else "1", *order]
             )
         except asyncio.CancelledError:
             worker.slots.give(n)
@@ -92,7 +99,7 @@ async def fetch_loop(worker: Worker, queue: str) -> None:
             continue
         backoff = 0.05
         worker.slots.give(n - len(jobs))
-        for entry_id, lane, job_id, spec, attempt, fence, deliveries in jobs:
+        for entry_id, lane, job_id, spec, attempt, fence, deliveries, lost in jobs:
             worker.start(
                 Delivery(
                     queue=queue,
@@ -103,8 +110,10 @@ async def fetch_loop(worker: Worker, queue: str) -> None:
                     attempt=int(attempt),
                     fence=int(fence),
                     deliveries=int(deliveries),
+                    suspect=int(lost) > 0,
                 )
             )
+        await limiter.refund(n - len(jobs))
         if jobs:
             continue
         wait_ms = _IDLE_WAIT_MS

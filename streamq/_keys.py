@@ -57,3 +57,13 @@ def finished(queue: str) -> str:
 def custom(queue: str, *parts: str) -> str:
     """A key for features built on a queue (locks, limits, flows), still under its hash tag."""
     return prefix(queue) + ":".join(parts)
+
+
+def lock(name: str) -> str:
+    """A named lock: its own hash tag, so locks spread over a cluster independently of queues."""
+    return f"{ROOT}:{{lock:{name}}}"
+
+
+def lock_fence(name: str) -> str:
+    """The lock's fencing counter (same slot as the lock)."""
+    return f"{ROOT}:{{lock:{name}}}:fence"

@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import inspect
 import json
+import logging
 import os
 import random
 import signal
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from streamq.cli import default_app_spec, load_app
 
     spec = args.app or default_app_spec()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polls
     app = load_app(spec)  # fail on a bad --app before anything starts
     url = args.redis_url or os.environ.get("STREAMQ_REDIS_URL")
     embedded: Embedded | None = None
@@ -126,9 +128,14 @@ class Supervisor:
             return None
         host = self.args.host
         port = pick_port(host, self.args.port)
-        if port != self.args.port:
+        if self.args.port and port != self.args.port:
             say(f"(port {self.args.port} is taken: the API listens on {port})")
-        self.spawn("server", "serve", "--app", self.spec, "--host", host, "--port", str(port))
+        # Warnings only: request logs of the server would drown the status lines.
+        self.spawn(
+            "server",
+            *("--log-level", "WARNING", "serve", "--app", self.spec),
+            *("--host", host, "--port", str(port)),
+        )
         base = f"http://{host}:{port}"
         deadline = time.monotonic() + 30
         async with httpx.AsyncClient(timeout=1.0) as client:

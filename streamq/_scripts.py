@@ -22,6 +22,11 @@ _NAMES = (
     "pause-2",
     "replay-2",
     "purge-2",
+    "lock-2",
+    "relock-1",
+    "unlock-1",
+    "admit-2",
+    "refund-1",
 )
 
 

@@ -80,6 +80,9 @@ class Worker:
         self.settler = Settler(app)
         self._executor = Executor(app, self.settler, anyio.CapacityLimiter(concurrency))
         self._stop = asyncio.Event()
+        # Cleared while a suspect job runs: no other job is fetched beside it.
+        self.no_suspect = asyncio.Event()
+        self.no_suspect.set()
         self._running: set[asyncio.Task[None]] = set()
         self.blocking: Any = None
 
@@ -94,6 +97,12 @@ class Worker:
     def start(self, d: Delivery) -> None:
         """Runs one delivery (called by the fetch loop after it took a slot for it)."""
         self.inflight[d.entry_id] = d
+        if d.suspect:
+            log.warning(
+                "running a job alone: its last worker died while running it",
+                extra={"job_id": d.job_id, "queue": d.queue, "deliveries": d.deliveries},
+            )
+            self.no_suspect.clear()
         d.task = asyncio.create_task(self._run(d))
 
     async def _run(self, d: Delivery) -> None:
@@ -106,6 +115,8 @@ class Worker:
         finally:
             self.inflight.pop(d.entry_id, None)
             self.slots.give(1)
+            if d.suspect:
+                self.no_suspect.set()
 
     async def _prepare(self) -> None:
         await self.app.connect()
@@ -154,6 +165,7 @@ class Worker:
         finally:
             self._stop.set()
             self.slots.wake()
+            self.no_suspect.set()
             _, late = await asyncio.wait(fetchers, timeout=5)
             for task in late:
                 task.cancel()

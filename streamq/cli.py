@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import inspect
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, NoReturn
@@ -89,7 +91,7 @@ def load_app(spec: str) -> App:
     except ImportError as exc:
         raise UsageError(f"cannot import {module_name!r}: {exc}") from exc
     app = getattr(module, attr or "app", None)
-    if not isinstance(app, App) and callable(app):
+    if inspect.isfunction(app):  # a factory
         app = app()
     if not isinstance(app, App):
         raise UsageError(f"{spec!r} is not a streamq App")
@@ -184,8 +186,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         server_main = importlib.import_module("server.main")
     except ImportError as exc:
         raise CliError(f"the HTTP server is not installed (server.main): {exc}") from exc
+    # uvicorn re-raises the stop signal once it has shut down; a requested stop is a clean exit.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: None)
     try:
-        server_main.serve(spec, args.host, args.port)
+        level = (args.log_level or "info").lower()
+        server_main.serve(spec, args.host, args.port, log_level=level)
     except ValueError as exc:  # the server's SettingsError: a refused bind, a bad setting
         raise CliError(str(exc)) from exc
     return 0

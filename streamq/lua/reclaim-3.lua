@@ -46,6 +46,7 @@ for i = 10, #ARGV, 2 do
           retire(id, ttl, keep_last)
           buried = buried + 1
         else
+          redis.call('HINCRBY', jkey, 'lost', 1)
           redis.call('HSET', jkey, 'state', 'queued', 'entry', push_lane(id, lane, h.spec))
           redis.call('HDEL', jkey, 'consumer')
           emit('reclaimed', id, h.name, h.attempt, {'w', h.consumer or ''})

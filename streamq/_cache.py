@@ -1,0 +1,75 @@
+"""Result cache: a job's result kept for ``ttl`` seconds under a caller's key, computed once
+however many callers ask at the same time (the plans' ``balance:{wallet}`` for 30 s)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from streamq import _keys
+from streamq._codec import decode_any, encode
+from streamq._connection import broker_errors
+from streamq._enqueue import EnqueueRequest
+from streamq._errors import ConfigurationError
+from streamq._ids import job_id
+
+if TYPE_CHECKING:
+    from streamq._app import App
+
+log = logging.getLogger(__name__)
+
+# After the job finishes, callers that missed the cache for this long still get its result from
+# the job record (dedup) instead of starting another job; a failure is shared for as long.
+_SHARE_FINISHED = 5.0
+
+
+def cache_key(queue: str, key: str) -> str:
+    return _keys.custom(queue, "cache", key)
+
+
+def _queue_of(app: App, request: EnqueueRequest) -> str:
+    return request.queue or app.task_def(None, request.name).queue
+
+
+async def cached(
+    app: App,
+    key: str,
+    ttl: float,
+    request: EnqueueRequest,
+    *,
+    timeout: float | None = 30.0,
+) -> Any:
+    """The result cached under ``key``, else the result of running ``request`` (then cached for
+    ``ttl`` seconds). Concurrent callers share one job: its id is derived from ``key`` unless the
+    request gives one. Results come back as builtins (as from ``JobHandle.result``).
+
+    Raises what enqueueing and ``JobHandle.result`` raise: ``InvalidJob`` and its subclasses,
+    ``JobFailed``, ``JobCancelled``, ``TimeoutError``, ``BrokerUnavailable``."""
+    if not ttl > 0:
+        raise ConfigurationError("cache ttl must be > 0 seconds")
+    await app.connect()
+    queue = _queue_of(app, request)
+    rkey = cache_key(queue, key)
+    with broker_errors(f"reading cache {key}"):
+        raw = await app.redis.get(rkey)
+    if raw is not None:
+        return decode_any(raw)
+    job = msgspec.structs.replace(
+        request,
+        id=request.id or job_id("cached", key),
+        dedup_ttl=request.dedup_ttl if request.dedup_ttl is not None else min(ttl, _SHARE_FINISHED),
+    )
+    (handle,) = await app.enqueue_many([job])
+    result = await handle.result(timeout=timeout)
+    with broker_errors(f"writing cache {key}"):
+        await app.redis.set(rkey, encode(result), px=max(int(ttl * 1000), 1))
+    return result
+
+
+async def invalidate(app: App, key: str, queue: str) -> bool:
+    """Drops the cached result under ``key`` on ``queue``; True if there was one."""
+    await app.connect()
+    with broker_errors(f"invalidating cache {key}"):
+        return bool(await app.redis.delete(cache_key(queue, key)))

@@ -1,0 +1,28 @@
+#!lua
+-- Writes a flow parent: its job record in state waiting-children (on no lane), and the flow's
+-- bookkeeping (how many children, the policy, the children's ids), once per parent id.
+-- KEYS: events, stats, waiting parents (zset)
+-- ARGV[4..13] the parent as enqueue-3 takes a job: id, name, lane, spec, delay_ms (unused),
+--   max_attempts, lease_ms, max_deliveries, dedup_ms, parent ('' = none)
+-- ARGV[14] policy (fail | ignore | threshold), ARGV[15] threshold, ARGV[16] queue of this
+-- parent's own parent ('' = none), ARGV[17..] the children as 'id queue'
+-- Returns {state, deduplicated (0|1)}.
+local id, name, lane, spec = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local jkey = job_key(id)
+local cur = redis.call('HGET', jkey, 'state')
+if cur then return {cur, 1} end
+local fkey = PREFIX .. 'flow:' .. id
+redis.call('DEL', fkey, fkey .. ':children', fkey .. ':done', fkey .. ':failed')
+local ev = emit('waiting-children', id, name, 1)
+redis.call('HSET', jkey, 'state', 'waiting-children', 'name', name, 'lane', lane, 'spec', spec,
+  'attempt', 1, 'max_attempts', ARGV[9], 'lease_ms', ARGV[10], 'max_deliveries', ARGV[11],
+  'dedup_ms', ARGV[12], 'created_at', NOW, 'run_at', NOW, 'fence', 0, 'deliveries', 0,
+  'entry', '', 'first_event', ev, 'parent', ARGV[13])
+redis.call('HSET', fkey, 'total', #ARGV - 16, 'policy', ARGV[14], 'threshold', ARGV[15],
+  'parent', ARGV[13], 'parent_queue', ARGV[16], 'created_at', NOW)
+local children = {'RPUSH', fkey .. ':children'}
+for i = 17, #ARGV do children[#children + 1] = ARGV[i] end
+redis.call(unpack(children))
+redis.call('ZADD', KEYS[3], NOW, id)
+redis.call('HINCRBY', STATS_KEY, 'enqueued', 1)
+return {'waiting-children', 0}

@@ -1,0 +1,76 @@
+"""Result cache: one job for many concurrent callers, expiry, failures are not cached."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from streamq import Context, EnqueueRequest, Fatal, JobFailed, cached
+from streamq._cache import cache_key, invalidate
+
+
+async def test_hundred_concurrent_callers_cause_one_job(app_factory, queue, run_worker) -> None:
+    app = app_factory()
+    runs: list[str] = []
+
+    @app.task("fetch-balance", queue=queue)
+    async def fetch_balance(ctx: Context, wallet: str) -> dict[str, float]:
+        runs.append(ctx.job_id)
+        await asyncio.sleep(0.2)
+        return {"sol": 1.5, "calls": float(len(runs))}
+
+    request = EnqueueRequest(name="fetch-balance", payload="wallet-1")
+    async with run_worker(app, concurrency=20):
+        results = await asyncio.gather(
+            *(cached(app, "balance:{wallet-1}", 30.0, request, timeout=10) for _ in range(100))
+        )
+        assert len(runs) == 1
+        assert all(r == {"sol": 1.5, "calls": 1.0} for r in results)
+        # Later callers read the cache: still one job.
+        assert await cached(app, "balance:{wallet-1}", 30.0, request) == results[0]
+        assert len(runs) == 1
+    stats = await app.stats(queue)
+    assert stats.totals["enqueued"] == 1
+    assert await app.redis.pttl(cache_key(queue, "balance:{wallet-1}")) > 25_000
+
+
+async def test_expired_entry_runs_the_job_again(app_factory, queue, run_worker) -> None:
+    app = app_factory()
+    runs: list[int] = []
+
+    @app.task("count", queue=queue)
+    async def count(ctx: Context, _: None) -> int:
+        runs.append(1)
+        return len(runs)
+
+    # dedup_ttl=0: once the job is finished, a miss starts a fresh one.
+    request = EnqueueRequest(name="count", dedup_ttl=0)
+    async with run_worker(app):
+        assert await cached(app, "k", 0.3, request) == 1
+        assert await cached(app, "k", 0.3, request) == 1
+        await asyncio.sleep(0.4)
+        assert await cached(app, "k", 0.3, request) == 2
+        assert await invalidate(app, "k", queue) is True
+        assert await cached(app, "k", 0.3, request) == 3
+    assert len(runs) == 3
+
+
+async def test_failures_are_not_cached(app_factory, queue, run_worker) -> None:
+    app = app_factory()
+    runs: list[int] = []
+
+    @app.task("flaky", queue=queue)
+    async def flaky(ctx: Context, _: None) -> str:
+        runs.append(1)
+        if len(runs) == 1:
+            raise Fatal("provider down")
+        return "ok"
+
+    request = EnqueueRequest(name="flaky", dedup_ttl=0)
+    async with run_worker(app):
+        with pytest.raises(JobFailed, match="provider down"):
+            await cached(app, "f", 10.0, request)
+        assert await app.redis.exists(cache_key(queue, "f")) == 0
+        assert await cached(app, "f", 10.0, request) == "ok"
+    assert len(runs) == 2

@@ -1,0 +1,146 @@
+"""Crashes: workers SIGKILLed mid-run, a frozen (zombie) worker, a poison job. Nothing that was
+acknowledged is lost, nothing completes twice, and a job whose lease was taken cannot be
+finished by its old worker."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections import Counter
+
+import pytest
+
+from streamq import App, EnqueueRequest, _keys
+from tests.streamq.procs import spawn_worker, stop
+
+pytestmark = pytest.mark.slow
+
+
+def _app(app_factory, queue: str, **task_options) -> App:
+    """A producer-side app with the same task signature as crash_app."""
+    app = app_factory(events_maxlen=200_000)
+
+    @app.task("work", queue=queue, **task_options)
+    async def work(ctx, tag: str) -> str:  # runs only in the subprocesses
+        raise AssertionError
+
+    return app
+
+
+async def _completed_events(app: App, queue: str) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    after = "0-0"
+    while True:
+        events = await app.read_events(queue, after=after, count=5000)
+        if not events:
+            return counts
+        for e in events:
+            if e.type == "completed":
+                counts[e.job] += 1
+        after = events[-1].id
+
+
+async def test_ten_thousand_jobs_survive_five_worker_kills(app_factory, redis_url, queue) -> None:
+    app = _app(app_factory, queue, lease=1.0)
+    n = 10_000
+    ids = [f"job-{i}" for i in range(n)]
+    for start in range(0, n, 1000):
+        await app.enqueue_many(
+            [EnqueueRequest(name="work", payload="x", id=i) for i in ids[start : start + 1000]]
+        )
+    workers = [spawn_worker(redis_url, queue, name=f"w{i}") for i in range(3)]
+    kills = 0
+    try:
+        rng = random.Random(7)
+        while kills < 5:
+            await asyncio.sleep(rng.uniform(0.3, 0.9))
+            victim = rng.randrange(3)
+            workers[victim].send_signal(signal.SIGKILL)
+            workers[victim].wait()
+            kills += 1
+            workers[victim] = spawn_worker(redis_url, queue, name=f"w{victim}-{kills}")
+        deadline = time.monotonic() + 120
+        while (await app.stats(queue)).totals.get("completed", 0) < n:
+            assert time.monotonic() < deadline, await app.stats(queue)
+            await asyncio.sleep(0.2)
+    finally:
+        for w in workers:
+            stop(w)
+    stats = await app.stats(queue)
+    states = Counter([(await app.job(queue, i)).state for i in ids])  # type: ignore[union-attr]
+    completions = await _completed_events(app, queue)
+    runs = await app.redis.hgetall(_keys.custom(queue, "test-runs"))
+    total_runs = sum(int(v) for v in runs.values())
+    print(
+        f"\n{n} jobs, 5 worker kills: {total_runs} handler runs, "
+        f"{total_runs - n} repeats after reclaim, reclaimed={stats.totals.get('reclaimed', 0)}"
+    )
+    assert states == Counter({"completed": n})
+    assert stats.totals["completed"] == n
+    assert len(completions) == n and set(completions.values()) == {1}
+    assert len(runs) == n and total_runs >= n
+
+
+async def test_zombie_worker_cannot_overwrite_the_reclaimers_result(
+    app_factory, redis_url, queue
+) -> None:
+    app = _app(app_factory, queue, lease=1.0)
+    zombie = spawn_worker(redis_url, queue, name="zombie", env={"CRASH_LEASE": "1.0"})
+    rescuer = None
+    try:
+        h = await app.enqueue("work", "zombie", id="z-1")
+        deadline = time.monotonic() + 20
+        while (job := await h.info()) is None or job.state != "active":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        zombie.send_signal(signal.SIGSTOP)  # frozen mid-handler, lease keeps running out
+        rescuer = spawn_worker(redis_url, queue, name="rescuer")
+        assert await h.result(timeout=30) == "rescuer"
+        zombie.send_signal(signal.SIGCONT)  # its handler now finishes and tries to complete
+        await asyncio.sleep(4.0)
+        job = await h.info()
+        assert job is not None
+        assert (job.state, job.result, job.deliveries) == ("completed", "rescuer", 2)
+        assert (await _completed_events(app, queue))["z-1"] == 1
+    finally:
+        stop(zombie)
+        if rescuer:
+            stop(rescuer)
+
+
+async def test_poison_job_is_dead_lettered_after_max_deliveries(
+    app_factory, redis_url, queue
+) -> None:
+    app = _app(app_factory, queue, lease=0.5, max_deliveries=3)
+    env = {"CRASH_LEASE": "0.5", "CRASH_MAXDEL": "3"}
+    poison = await app.enqueue("work", "poison", id="poison-1")
+    healthy = [await app.enqueue("work", "ok", id=f"ok-{i}") for i in range(200)]
+    workers = [
+        spawn_worker(redis_url, queue, name=f"p{i}", env=env, concurrency=5) for i in range(2)
+    ]
+    respawns = 0
+    try:
+        deadline = time.monotonic() + 60
+        while await poison.state() != "dead":
+            assert time.monotonic() < deadline, await poison.info()
+            for i, w in enumerate(workers):
+                if w.poll() is not None:  # the poison killed it: a supervisor restarts it
+                    respawns += 1
+                    workers[i] = spawn_worker(
+                        redis_url, queue, name=f"p{i}", env=env, concurrency=5
+                    )
+            await asyncio.sleep(0.1)
+        results = [await h.result(timeout=30) for h in healthy]
+    finally:
+        for w in workers:
+            stop(w)
+    job = await poison.info()
+    [dead] = [d for d in await app.dead_letters(queue) if d.job == "poison-1"]
+    runs = int(await app.redis.hget(_keys.custom(queue, "test-runs"), "poison-1"))
+    print(f"\npoison job: {runs} deliveries, {respawns} worker restarts; reason: {dead.error}")
+    assert job is not None and job.state == "dead" and job.deliveries == 3
+    assert dead.reason == "max_deliveries" and "max_deliveries 3" in dead.error
+    assert runs == 3
+    assert len(results) == 200 and set(results) <= {"p0", "p1"}  # all healthy jobs completed

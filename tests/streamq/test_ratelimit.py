@@ -1,0 +1,145 @@
+"""Rate limits: starts per window across workers and processes, and Retry without an attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import pytest
+
+from streamq import App, ConfigurationError, Context, EnqueueRequest, Retry, _keys
+from streamq._ratelimit import get_rate_limit
+from tests.streamq.procs import spawn_worker, stop
+
+
+def most_in_any_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    most, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        most = max(most, hi - lo + 1)
+    return most
+
+
+async def test_limit_is_stored_changed_and_removed(app_factory, queue) -> None:
+    app = app_factory()
+    assert await get_rate_limit(app, queue) is None
+    await app.rate_limit(queue, 10, per=2.0)
+    limit = await get_rate_limit(app, queue)
+    assert limit is not None and (limit.limit, limit.per) == (10, 2.0)
+    await app.rate_limit(queue, None)
+    assert await get_rate_limit(app, queue) is None
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ConfigurationError):
+            await app.rate_limit(queue, bad)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError):
+        await app.rate_limit(queue, 5, per=0)
+
+
+async def test_in_process_starts_stay_within_the_window(app_factory, queue, run_worker) -> None:
+    app = app_factory()
+    starts: list[float] = []
+
+    @app.task("tick", queue=queue)
+    async def tick(ctx: Context, n: int) -> None:
+        starts.append(time.monotonic())
+
+    await app.rate_limit(queue, 5, per=0.5)
+    await app.enqueue_many([EnqueueRequest(name="tick", payload=i) for i in range(20)])
+    began = time.monotonic()
+    async with run_worker(app, concurrency=20):
+        while len(starts) < 20 and time.monotonic() - began < 10:
+            await asyncio.sleep(0.02)
+    assert len(starts) == 20
+    # 20 starts at 10/s: about 1.5 s (the first 5 go at once), never a burst above the limit.
+    assert most_in_any_window(starts, 0.5) <= 6
+    assert 1.2 < max(starts) - min(starts) < 4.0
+
+
+async def test_removing_the_limit_applies_to_running_workers(
+    app_factory, queue, run_worker
+) -> None:
+    app = app_factory()
+    done: list[int] = []
+
+    @app.task("tick", queue=queue)
+    async def tick(ctx: Context, n: int) -> None:
+        done.append(n)
+
+    await app.rate_limit(queue, 1, per=60.0)
+    await app.enqueue_many([EnqueueRequest(name="tick", payload=i) for i in range(10)])
+    async with run_worker(app, concurrency=10):
+        await asyncio.sleep(1.0)
+        assert len(done) == 1
+        await app.rate_limit(queue, None)
+        deadline = time.monotonic() + 5
+        while len(done) < 10 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    assert sorted(done) == list(range(10))
+
+
+async def test_handler_rate_limited_retry_keeps_its_attempt(app_factory, queue, run_worker) -> None:
+    app = app_factory()
+    calls: list[int] = []
+
+    @app.task("call-api", queue=queue, max_attempts=1)
+    async def call_api(ctx: Context, n: int) -> int:
+        calls.append(ctx.attempt)
+        if len(calls) < 3:
+            raise Retry("429 from the provider", delay=0.1, count_attempt=False)
+        return n * 2
+
+    await app.rate_limit(queue, 10, per=1.0)
+    async with run_worker(app):
+        h = await app.enqueue("call-api", 21)
+        assert await h.result(timeout=10) == 42
+    # Two rate-limited tries did not use up the only attempt.
+    assert calls == [1, 1, 1]
+    job = await h.info()
+    assert job is not None and job.attempt == 1 and job.deliveries == 3
+
+
+async def test_three_worker_processes_share_twenty_starts_per_second(
+    app_factory, uniq: Callable[[str], str], redis_url: str, valkey_url: str
+) -> None:
+    if redis_url != valkey_url:
+        pytest.skip("the multi-process run is timed on the embedded Valkey only")
+    queue = uniq("rl")
+    app: App = app_factory()
+
+    @app.task("limited", queue=queue)
+    async def limited(ctx: Context, n: int) -> None: ...
+
+    await app.rate_limit(queue, 20, per=1.0)
+    await app.enqueue_many([EnqueueRequest(name="limited", payload=i) for i in range(300)])
+    procs = [
+        spawn_worker(
+            redis_url,
+            queue,
+            name=f"w{i}",
+            concurrency=10,
+            app="tests.streamq.orch_app:app",
+            env={"ORCH_QUEUE": queue},
+        )
+        for i in range(3)
+    ]
+    key = _keys.custom(queue, "test-starts")
+    try:
+        deadline = time.monotonic() + 30
+        while not await app.redis.llen(key):
+            assert time.monotonic() < deadline, "no worker started a job"
+            await asyncio.sleep(0.1)
+        first = float((await app.redis.lindex(key, 0)).decode())
+        await asyncio.sleep(max(first + 11.0 - time.time(), 0))
+        starts = [float(raw) for raw in await app.redis.lrange(key, 0, -1)]
+    finally:
+        for proc in procs:
+            stop(proc)
+    per_second = Counter(int(t - first) for t in starts)
+    counts = [per_second[s] for s in range(10)]
+    print(f"starts per second over 10 s (limit 20/s, 3 worker processes): {counts}")
+    assert all(18 <= c <= 22 for c in counts), counts
+    assert most_in_any_window(starts, 1.0) <= 22
