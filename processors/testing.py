@@ -73,9 +73,8 @@ async def deployment(
     ticker = asyncio.create_task(run_schedules(app)) if schedules else None
     try:
         if serve:
-            from server import ServerSettings, create_app, running_server
-
             from processors.routes import operations
+            from server import ServerSettings, create_app, running_server
 
             asgi = create_app(
                 ServerSettings(heartbeat_seconds=0.5, rate_limit_per_second=0,
