@@ -1,0 +1,61 @@
+"""The jobs over the HTTP providers, against the local stand-in services on a real socket: the
+stand-ins see no more requests per second than the plans' limits allow, and the data that
+comes through them is exact."""
+
+from __future__ import annotations
+
+import anyio
+import msgspec
+
+from processors.jobs_types import DashboardOutcome
+from processors.providers.factory import ProviderSettings, build_providers, close_providers
+from processors.providers.standin import StandIn
+from processors.testing import deployment
+from server import running_server
+
+
+def max_in_window(times: list[float], window: float) -> int:
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
+async def test_jobs_respect_the_transaction_api_rate_limit(valkey_url: str) -> None:
+    stand = StandIn()
+    world = stand.world
+    hfs = [a for a, s in world.wallets.items() if s == "hf_bot"]
+    others = [a for a, s in world.wallets.items() if s == "flipper"]
+    async with running_server(stand.app) as url:  # type: ignore[arg-type]
+        providers = build_providers(ProviderSettings(
+            kind="http", helius_api_key=stand.api_key, helius_url=url, dexscreener_url=url,
+            polymarket_gamma_url=url, polymarket_data_url=url, webhook_url=f"{url}/webhook",
+        ))  # fmt: skip
+        try:
+            async with deployment(valkey_url, providers=providers) as d:
+                syncs = [await d.app.enqueue("sync-wallet", {"wallet": w}) for w in [*hfs, *others]]
+                dash = await d.app.enqueue("dashboard-wallet-analysis",
+                                           {"wallet": others[0], "request_id": "r1"})  # fmt: skip
+                with anyio.fail_after(60):
+                    for h in syncs:
+                        await h.result(timeout=None)
+                    out = msgspec.convert(await dash.result(timeout=None), DashboardOutcome)
+                stored = {w: d.runtime.store.swaps(w) for w in [*hfs, *others]}
+        finally:
+            await close_providers(providers)
+    helius = [t for t, path in stand.requests if path.startswith("/v0/addresses/")]
+    dex = [t for t, path in stand.requests if path.startswith("/latest/dex/")]
+    busiest, busiest_dex = max_in_window(helius, 0.9), max_in_window(dex, 0.9)
+    span = max(helius) - min(helius)
+    print(f"transaction API: {len(helius)} requests over {span:.2f} s, at most {busiest} in any "
+          f"0.9 s (limit 10/s); token API: {len(dex)} requests, at most {busiest_dex} in 0.9 s "
+          "(limit 5/s)")  # fmt: skip
+    assert len(helius) >= 15, "too few requests to exercise the limit"
+    assert busiest <= 10 and busiest_dex <= 5
+    assert (len(helius) - 1) / span <= 10.5
+    for w, swaps in stored.items():
+        assert swaps == world.swaps(w), f"{w}: swaps differ from the source"
+    assert out.pnl.stats.net_sol == world.truth(others[0]).net_sol
