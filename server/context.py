@@ -3,6 +3,7 @@ lookups every handler shares: is this a queue, is this a well-formed id."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class ServerState:
         self.auth = Authenticator(settings.tokens)
         self.rate = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.slots = StreamSlots(settings.sse_max_per_token)
+        self.redis_slots = asyncio.Semaphore(max(1, settings.max_concurrent_redis))
         self.hub = EventHub(app, buffer=settings.sse_client_buffer)
         self.rates = RateTracker()
         self.metrics = ServerMetrics(app, sse_clients=lambda: self.slots.total, rates=self.rates)

@@ -117,7 +117,7 @@ async def handle_broker_error(request: Request, exc: Exception) -> Response:
         | redis.exceptions.ConnectionError
         | redis.exceptions.TimeoutError,
     ):
-        log.warning("broker unavailable", extra={"path": request.url.path, "error": str(exc)})
+        log.warning("broker unavailable on %s: %s", request.url.path, exc)
         return render(
             ApiError(
                 503, "broker_unavailable", "Redis is unreachable", headers={"Retry-After": "1"}

@@ -14,7 +14,7 @@ from server.context import Call, check_entry_id, check_job_id
 from server.errors import ApiError
 from server.routing import EVENT_STREAM, OperationTable, Param
 from server.schemas import ENTRY_ID_PATTERN
-from server.sse import EventStreamResponse, entry_id_at, follow, now_cursor
+from server.sse import EventStreamResponse, entry_id_at, follow
 
 operation = OperationTable()
 
@@ -41,7 +41,7 @@ def _resume_from(request: Request) -> str | None:
     return check_entry_id(raw.strip(), "Last-Event-ID")
 
 
-async def _open(call: Call, queue: str, after: str, job: str | None) -> Response:
+async def _open(call: Call, queue: str, after: str | None, job: str | None) -> Response:
     """Takes an SSE slot, subscribes before the response starts (so Redis errors are still a
     proper HTTP error), and hands both to the response to release."""
     state = call.state
@@ -58,7 +58,13 @@ async def _open(call: Call, queue: str, after: str, job: str | None) -> Response
         state.slots.release(key)
 
     chunks = follow(
-        state.hub, sub, queue, after, job=job, heartbeat=state.settings.heartbeat_seconds
+        state.hub,
+        sub,
+        queue,
+        after,
+        job=job,
+        heartbeat=state.settings.heartbeat_seconds,
+        redis_slots=state.redis_slots,
     )
     return EventStreamResponse(chunks, on_close=close)
 
@@ -104,7 +110,4 @@ async def queue_events(request: Request, call: Call) -> Response:
     leaves. Event ids are events-stream entry ids."""
     queue = request.path_params["queue"]
     await call.state.require_queue(queue)
-    after = _resume_from(request)
-    if after is None:
-        after = await now_cursor(call.app)
-    return await _open(call, queue, after, None)
+    return await _open(call, queue, _resume_from(request), None)

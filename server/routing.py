@@ -102,7 +102,8 @@ def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         principal = state.auth.require(request, op.scope)
         if principal is not None and op.rate_limited:
             state.rate.check(principal.key)
-        return await op.handler(request, Call(state=state, principal=principal))
+        async with state.redis_slots:
+            return await op.handler(request, Call(state=state, principal=principal))
 
     endpoint.__name__ = op.operation_id
     return endpoint

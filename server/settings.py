@@ -99,6 +99,9 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # How far before a job's created_at its per-job stream looks for its first events.
     job_history_margin_seconds: float = 5.0
     stats_sample_seconds: float = 5.0
+    # Requests (and SSE catch-up reads) using Redis at once: bursts wait for a slot instead
+    # of exhausting the App's connection pool. SSE feeds' blocking reads are not counted.
+    max_concurrent_redis: int = 32
     include_process_metrics: bool = True
 
     @property

@@ -80,6 +80,8 @@ class Subscriber:
         self.overflowed = False
         self.closed = False
         self.feed: QueueFeed | None = None
+        # The feed's position when this subscriber joined: it receives everything after it.
+        self.start_cursor = "0-0"
         self._wakeup = asyncio.Event()
 
     def push(self, batch: list[Encoded]) -> None:
@@ -134,6 +136,7 @@ class QueueFeed:
         # Start just before "now" by Redis's clock: every entry added from here on is read,
         # and whatever a subscriber needs from before comes from its own backlog read.
         self.cursor = await now_cursor(self.app)
+        # The loop's first check of ``subscribers`` runs after the caller added its own.
         self.task = asyncio.create_task(self._run(), name=f"sse-feed:{self.queue}")
 
     async def _run(self) -> None:
@@ -186,11 +189,11 @@ class EventHub:
             feed = self.feeds.get(queue)
             if feed is None or feed.task is None or feed.task.done():
                 feed = QueueFeed(self.app, queue)
-                feed.subscribers.add(sub)
                 await feed.start()
                 self.feeds[queue] = feed
-            else:
-                feed.subscribers.add(sub)
+            # No await from here on: the feed cannot dispatch between these two lines.
+            feed.subscribers.add(sub)
+            sub.start_cursor = feed.cursor
         sub.feed = feed
         return sub
 
@@ -277,29 +280,36 @@ async def follow(
     hub: EventHub,
     sub: Subscriber,
     queue: str,
-    after: str,
+    after: str | None,
     *,
     job: str | None,
     heartbeat: float,
+    redis_slots: asyncio.Semaphore,
 ) -> AsyncIterator[bytes]:
     """The SSE bytes of ``queue`` (or of one ``job``) after entry id ``after``, live.
 
-    A job stream ends after the job's terminal event; a queue stream runs until the client
-    leaves or the server shuts down. ``sub`` must already be subscribed (so nothing that
-    happens while the backlog is read can be missed).
+    ``after`` None means "from now": what the feed delivers after ``sub`` joined, with no
+    Redis read of its own (so a crowd of new clients costs Redis nothing). A job stream ends
+    after the job's terminal event; a queue stream runs until the client leaves or the
+    server shuts down. ``sub`` must already be subscribed (so nothing that happens while the
+    backlog is read can be missed). Redis reads take a slot of ``redis_slots``.
     """
     app = hub.app
-    last_id = after
-    last = entry_key(after)
+    live_only = after is None
+    last_id = sub.start_cursor if after is None else after
+    last = entry_key(last_id)
     checked_record = False
     yield b"retry: 2000\n" + comment("connected")
     while True:
-        sub.reset()
+        if live_only:
+            live_only = False  # only the first time; after an overflow, catch up from Redis
+            events: list[streamq.Event] = []
+        else:
+            sub.reset()
+            async with redis_slots:
+                events = await app.read_events(queue, after=last_id, count=_READ_COUNT)
         # 1. Backlog: everything after last_id that Redis still holds.
-        while True:
-            events = await app.read_events(queue, after=last_id, count=_READ_COUNT)
-            if not events:
-                break
+        while events:
             out: list[bytes] = []
             ended = False
             for event in events:
@@ -316,12 +326,16 @@ async def follow(
                 return
             if len(events) < _READ_COUNT:
                 break
+            async with redis_slots:
+                events = await app.read_events(queue, after=last_id, count=_READ_COUNT)
         # 2. A finished job whose terminal event is gone from the stream still gets an ending.
         if job is not None and not checked_record:
             checked_record = True
-            record = await app.job(queue, job)
+            async with redis_slots:
+                record = await app.job(queue, job)
             if record is None or record.state in TERMINAL:
-                tail = await app.read_events(queue, after=last_id, count=_READ_COUNT)
+                async with redis_slots:
+                    tail = await app.read_events(queue, after=last_id, count=_READ_COUNT)
                 mine = [e for e in tail if e.job == job]
                 if mine:
                     yield b"".join(encode_event(e).data for e in mine)
