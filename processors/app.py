@@ -33,6 +33,7 @@ __all__ = [
     "Settings",
     "app",
     "build_app",
+    "demo_workload",
     "ensure_setup",
     "http_operations",
     "recurring_jobs",
@@ -123,6 +124,13 @@ def _cron_period(cron: str | None) -> float:
     if cron == "0 * * * *":
         return 3600.0
     raise ValueError(f"no fallback schedule for cron {cron!r}")
+
+
+async def demo_workload(app: streamq.App) -> None:
+    """What ``streamq run`` produces beside the processors (see ``processors.demo``)."""
+    from processors.demo import demo_workload as workload
+
+    await workload(app)
 
 
 def http_operations() -> list[Any]:

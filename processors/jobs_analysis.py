@@ -14,11 +14,21 @@ import streamq
 from processors.analysis.behavior import BehaviorMetrics
 from processors.analysis.enrichment import EnrichedWallet
 from processors.analysis.pnl import PnlReport
-from processors.config import ENRICHMENT_OPERATIONS, LOCKS, WALLET_OPERATIONS
-from processors.ids import balances_job_id, enrichment_job_id, sync_job_id
+from processors.analysis.similarity import VectorType
+from processors.config import ENRICHMENT_OPERATIONS, LOCKS, SIMILARITY, WALLET_OPERATIONS
+from processors.ids import (
+    balances_job_id,
+    dashboard_job_id,
+    enrichment_job_id,
+    similarity_job_id,
+    sync_job_id,
+)
 from processors.jobs_support import (
     Runtime,
     child_outcomes,
+    enqueue_flow,
+    flows_available,
+    index_wallet_job,
     mapped_errors,
     wallet_lock,
 )
@@ -40,9 +50,15 @@ from processors.wallet_service import (
     analyze_wallet_pnl,
     dashboard_analysis,
     similarity_of,
+    wallets_needing_sync,
 )
 
-__all__ = ["register_analysis_jobs", "similarity_children"]
+__all__ = [
+    "register_analysis_jobs",
+    "similarity_children",
+    "start_dashboard",
+    "start_similarity_flow",
+]
 
 log = logging.getLogger(__name__)
 _enriched = msgspec.json.Decoder(dict[str, EnrichedWallet])
@@ -75,6 +91,51 @@ def similarity_children(rt: Runtime, req: SimilarityRequest) -> list[streamq.Enq
         for w in dict.fromkeys(req.wallets)
     ]
     return [*syncs, *balances]
+
+
+async def start_dashboard(
+    rt: Runtime, wallet: str, *, request_id: str, force: bool = False, enrich: bool = True
+) -> tuple[streamq.JobHandle, bool]:
+    """Enqueues 02's dashboard job (id per wallet and request); returns its handle and whether
+    a sync is expected. Raises InvalidWalletAddress."""
+    validate_address(wallet)
+    needs = bool(await wallets_needing_sync(rt.store, [wallet])) or force
+    [handle] = await rt.app.enqueue_many([streamq.EnqueueRequest(
+        name="dashboard-wallet-analysis",
+        payload=DashboardRequest(wallet=wallet, request_id=request_id, force_refresh=force,
+                                 enrich_metadata=enrich),
+        id=dashboard_job_id(wallet, request_id),
+        request_id=request_id,
+    )])  # fmt: skip
+    await index_wallet_job(rt, wallet, handle.queue, handle.id)
+    return handle, needs
+
+
+async def start_similarity_flow(
+    rt: Runtime,
+    wallets: list[str],
+    *,
+    request_id: str,
+    vector_type: VectorType = "capital",
+    failure_threshold: float = SIMILARITY.failure_threshold,
+    force_sync: bool = False,
+) -> tuple[streamq.JobHandle, list[str]]:
+    """Enqueues 04's flow; returns the parent's handle and the wallets it deep-syncs (the STALE
+    or MISSING ones, decided once, here). Raises InvalidWalletAddress."""
+    wallets = validate_addresses(dict.fromkeys(wallets))
+    needing = wallets if force_sync else await wallets_needing_sync(rt.store, wallets)
+    req = SimilarityRequest(wallets=wallets, request_id=request_id, vector_type=vector_type,
+                            failure_threshold=failure_threshold, wallets_needing_sync=needing,
+                            fanout=not flows_available(rt.app))  # fmt: skip
+    parent = streamq.EnqueueRequest(
+        name="analyze-similarity", payload=req, id=similarity_job_id(wallets, request_id),
+        request_id=request_id,
+    )  # fmt: skip
+    handle = await enqueue_flow(rt, parent, similarity_children(rt, req),
+                                threshold=failure_threshold)  # fmt: skip
+    for w in wallets:
+        await index_wallet_job(rt, w, handle.queue, handle.id)
+    return handle, needing
 
 
 def register_analysis_jobs(app: streamq.App, rt: Runtime) -> None:

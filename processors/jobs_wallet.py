@@ -79,9 +79,9 @@ def register_wallet_jobs(app: streamq.App, rt: Runtime) -> None:
                     await ctx.progress(85, "PnL done")
                     await analyze_wallet_behavior(rt.store, rt.providers.tokens, req.wallet)
                     await ctx.progress(100, "behaviour done")
-        log.info("synced wallet", extra={"job": ctx.job_id, "queue": ctx.queue,
-                                         "attempt": ctx.attempt, "wallet": req.wallet,
-                                         "new_swaps": result.new_swaps})  # fmt: skip
+        log.info("synced wallet %s: %d new of %d fetched (job %s, queue %s, attempt %d)",
+                 req.wallet, result.new_swaps, result.fetched, ctx.job_id, ctx.queue,
+                 ctx.attempt)  # fmt: skip
         return result
 
     @app.task(

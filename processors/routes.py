@@ -26,11 +26,9 @@ from processors.analysis.behavior import BehaviorMetrics
 from processors.analysis.pnl import PnlReport
 from processors.config import SIMILARITY, SYNC
 from processors.errors import InsufficientData, InvalidWalletAddress, ProviderError
-from processors.ids import dashboard_job_id, similarity_job_id
-from processors.jobs_analysis import similarity_children
-from processors.jobs_support import Runtime, enqueue_flow, flows_available, index_wallet_job
+from processors.jobs_analysis import start_dashboard, start_similarity_flow
+from processors.jobs_support import Runtime
 from processors.jobs_support import runtime_of as _runtime_of
-from processors.jobs_types import DashboardRequest, SimilarityRequest
 from processors.routes_schemas import (
     DashboardAccepted,
     DashboardBody,
@@ -43,7 +41,7 @@ from processors.routes_schemas import (
     WalletSummary,
 )
 from processors.solana import validate_addresses
-from processors.wallet_service import SimilarityFlowResult, similarity_flow, wallets_needing_sync
+from processors.wallet_service import SimilarityFlowResult, similarity_flow
 from server.context import Call, json_response
 from server.errors import ApiError
 from server.limits import decode_json, read_body
@@ -108,29 +106,15 @@ def _estimate(minutes: int) -> str:
     return f"{round(minutes / 60)} hour(s)" if minutes > 60 else f"{minutes} minute(s)"
 
 
-async def _enqueue(call: Call, request: streamq.EnqueueRequest) -> streamq.JobHandle:
-    try:
-        [handle] = await call.app.enqueue_many([request])
-    except streamq.InvalidJob as exc:
-        raise ApiError(400, "invalid_job", str(exc)) from None
-    return handle
-
-
 async def enqueue_dashboard(
     call: Call, rt: Runtime, wallet: str, *, force: bool, enrich: bool
 ) -> tuple[streamq.JobHandle, str, bool]:
-    """Enqueues 02's dashboard job; returns its handle, the request id and whether a sync is
-    expected (for the time estimate)."""
     request_id = _new_request_id("dashboard")
-    needs = bool(await wallets_needing_sync(rt.store, [wallet])) or force
-    handle = await _enqueue(call, streamq.EnqueueRequest(
-        name="dashboard-wallet-analysis",
-        payload=DashboardRequest(wallet=wallet, request_id=request_id, force_refresh=force,
-                                 enrich_metadata=enrich),
-        id=dashboard_job_id(wallet, request_id),
-        request_id=request_id,
-    ))  # fmt: skip
-    await index_wallet_job(rt, wallet, handle.queue, handle.id)
+    try:
+        handle, needs = await start_dashboard(rt, wallet, request_id=request_id, force=force,
+                                              enrich=enrich)  # fmt: skip
+    except streamq.InvalidJob as exc:
+        raise ApiError(400, "invalid_job", str(exc)) from None
     return handle, request_id, needs
 
 
@@ -194,22 +178,13 @@ async def queue_similarity(request: Request, call: Call) -> Response:
         raise ApiError(422, "invalid_payload", "failureThreshold must be in (0, 1]",
                        path="$.failureThreshold")  # fmt: skip
     request_id = _new_request_id("similarity")
-    needing = wallets if body.force_sync else await wallets_needing_sync(rt.store, wallets)
-    fanout = not flows_available(call.app)
-    req = SimilarityRequest(wallets=wallets, request_id=request_id, vector_type=body.vector_type,
-                            failure_threshold=body.failure_threshold,
-                            wallets_needing_sync=needing, fanout=fanout)  # fmt: skip
-    parent = streamq.EnqueueRequest(
-        name="analyze-similarity", payload=req, id=similarity_job_id(wallets, request_id),
-        request_id=request_id,
-    )  # fmt: skip
     try:
-        handle = await enqueue_flow(rt, parent, similarity_children(rt, req),
-                                    threshold=body.failure_threshold)  # fmt: skip
+        handle, needing = await start_similarity_flow(
+            rt, wallets, request_id=request_id, vector_type=body.vector_type,
+            failure_threshold=body.failure_threshold, force_sync=body.force_sync,
+        )  # fmt: skip
     except streamq.InvalidJob as exc:
         raise ApiError(400, "invalid_job", str(exc)) from None
-    for w in wallets:
-        await index_wallet_job(rt, w, handle.queue, handle.id)
     minutes = 2 + (10 if needing else 0)
     return json_response(SimilarityAccepted(
         job_id=handle.id, request_id=request_id, status=handle.state_at_enqueue or "queued",
