@@ -27,6 +27,7 @@ from processors.errors import InsufficientData, InvalidWalletAddress, Processors
 from processors.models import WalletBalances
 from processors.providers.base import Providers
 from processors.providers.factory import build_providers
+from processors.providers.ratelimit import RateLimiter, SharedRateLimiter
 from processors.providers.retrying import with_retries
 from processors.settings import Settings
 from processors.store import Store
@@ -75,6 +76,7 @@ class Runtime:
         self.settings = settings
         self._store = store
         self._providers = providers
+        self._limits_shared = False
         self.scheduled = False  # recurring jobs registered with streamq's scheduler
         self.setup_done = False
         self.pending_setup: list[Callable[[], Awaitable[None]]] = []
@@ -99,6 +101,9 @@ class Runtime:
             if self.settings.providers.kind == "simulator":
                 built = with_retries(built)
             self._providers = built
+        if not self._limits_shared:
+            self._limits_shared = True
+            share_rate_limits(self, self._providers)
         return self._providers
 
     def queue(self, logical: str) -> str:
@@ -115,6 +120,25 @@ class Runtime:
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
+
+
+def share_rate_limits(rt: Runtime, providers: Providers) -> None:
+    """Moves the HTTP clients' rate limits into Redis, so every worker process of this
+    deployment shares each service's limit (10 requests/s to the transaction API in all,
+    not per process). Providers without HTTP clients (the simulator) are left alone."""
+
+    async def client() -> Any:
+        await rt.app.connect()
+        return rt.app.redis
+
+    for provider in (providers.chain, providers.tokens, providers.polymarket, providers.alerts):
+        for attr in ("http", "gamma", "data"):
+            service = getattr(provider, attr, None)
+            local = getattr(service, "limiter", None)
+            if isinstance(local, RateLimiter):
+                key = rt.key("ratelimit", str(getattr(service, "name", attr)))
+                service.limiter = SharedRateLimiter(client, key, local.rate,  # type: ignore[union-attr]
+                                                    burst=local.burst)  # fmt: skip
 
 
 def runtime_of(app: streamq.App) -> Runtime:

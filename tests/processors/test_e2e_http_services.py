@@ -4,11 +4,15 @@ comes through them is exact."""
 
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
+
 import anyio
 import msgspec
 
 from processors.jobs_types import DashboardOutcome
 from processors.providers.factory import ProviderSettings, build_providers, close_providers
+from processors.providers.ratelimit import SharedRateLimiter
 from processors.providers.standin import StandIn
 from processors.testing import deployment
 from server import running_server
@@ -59,3 +63,39 @@ async def test_jobs_respect_the_transaction_api_rate_limit(valkey_url: str) -> N
     for w, swaps in stored.items():
         assert swaps == world.swaps(w), f"{w}: swaps differ from the source"
     assert out.pnl.stats.net_sol == world.truth(others[0]).net_sol
+
+
+async def test_two_worker_deployments_share_one_rate_limit(valkey_url: str, tmp_path: Path) -> None:
+    """Two deployments on the same queues, each with its own HTTP clients (as two worker
+    processes would be): together they still send at most 10 requests/s to the transaction API."""
+    stand = StandIn()
+    world = stand.world
+    wallets = [a for a, s in world.wallets.items() if s in ("hf_bot", "flipper")]
+    suffix = f"-t{secrets.token_hex(4)}"
+    async with running_server(stand.app) as url:  # type: ignore[arg-type]
+        clients = [build_providers(ProviderSettings(
+            kind="http", helius_api_key=stand.api_key, helius_url=url, dexscreener_url=url,
+            polymarket_gamma_url=url, polymarket_data_url=url, webhook_url=f"{url}/webhook",
+        )) for _ in range(2)]  # fmt: skip
+        db = str(tmp_path / "shared.db")
+        try:
+            async with (
+                deployment(valkey_url, providers=clients[0], store_path=db, queue_suffix=suffix,
+                           concurrency=2) as one,
+                deployment(valkey_url, providers=clients[1], store_path=db, queue_suffix=suffix,
+                           concurrency=2) as two,
+            ):  # fmt: skip
+                handles = [await one.app.enqueue("sync-wallet", {"wallet": w}) for w in wallets]
+                with anyio.fail_after(60):
+                    for h in handles:
+                        await h.result(timeout=None)
+                for d in (one, two):
+                    assert isinstance(d.runtime.providers.chain.http.limiter,  # type: ignore[attr-defined]
+                                      SharedRateLimiter)  # fmt: skip
+        finally:
+            for p in clients:
+                await close_providers(p)
+    helius = [t for t, path in stand.requests if path.startswith("/v0/addresses/")]
+    busiest = max_in_window(helius, 0.9)
+    print(f"two deployments: {len(helius)} transaction API requests, at most {busiest} in 0.9 s")
+    assert len(helius) >= 15 and busiest <= 10
