@@ -115,7 +115,7 @@ class Supervisor:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await producer
             await asyncio.to_thread(self.stop_children)
-            await self.app.close()
+            await close_app(self.app)
         if self.failed:
             raise CliError(self.failed)
         return 0
@@ -261,6 +261,12 @@ class Supervisor:
                 child.wait()
         if self.children:
             say(f"stopped {', '.join(self.children)}")
+
+
+async def close_app(app: App) -> None:
+    from streamq.cli import close_app as close
+
+    await close(app)
 
 
 async def light_stream(app: App) -> None:

@@ -134,7 +134,7 @@ def _cmd_enqueue(args: argparse.Namespace) -> int:
         app._url = args.redis_url
 
     async def go() -> dict[str, Any]:
-        async with app:
+        try:
             h = await app.enqueue(
                 args.name,
                 payload,
@@ -149,6 +149,8 @@ def _cmd_enqueue(args: argparse.Namespace) -> int:
                 "state": h.state_at_enqueue,
                 "deduplicated": h.deduplicated,
             }
+        finally:
+            await close_app(app)
 
     print(json.dumps(asyncio.run(go())))
     return 0
@@ -216,6 +218,15 @@ def _cmd_completion(args: argparse.Namespace) -> int:
     return 0
 
 
+async def close_app(app: App) -> None:
+    """Closes the app and its connection pool: this event loop ends with the command, and a
+    client built on an explicit pool does not close that pool itself."""
+    pool = getattr(app._client, "connection_pool", None)
+    await app.close()
+    if pool is not None:
+        await pool.disconnect()
+
+
 def _on_app(
     fn: Callable[[App, argparse.Namespace], Awaitable[int]], check_queue: bool = True
 ) -> Callable[[argparse.Namespace], int]:
@@ -225,10 +236,14 @@ def _on_app(
         async def go() -> int:
             from streamq._cli_inspect import check_queue as check
 
-            async with App("cli", redis_url=args.redis_url) as app:
+            app = App("cli", redis_url=args.redis_url)
+            try:
+                await app.connect()
                 if check_queue and getattr(args, "queue", None) is not None:
                     await check(app, args.queue)
                 return await fn(app, args)
+            finally:
+                await close_app(app)
 
         return asyncio.run(go())
 
