@@ -59,8 +59,7 @@ def build_app(
     register_analysis_jobs(app, rt)
     register_enrichment_jobs(app, rt)
     register_polymarket_jobs(app, rt)
-    rt.pending_setup = []
-    for name, spec in recurring_jobs().items():
+    for name, spec in recurring_jobs().items() if settings.schedules else ():
         if inspect.iscoroutinefunction(getattr(app, "schedule", None)):
             rt.pending_setup.append(_deferred_schedule(app, name, spec.cron, spec.every))
         else:

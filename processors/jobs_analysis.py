@@ -131,8 +131,7 @@ async def start_similarity_flow(
         name="analyze-similarity", payload=req, id=similarity_job_id(wallets, request_id),
         request_id=request_id,
     )  # fmt: skip
-    handle = await enqueue_flow(rt, parent, similarity_children(rt, req),
-                                threshold=failure_threshold)  # fmt: skip
+    handle = await enqueue_flow(rt, parent, similarity_children(rt, req))
     for w in wallets:
         await index_wallet_job(rt, w, handle.queue, handle.id)
     return handle, needing

@@ -297,23 +297,23 @@ async def enqueue_flow(
     rt: Runtime,
     parent: streamq.EnqueueRequest,
     children: list[streamq.EnqueueRequest],
-    *,
-    threshold: float,
 ) -> streamq.JobHandle:
-    """A parent that runs once its children are done (at least ``threshold`` of them ok).
+    """A parent that runs once all its children are finished, however they ended.
 
-    With streamq flows the broker holds the parent back; without them the parent is enqueued
-    at once and gathers its children itself (``child_outcomes``), which it can because every
-    child id is derived from the parent's payload.
+    The broker's own ``threshold`` policy counts jobs; the plans' threshold counts wallets (a
+    wallet whose sync or balance fetch failed is one failure, not two), so the flow runs the
+    parent regardless (``ignore``) and the parent applies the wallet threshold itself. Without
+    streamq flows the parent is enqueued at once and runs its children itself
+    (``child_outcomes``), which it can because every child id derives from its payload.
     """
     if flows_available(rt.app):
         flow_cls: Any = streamq.Flow  # type: ignore[attr-defined]
 
         def node(r: streamq.EnqueueRequest, **extra: Any) -> Any:
-            return flow_cls(r.name, r.payload, id=r.id, queue=r.queue, **extra)
+            return flow_cls(name=r.name, payload=r.payload, id=r.id, queue=r.queue,
+                            priority=r.priority, request_id=r.request_id, **extra)  # fmt: skip
 
-        flow = node(parent, policy="threshold", threshold=threshold,
-                    children=[node(c) for c in children])  # fmt: skip
+        flow = node(parent, policy="ignore", children=[node(c) for c in children])
         handle: streamq.JobHandle = await rt.app.enqueue_flow(flow)  # type: ignore[attr-defined]
         return handle
     [handle] = await rt.app.enqueue_many([parent])
@@ -367,7 +367,8 @@ def schedule(
     register = getattr(app, "schedule", None)
     if register is None:
         return False
-    register(name, {}, cron=cron, every=every, tz="UTC", overlap=overlap)
+    when: dict[str, Any] = {"cron": cron, "tz": "UTC"} if cron is not None else {"every": every}
+    register(name, {}, overlap=overlap, **when)
     return True
 
 

@@ -63,7 +63,7 @@ async def deployment(
     options: dict[str, Any] = {"backoff_scale": 0.02, "lock_wait": 30.0, "enrichment_wait": 5.0,
                                "queue_suffix": f"-t{secrets.token_hex(4)}"}  # fmt: skip
     options.update(settings)
-    s = Settings(redis_url=redis_url, store_path=store_path, **options)
+    s = Settings(redis_url=redis_url, store_path=store_path, schedules=schedules, **options)
     store = Store(store_path)
     app = build_app(s, store=store, providers=providers)
     rt = runtime_of(app)
