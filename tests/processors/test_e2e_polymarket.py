@@ -121,5 +121,7 @@ async def test_recurring_jobs_are_scheduled_and_run_under_the_scheduler(valkey_u
         queue = d.queue("polymarket-anomaly-batch")
         await d.app.add_schedule("batch-detection", {}, every=0.5, overlap=False)
         with anyio.fail_after(20):
-            while (await d.app.stats(queue)).totals.get("completed", 0) < 1:
-                await anyio.sleep(0.1)
+            async for event in d.app.events(queue, after="0-0"):
+                if event.type == "completed":
+                    assert event.name == "batch-detection"
+                    break
