@@ -1,6 +1,8 @@
 """The processors on streamq: every queue and job of the plans, registered on one App.
 
-``streamq worker processors.app:app`` runs the handlers, ``streamq serve --app
+``streamq worker processors.app:app`` runs the handlers (one worker, one concurrency for all
+queues; ``python -m processors.app`` runs one worker per queue with the plans' concurrency),
+``streamq serve --app
 processors.app:app`` serves the HTTP API (plus ``http_operations``, the application's
 ``/api/v1/...`` endpoints), ``streamq run`` does both and starts ``processors.demo``.
 
@@ -19,7 +21,7 @@ from typing import Any
 import anyio
 
 import streamq
-from processors.config import JOBS, POLYMARKET_ALERTS
+from processors.config import JOBS, POLYMARKET_ALERTS, QUEUES
 from processors.jobs_analysis import register_analysis_jobs
 from processors.jobs_enrichment import register_enrichment_jobs
 from processors.jobs_polymarket import register_polymarket_jobs
@@ -36,7 +38,9 @@ __all__ = [
     "demo_workload",
     "ensure_setup",
     "http_operations",
+    "queue_workers",
     "recurring_jobs",
+    "run_queue_workers",
     "run_schedules",
 ]
 
@@ -132,6 +136,32 @@ async def demo_workload(app: streamq.App) -> None:
     await workload(app)
 
 
+def queue_workers(app: streamq.App, **options: Any) -> list[streamq.Worker]:
+    """One streamq Worker per queue with the plans' concurrency (``processors.config.QUEUES``:
+    balances 50, analysis 10, enrichment 20, whale update 1, ...), as BullMQ runs one Worker
+    per queue. ``options`` go to every Worker (grace, ...)."""
+    rt = runtime_of(app)
+    return [
+        streamq.Worker(app, queues=[rt.queue(name)], concurrency=spec.concurrency, **options)
+        for name, spec in QUEUES.items()
+    ]
+
+
+async def run_queue_workers(app: streamq.App) -> None:
+    """Runs ``queue_workers(app)`` until SIGINT/SIGTERM (``python -m processors.app``)."""
+    import asyncio
+    import signal
+
+    workers = queue_workers(app)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: [w.stop() for w in workers])
+    try:
+        await asyncio.gather(*(w.run() for w in workers))
+    finally:
+        await app.close()
+
+
 def http_operations() -> list[Any]:
     """The application's endpoints, for ``server.create_app(..., extra_operations=...)``."""
     from processors.routes import operations
@@ -140,3 +170,11 @@ def http_operations() -> list[Any]:
 
 
 app = build_app(Settings.from_env())
+
+if __name__ == "__main__":
+    import asyncio
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(run_queue_workers(app))
