@@ -12,10 +12,9 @@ SQLite file and providers — which is how tests run side by side.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -25,7 +24,7 @@ from processors.config import JOBS, POLYMARKET_ALERTS, QUEUES
 from processors.jobs_analysis import register_analysis_jobs
 from processors.jobs_enrichment import register_enrichment_jobs
 from processors.jobs_polymarket import register_polymarket_jobs
-from processors.jobs_support import Runtime, rate_limit_queue, runtime_of, schedule
+from processors.jobs_support import Runtime, runtime_of, schedule
 from processors.jobs_wallet import register_wallet_jobs
 from processors.providers.base import Providers
 from processors.settings import Settings
@@ -64,10 +63,7 @@ def build_app(
     register_enrichment_jobs(app, rt)
     register_polymarket_jobs(app, rt)
     for name, spec in recurring_jobs().items() if settings.schedules else ():
-        if inspect.iscoroutinefunction(getattr(app, "schedule", None)):
-            rt.pending_setup.append(_deferred_schedule(app, name, spec.cron, spec.every))
-        else:
-            rt.scheduled = schedule(app, name, cron=spec.cron, every=spec.every, overlap=False)
+        rt.scheduled = schedule(app, name, cron=spec.cron, every=spec.every, overlap=False)
     return app
 
 
@@ -76,31 +72,15 @@ def recurring_jobs() -> dict[str, Any]:
     return {n: s for n, s in JOBS.items() if s.cron is not None or s.every is not None}
 
 
-def _deferred_schedule(
-    app: streamq.App, name: str, cron: str | None, every: float | None
-) -> Callable[[], Awaitable[None]]:
-    async def register() -> None:
-        await app.schedule(name, {}, cron=cron, every=every, tz="UTC", overlap=False)  # type: ignore[attr-defined]
-
-    return register
-
-
 async def ensure_setup(app: streamq.App) -> None:
-    """What needs Redis once per deployment: the alert queue's rate limit and, with a streamq
-    whose scheduler keeps schedules in Redis, the recurring jobs. Idempotent and cheap."""
+    """What needs Redis once per deployment: the alert queue's rate limit (kept in Redis, so
+    it binds every worker). Idempotent and cheap."""
     rt = runtime_of(app)
     if rt.setup_done:
         return
     await app.connect()
-    limiter = getattr(app, "rate_limit", None)
-    alerts = rt.queue(POLYMARKET_ALERTS)
-    if limiter is not None and inspect.iscoroutinefunction(limiter):
-        await limiter(alerts, rt.settings.alert_limit, rt.settings.alert_window)
-    else:
-        rate_limit_queue(app, alerts, limit=rt.settings.alert_limit, per=rt.settings.alert_window)
-    for step in rt.pending_setup:
-        await step()
-        rt.scheduled = True
+    await app.rate_limit(rt.queue(POLYMARKET_ALERTS), rt.settings.alert_limit,
+                         rt.settings.alert_window)  # fmt: skip
     rt.setup_done = True
 
 
@@ -154,8 +134,13 @@ async def run_queue_workers(app: streamq.App) -> None:
 
     workers = queue_workers(app)
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for w in workers:
+            w.stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: [w.stop() for w in workers])
+        loop.add_signal_handler(sig, stop)
     try:
         await asyncio.gather(*(w.run() for w in workers))
     finally:

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import secrets
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import anyio
 import msgspec
@@ -39,7 +38,6 @@ __all__ = [
     "child_outcomes",
     "mapped_errors",
     "named_lock",
-    "rate_limit_queue",
     "runtime_of",
     "wallet_lock",
 ]
@@ -50,8 +48,6 @@ T = TypeVar("T")
 
 _RUNTIMES: weakref.WeakKeyDictionary[streamq.App, Runtime] = weakref.WeakKeyDictionary()
 
-# Compare-and-delete: only the holder's token releases a lock (a lock that expired and was
-# taken by someone else stays theirs).
 _RELEASE = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 )
@@ -79,7 +75,6 @@ class Runtime:
         self._limits_shared = False
         self.scheduled = False  # recurring jobs registered with streamq's scheduler
         self.setup_done = False
-        self.pending_setup: list[Callable[[], Awaitable[None]]] = []
         _RUNTIMES[app] = self
 
     @property
@@ -190,45 +185,26 @@ def wallet_lock(rt: Runtime, wallet: str, *, ttl: float) -> Any:
 
 @contextlib.asynccontextmanager
 async def named_lock(rt: Runtime, name: str, *, ttl: float) -> AsyncIterator[None]:
-    """Holds the deployment-wide lock ``name`` for at most ``ttl`` seconds.
+    """Holds the deployment-wide lock ``name`` (a ``streamq.Lock``, renewed while held).
 
     Waits up to ``settings.lock_wait`` seconds; if the lock stays taken the job is handed back
-    with ``streamq.Retry`` (the plans' "already in progress" is a retry, not a failure).
+    with ``streamq.Retry`` (the plans' "already in progress" is a retry, not a failure). A lock
+    lost while held raises ``streamq.LockError`` (the job fails and is retried).
     """
-    wait = rt.settings.lock_wait
-    lock_cls = getattr(streamq, "Lock", None)
-    if lock_cls is not None:
-        try:
-            async with lock_cls(rt.app, f"{rt.settings.namespace}:{name}", ttl=ttl, timeout=wait):
-                yield
-        except streamq.LockError as exc:
-            if "lost" in str(exc).lower():
-                raise
-            raise streamq.Retry(f"{name} is busy: {exc}", delay=1.0) from exc
-        return
-    async with _redis_lock(rt.app, rt.key("lock", name), ttl=ttl, timeout=wait, what=name):
-        yield
-
-
-@contextlib.asynccontextmanager
-async def _redis_lock(
-    app: streamq.App, name: str, *, ttl: float, timeout: float, what: str
-) -> AsyncIterator[None]:
-    # SET NX PX with a random token; polled because waiters are few and short-lived.
-    await app.connect()
-    token = secrets.token_hex(8)
-    deadline = time.monotonic() + timeout
-    delay = 0.02
-    while not await app.redis.set(name, token, nx=True, px=int(ttl * 1000)):
-        if time.monotonic() >= deadline:
-            raise streamq.Retry(f"{what} is busy (lock held for > {timeout:.0f} s)", delay=1.0)
-        await anyio.sleep(delay)
-        delay = min(delay * 2, 0.25)
+    lock = streamq.Lock(rt.app, f"{rt.settings.namespace}:{name}", ttl=ttl,
+                        timeout=rt.settings.lock_wait)  # fmt: skip
+    try:
+        await lock.acquire()
+    except streamq.LockError as exc:
+        raise streamq.Retry(f"{name} is busy: {exc}", delay=1.0) from exc
     try:
         yield
     finally:
         with anyio.CancelScope(shield=True):
-            await app.redis.eval(_RELEASE, 1, name, token)
+            lost = lock.lost
+            released = await lock.release()
+    if lost or not released:
+        raise streamq.LockError(f"lock {name} was lost while held")
 
 
 # -- the balance cache ------------------------------------------------------------------------
@@ -268,14 +244,9 @@ async def cached_balances(rt: Runtime, wallet: str, *, timeout: float = 60.0) ->
     request = streamq.EnqueueRequest(
         name="fetch-balances", payload={"wallet": wallet}, id=f"{balances_job_id(wallet)}:{window}"
     )
-    cached = getattr(streamq, "cached", None)
-    if cached is not None:
-        got = await cached(rt.app, rt.key("balance-job", wallet), CACHE.balances_ttl, request,
-                           timeout=timeout)  # fmt: skip
-        return msgspec.convert(got, WalletBalances)
-    [handle] = await rt.app.enqueue_many([request])
-    result = await handle.result(timeout=timeout)
-    return msgspec.convert(result, WalletBalances)
+    got = await streamq.cached(rt.app, f"balance:{wallet}", CACHE.balances_ttl, request,
+                               timeout=timeout)  # fmt: skip
+    return msgspec.convert(got, WalletBalances)
 
 
 # -- flows ------------------------------------------------------------------------------------
@@ -307,14 +278,14 @@ async def enqueue_flow(
     (``child_outcomes``), which it can because every child id derives from its payload.
     """
     if flows_available(rt.app):
-        flow_cls: Any = streamq.Flow  # type: ignore[attr-defined]
+        flow_cls: Any = cast(Any, streamq).Flow
 
         def node(r: streamq.EnqueueRequest, **extra: Any) -> Any:
             return flow_cls(name=r.name, payload=r.payload, id=r.id, queue=r.queue,
                             priority=r.priority, request_id=r.request_id, **extra)  # fmt: skip
 
         flow = node(parent, policy="ignore", children=[node(c) for c in children])
-        handle: streamq.JobHandle = await rt.app.enqueue_flow(flow)  # type: ignore[attr-defined]
+        handle: streamq.JobHandle = await cast(Any, rt.app).enqueue_flow(flow)
         return handle
     [handle] = await rt.app.enqueue_many([parent])
     return handle
@@ -330,7 +301,7 @@ async def child_outcomes(
 ) -> list[ChildOutcome]:
     """The children's outcomes: from the broker (a flow parent), else by running them now."""
     if from_broker:
-        got = await ctx.children()  # type: ignore[attr-defined]
+        got = await cast(Any, ctx).children()
         return [ChildOutcome(id=c.id, name=c.name, state=c.state, result=c.result,
                                  error=c.error) for c in got]  # fmt: skip
     handles = await ctx.app.enqueue_many(children)
@@ -356,7 +327,7 @@ async def child_outcomes(
     return outcomes
 
 
-# -- schedules and rate limits ----------------------------------------------------------------
+# -- schedules ----------------------------------------------------------------
 
 
 def schedule(
@@ -369,16 +340,6 @@ def schedule(
         return False
     when: dict[str, Any] = {"cron": cron, "tz": "UTC"} if cron is not None else {"every": every}
     register(name, {}, overlap=overlap, **when)
-    return True
-
-
-def rate_limit_queue(app: streamq.App, queue: str, *, limit: int, per: float) -> bool:
-    """At most ``limit`` jobs of ``queue`` start per ``per`` seconds across all workers; False
-    if streamq has no rate limits (the alert sink's own limiter then paces deliveries)."""
-    register = getattr(app, "rate_limit", None)
-    if register is None:
-        return False
-    register(queue, limit=limit, per=per)
     return True
 
 

@@ -30,17 +30,15 @@ __all__ = [
 ]
 
 
-class _Camel(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    pass
-
-
-class DashboardBody(_Camel, forbid_unknown_fields=True):
+class DashboardBody(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
     wallet_address: str
     force_refresh: bool = False
     enrich_metadata: bool = True
 
 
-class DashboardAccepted(_Camel):
+class DashboardAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     job_id: str
     request_id: str
     status: str
@@ -51,14 +49,16 @@ class DashboardAccepted(_Camel):
     deduplicated: bool = False
 
 
-class SimilarityBody(_Camel, forbid_unknown_fields=True):
+class SimilarityBody(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
     wallet_addresses: list[str]
     vector_type: VectorType = "capital"
     failure_threshold: float = SIMILARITY.failure_threshold
     force_sync: bool = False
 
 
-class SimilarityAccepted(_Camel):
+class SimilarityAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     job_id: str
     request_id: str
     status: str
@@ -69,29 +69,31 @@ class SimilarityAccepted(_Camel):
     events_url: str
 
 
-class TriggerBody(_Camel, forbid_unknown_fields=True):
+class TriggerBody(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
     wallet_addresses: list[str]
 
 
-class TriggerResult(_Camel):
+class TriggerResult(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     message: str
     triggered_analyses: list[str]
     skipped_analyses: list[str]
     job_ids: dict[str, str]
 
 
-class WalletStatusView(_Camel):
+class WalletStatusView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     wallet_address: str
     status: Literal["FRESH", "STALE", "MISSING"]
     last_synced_at: int | None
     swap_count: int
 
 
-class WalletStatuses(_Camel):
+class WalletStatuses(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     statuses: list[WalletStatusView]
 
 
-class WalletSummary(_Camel):
+class WalletSummary(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     wallet_address: str
     status: Literal["FRESH", "STALE", "MISSING"]
     last_synced_at: int | None
@@ -100,7 +102,7 @@ class WalletSummary(_Camel):
     behavior: BehaviorMetrics | None
 
 
-class JobStatusView(_Camel):
+class JobStatusView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     job_id: str
     queue: str
     name: str
@@ -117,26 +119,26 @@ class JobStatusView(_Camel):
     events_url: str
 
 
-class JobResultView(_Camel):
+class JobResultView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     job_id: str
     state: str
     result: Any = None
     error: str | None = None
 
 
-class JobProgressView(_Camel):
+class JobProgressView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     job_id: str
     state: str
     progress: float
     message: str
 
 
-class ActiveJobs(_Camel):
+class ActiveJobs(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     wallet_address: str
     jobs: list[JobStatusView]
 
 
-class QueueHealth(_Camel):
+class QueueHealth(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     waiting: int
     active: int
     delayed: int
@@ -146,7 +148,7 @@ class QueueHealth(_Camel):
     oldest_waiting_seconds: float
 
 
-class QueuesHealth(_Camel):
+class QueuesHealth(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     overall_status: Literal["healthy", "degraded", "unhealthy"]
     redis: bool
     queues: dict[str, QueueHealth]

@@ -33,7 +33,7 @@ async def test_jobs_respect_the_transaction_api_rate_limit(valkey_url: str) -> N
     world = stand.world
     hfs = [a for a, s in world.wallets.items() if s == "hf_bot"]
     others = [a for a, s in world.wallets.items() if s == "flipper"]
-    async with running_server(stand.app) as url:  # type: ignore[arg-type]
+    async with running_server(stand.app) as url:
         providers = build_providers(ProviderSettings(
             kind="http", helius_api_key=stand.api_key, helius_url=url, dexscreener_url=url,
             polymarket_gamma_url=url, polymarket_data_url=url, webhook_url=f"{url}/webhook",
@@ -72,7 +72,7 @@ async def test_two_worker_deployments_share_one_rate_limit(valkey_url: str, tmp_
     world = stand.world
     wallets = [a for a, s in world.wallets.items() if s in ("hf_bot", "flipper")]
     suffix = f"-t{secrets.token_hex(4)}"
-    async with running_server(stand.app) as url:  # type: ignore[arg-type]
+    async with running_server(stand.app) as url:
         clients = [build_providers(ProviderSettings(
             kind="http", helius_api_key=stand.api_key, helius_url=url, dexscreener_url=url,
             polymarket_gamma_url=url, polymarket_data_url=url, webhook_url=f"{url}/webhook",
