@@ -3,7 +3,9 @@ however many callers ask at the same time (the plans' ``balance:{wallet}`` for 3
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -23,6 +25,13 @@ log = logging.getLogger(__name__)
 # After the job finishes, callers that missed the cache for this long still get its result from
 # the job record (dedup) instead of starting another job; a failure is shared for as long.
 _SHARE_FINISHED = 5.0
+
+
+# Callers in one process that miss at the same time share one wait (not one Redis connection
+# each); across processes they share the job through its id.
+_inflight: weakref.WeakKeyDictionary[App, dict[str, asyncio.Future[Any]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def cache_key(queue: str, key: str) -> str:
@@ -56,6 +65,32 @@ async def cached(
         raw = await app.redis.get(rkey)
     if raw is not None:
         return decode_any(raw)
+    waiting = _inflight.setdefault(app, {})
+    shared = waiting.get(rkey)
+    if shared is not None:
+        return await asyncio.shield(shared)
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    waiting[rkey] = future
+    try:
+        result = await _compute(app, key, ttl, request, rkey, timeout)
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as exc:
+        future.set_exception(exc)
+        # Retrieved here so an exception nobody else awaited is not reported as lost.
+        future.exception()
+        raise
+    else:
+        future.set_result(result)
+        return result
+    finally:
+        waiting.pop(rkey, None)
+
+
+async def _compute(
+    app: App, key: str, ttl: float, request: EnqueueRequest, rkey: str, timeout: float | None
+) -> Any:
     job = msgspec.structs.replace(
         request,
         id=request.id or job_id("cached", key),

@@ -11,19 +11,25 @@ from streamq._cache import cache_key, invalidate
 
 
 async def test_hundred_concurrent_callers_cause_one_job(app_factory, queue, run_worker) -> None:
-    app = app_factory()
     runs: list[str] = []
 
-    @app.task("fetch-balance", queue=queue)
     async def fetch_balance(ctx: Context, wallet: str) -> dict[str, float]:
         runs.append(ctx.job_id)
         await asyncio.sleep(0.2)
         return {"sol": 1.5, "calls": float(len(runs))}
 
+    # Four clients (as four processes would be), 25 callers each.
+    apps = [app_factory() for _ in range(4)]
+    for each in apps:
+        each.task("fetch-balance", queue=queue)(fetch_balance)
+    app = apps[0]
     request = EnqueueRequest(name="fetch-balance", payload="wallet-1")
     async with run_worker(app, concurrency=20):
         results = await asyncio.gather(
-            *(cached(app, "balance:{wallet-1}", 30.0, request, timeout=10) for _ in range(100))
+            *(
+                cached(apps[i % 4], "balance:{wallet-1}", 30.0, request, timeout=10)
+                for i in range(100)
+            )
         )
         assert len(runs) == 1
         assert all(r == {"sol": 1.5, "calls": 1.0} for r in results)

@@ -1,0 +1,394 @@
+"""Flows: a parent job that runs once its children (in any queues) are finished.
+
+The parent's record is written first, in state ``waiting-children`` and on no lane, with the
+flow's bookkeeping under the parent's queue tag; then the children are enqueued carrying
+``parent=(id, queue)``. Children may live in other queues, hence other cluster slots, so no
+script spans both: when a child finishes, a worker's finish hook runs an idempotent script on
+the parent's queue (a set of finished children) that, once all are accounted for, queues or
+dead-letters the parent by its policy. Children that finish outside a worker's settlement
+(reclaimed to dead, cancelled while queued) or whose worker died before its hook are picked up
+by a periodic sweep run by workers of the parent's queue, which applies the same script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from typing import TYPE_CHECKING, Any, Literal
+
+import msgspec
+
+from streamq import _keys
+from streamq._codec import decode_any
+from streamq._connection import broker_errors
+from streamq._enqueue import EnqueueRequest, _prepare
+from streamq._errors import InvalidJob
+from streamq._handle import JobHandle
+from streamq._ids import job_id, random_job_id
+from streamq._leases import every
+from streamq._types import TERMINAL_STATES
+
+if TYPE_CHECKING:
+    from streamq._app import App
+    from streamq._context import Delivery
+    from streamq._worker import Worker
+
+log = logging.getLogger(__name__)
+
+Policy = Literal["fail", "ignore", "threshold"]
+SWEEP_INTERVAL = 2.0
+# Parents younger than this are left to the hooks (their children may still be being written).
+_SWEEP_MIN_AGE_MS = 2_000
+# A child with no record at all counts as failed only once its parent is this old: before that
+# the producer may still be writing the flow.
+_MISSING_AFTER_MS = 30_000
+_SWEEP_BATCH = 100
+_OUTCOME = {"completed": "c", "dead": "d", "cancelled": "x"}
+
+
+class Flow(msgspec.Struct, frozen=True, kw_only=True):
+    """A job and the children it waits for (each a Flow, so flows nest).
+
+    ``policy``: ``"fail"`` dead-letters the parent if any child fails (is dead or cancelled),
+    ``"ignore"`` runs it regardless, ``"threshold"`` runs it if at least ``threshold`` (0..1) of
+    its children completed. Children without an ``id`` get one derived from the parent's id and
+    their position, so enqueueing the same flow (same root id) again adds nothing."""
+
+    name: str
+    payload: Any = None
+    id: str | None = None
+    queue: str | None = None
+    priority: str | int | None = None
+    policy: Policy = "fail"
+    threshold: float | None = None
+    children: list[Flow] = []
+    max_attempts: int | None = None
+    timeout: float | None = None
+    request_id: str | None = None
+
+
+class ChildResult(msgspec.Struct, frozen=True, kw_only=True):
+    """One child as its parent sees it (``state`` is ``"missing"`` if its record expired)."""
+
+    id: str
+    queue: str
+    name: str
+    state: str
+    result: Any = None
+    error: str | None = None
+
+
+class FlowState(msgspec.Struct, frozen=True, kw_only=True):
+    """A whole flow read from its root: the root's state and every job's in the tree."""
+
+    id: str
+    queue: str
+    state: str
+    jobs: int
+    finished: int
+    counts: dict[str, int]
+    progress: float
+    error: str | None = None
+
+
+def _member(job: str, queue: str) -> str:
+    # Job ids never contain spaces, so the first space splits id from queue.
+    return f"{job} {queue}"
+
+
+def _split(member: bytes | str) -> tuple[str, str]:
+    text = member.decode() if isinstance(member, bytes) else member
+    job, _, queue = text.partition(" ")
+    return job, queue
+
+
+def flow_key(queue: str, parent: str, *part: str) -> str:
+    return _keys.custom(queue, "flow", parent, *part)
+
+
+def waiting_key(queue: str) -> str:
+    return _keys.custom(queue, "flows-waiting")
+
+
+# -- writing a flow -------------------------------------------------------------------------------
+
+
+class _Node(msgspec.Struct, kw_only=True):
+    flow: Flow
+    queue: str
+    id: str
+    args: list[Any]
+    children: list[_Node]
+
+
+def _plan(app: App, flow: Flow, node_id: str, parent: tuple[str, str] | None, now: float) -> _Node:
+    """Validates the whole tree (nothing is written if any node is bad) and fixes every id."""
+    if flow.policy not in ("fail", "ignore", "threshold"):
+        raise InvalidJob(f"flow policy must be fail, ignore or threshold, not {flow.policy!r}")
+    if flow.policy == "threshold" and (flow.threshold is None or not 0 <= flow.threshold <= 1):
+        raise InvalidJob("policy 'threshold' needs threshold between 0 and 1")
+    request = EnqueueRequest(
+        name=flow.name,
+        payload=flow.payload,
+        id=node_id,
+        queue=flow.queue,
+        priority=flow.priority,
+        max_attempts=flow.max_attempts,
+        timeout=flow.timeout,
+        request_id=flow.request_id,
+        parent=parent,
+    )
+    queue, jid, _, args = _prepare(app, request, now)
+    children = [
+        _plan(app, child, child.id or job_id("flow", jid, index), (jid, queue), now)
+        for index, child in enumerate(flow.children)
+    ]
+    ids = [(c.id, c.queue) for c in children]
+    if len(set(ids)) != len(ids):
+        raise InvalidJob(f"flow {jid} has the same child twice")
+    return _Node(flow=flow, queue=queue, id=jid, args=args, children=children)
+
+
+async def _write_parent(app: App, node: _Node, parent_queue: str) -> tuple[str, bool]:
+    await app.register_queue(node.queue)
+    threshold = node.flow.threshold if node.flow.threshold is not None else 1.0
+    keys = [_keys.events(node.queue), _keys.stats(node.queue), waiting_key(node.queue)]
+    args = [
+        _keys.prefix(node.queue),
+        _keys.GROUP,
+        app.events_maxlen,
+        *node.args,
+        node.flow.policy,
+        repr(float(threshold)),
+        parent_queue,
+        *(_member(c.id, c.queue) for c in node.children),
+    ]
+    with broker_errors(f"writing flow {node.id}"):
+        state, dup = await app.scripts.call("flow", keys, args)
+    return state.decode(), bool(dup)
+
+
+def _leaf_request(node: _Node, parent: tuple[str, str] | None) -> EnqueueRequest:
+    f = node.flow
+    return EnqueueRequest(
+        name=f.name,
+        payload=f.payload,
+        id=node.id,
+        queue=node.queue,
+        priority=f.priority,
+        max_attempts=f.max_attempts,
+        timeout=f.timeout,
+        request_id=f.request_id,
+        parent=parent,
+    )
+
+
+async def _write(app: App, node: _Node, parent_queue: str) -> JobHandle:
+    state, dup = await _write_parent(app, node, parent_queue)
+    leaves = [c for c in node.children if not c.children]
+    if leaves:
+        await app.enqueue_many([_leaf_request(c, (node.id, node.queue)) for c in leaves])
+    for child in node.children:
+        if child.children:
+            await _write(app, child, node.queue)
+    return JobHandle(
+        app, node.queue, node.id, name=node.flow.name, deduplicated=dup, state_at_enqueue=state
+    )
+
+
+async def enqueue_flow(app: App, flow: Flow) -> JobHandle:
+    now = time.time()
+    root = _plan(app, flow, flow.id or random_job_id(), None, now)
+    await app.connect()
+    if not root.children:
+        # A flow without children is a plain job.
+        return (await app.enqueue_many([_leaf_request(root, None)]))[0]
+    return await _write(app, root, "")
+
+
+# -- children finishing ---------------------------------------------------------------------------
+
+
+async def record_child_outcome(
+    app: App, parent_queue: str, parent: str, child: str, child_queue: str, outcome: str
+) -> str:
+    """Tells the parent that a child finished (idempotent); when that decides the parent dead
+    and it is itself a child, its own parent is told in turn. Returns the parent's decision."""
+    while True:
+        keys = [_keys.events(parent_queue), _keys.stats(parent_queue)]
+        args = [
+            _keys.prefix(parent_queue),
+            _keys.GROUP,
+            app.events_maxlen,
+            parent,
+            _member(child, child_queue),
+            outcome,
+            app.dead_maxlen,
+            int(app.dead_ttl * 1000),
+            app.keep_last,
+            int(app.dead_ttl * 1000),
+            waiting_key(parent_queue),
+        ]
+        with broker_errors(f"recording a child of flow {parent}"):
+            reply = await app.scripts.call("childdone", keys, args)
+        decision: str = reply[0].decode()
+        if decision == "dead":
+            log.warning(
+                "flow parent dead: its children failed",
+                extra={"job_id": parent, "queue": parent_queue},
+            )
+            grandparent, grand_queue = reply[1].decode(), reply[2].decode()
+            if grandparent and grand_queue:
+                child, child_queue = parent, parent_queue
+                parent, parent_queue, outcome = grandparent, grand_queue, "d"
+                continue
+        return decision
+
+
+async def on_job_finished(app: App, delivery: Delivery, outcome: str) -> None:
+    """The worker's finish hook: a child's final outcome reaches its parent."""
+    spec = delivery.spec
+    if not spec.parent or not spec.parent_queue:
+        return
+    await record_child_outcome(
+        app, spec.parent_queue, spec.parent, delivery.job_id, delivery.queue, outcome
+    )
+
+
+async def sweep(app: App, queue: str) -> int:
+    """Re-checks the children of parents waiting on ``queue`` and records any finished ones the
+    hooks missed; returns how many child outcomes it recorded."""
+    now_ms = int(time.time() * 1000)
+    with broker_errors(f"sweeping flows of {queue}"):
+        waiting = await app.redis.zrangebyscore(
+            waiting_key(queue),
+            "-inf",
+            now_ms - _SWEEP_MIN_AGE_MS,
+            start=0,
+            num=_SWEEP_BATCH,
+            withscores=True,
+        )
+    recorded = 0
+    for raw_parent, created in waiting:
+        parent = raw_parent.decode()
+        pipe = app.redis.pipeline(transaction=False)
+        pipe.hget(_keys.job(queue, parent), "state")
+        pipe.lrange(flow_key(queue, parent, "children"), 0, -1)
+        pipe.smembers(flow_key(queue, parent, "done"))
+        with broker_errors(f"sweeping flow {parent}"):
+            state, members, done = await pipe.execute()
+        if state != b"waiting-children":
+            # Decided, cancelled or expired: nothing left to wait for.
+            await app.redis.zrem(waiting_key(queue), parent)
+            continue
+        pending = [m for m in members if m not in done]
+        if not pending:
+            continue
+        pipe = app.redis.pipeline(transaction=False)
+        for member in pending:
+            child, child_queue = _split(member)
+            pipe.hget(_keys.job(child_queue, child), "state")
+        with broker_errors(f"sweeping flow {parent}"):
+            states = await pipe.execute()
+        for member, child_state in zip(pending, states, strict=True):
+            child, child_queue = _split(member)
+            if child_state is None:
+                if now_ms - created < _MISSING_AFTER_MS:
+                    continue
+                outcome = "d"
+            else:
+                outcome = _OUTCOME.get(child_state.decode(), "")
+                if not outcome:
+                    continue
+            await record_child_outcome(app, queue, parent, child, child_queue, outcome)
+            recorded += 1
+    if recorded:
+        log.info("flow sweep on %s recorded %d finished children", queue, recorded)
+    return recorded
+
+
+def start_flow_support(worker: Worker) -> list[asyncio.Task[None]]:
+    """Installs the finish hook on the worker's app and starts a sweep per served queue."""
+    app = worker.app
+    if on_job_finished not in app.finish_hooks:
+        app.finish_hooks.append(on_job_finished)
+    return [
+        asyncio.create_task(
+            every(SWEEP_INTERVAL, lambda q=queue: sweep(app, q), f"flow sweep of {queue}"),
+            name=f"flows:{queue}",
+        )
+        for queue in worker.queues
+    ]
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+async def children_of(app: App, queue: str, parent: str) -> list[ChildResult]:
+    """The children of flow parent ``parent`` on ``queue``, in the order they were given."""
+    await app.connect()
+    with broker_errors(f"reading children of {parent}"):
+        members = await app.redis.lrange(flow_key(queue, parent, "children"), 0, -1)
+        pipe = app.redis.pipeline(transaction=False)
+        for member in members:
+            child, child_queue = _split(member)
+            pipe.hmget(_keys.job(child_queue, child), "state", "name", "result", "error")
+        rows = await pipe.execute() if members else []
+    out = []
+    for member, (state, name, result, error) in zip(members, rows, strict=True):
+        child, child_queue = _split(member)
+        out.append(
+            ChildResult(
+                id=child,
+                queue=child_queue,
+                name=name.decode() if name else "",
+                state=state.decode() if state else "missing",
+                result=decode_any(result) if state == b"completed" else None,
+                error=error.decode() if error and state != b"completed" else None,
+            )
+        )
+    return out
+
+
+async def flow_state(app: App, queue: str, root: str) -> FlowState | None:
+    """The state of the flow rooted at ``root``: counts of every job's state in the tree and
+    the share finished. None if there is no record of the root."""
+    await app.connect()
+    with broker_errors(f"reading flow {root}"):
+        head = await app.redis.hmget(_keys.job(queue, root), "state", "error")
+    if head[0] is None:
+        return None
+    counts: dict[str, int] = defaultdict(int)
+    counts[head[0].decode()] += 1
+    level = [(root, queue)]
+    while level:
+        pipe = app.redis.pipeline(transaction=False)
+        for parent, parent_queue in level:
+            pipe.lrange(flow_key(parent_queue, parent, "children"), 0, -1)
+        with broker_errors(f"reading flow {root}"):
+            lists = await pipe.execute()
+        children = [_split(m) for members in lists for m in members]
+        if not children:
+            break
+        pipe = app.redis.pipeline(transaction=False)
+        for child, child_queue in children:
+            pipe.hget(_keys.job(child_queue, child), "state")
+        with broker_errors(f"reading flow {root}"):
+            states = await pipe.execute()
+        for state in states:
+            counts[state.decode() if state else "missing"] += 1
+        level = children
+    jobs = sum(counts.values())
+    finished = sum(n for s, n in counts.items() if s in TERMINAL_STATES)
+    return FlowState(
+        id=root,
+        queue=queue,
+        state=head[0].decode(),
+        jobs=jobs,
+        finished=finished,
+        counts=dict(counts),
+        progress=finished / jobs,
+        error=head[1].decode() if head[1] else None,
+    )
