@@ -61,8 +61,13 @@ async def test_copy_traders_score_above_every_unrelated_pair(valkey_url: str) ->
     async with deployment(valkey_url, providers=providers, serve=True) as d:
         body = await run_flow(d, wallets)
         assert sorted(body["walletsNeedingSync"]) == sorted(wallets)  # all MISSING at first
-        raw = await d.app.handle(body["queueName"], body["jobId"]).result(timeout=60)
+        parent = d.app.handle(body["queueName"], body["jobId"])
+        raw = await parent.result(timeout=60)
         out = msgspec.convert(raw, SimilarityOutcome)
+        # The parent waited in the broker for its children (a flow), then ran once.
+        types = [e.type async for e in parent.events()]
+        assert types.index("waiting-children") < types.index("active")
+        assert types.count("active") == 1 and types[-1] == "completed"
         # A second, quick (synchronous) analysis over the now-stored history agrees.
         quick = await d.http.post("/api/v1/analyses/similarity", json={"walletAddresses": wallets})
         assert quick.status_code == 200, quick.text
