@@ -175,8 +175,8 @@ class Supervisor:
             if self.embedded is not None
             else "from STREAMQ_REDIS_URL / --redis-url"
         )
-        queues = self.app.queues_of_tasks()
-        first = queues[0] if queues else "QUEUE"
+        example = self.example_job()
+        first = example[0] if example else "QUEUE"
         say("")
         say(f"streamq is running: app {self.spec}, {len(metrics)} worker(s)")
         say(f"  Redis     {self.url}  ({where})")
@@ -191,15 +191,30 @@ class Supervisor:
         say("  Stop      Ctrl-C")
         say("")
 
-    def curl_example(self, api: str) -> str:
+    def example_job(self) -> tuple[str, str, Any] | None:
+        """(queue, name, payload) for the curl line: the app module's ``example_job`` dict
+        if it has one, else a demo job, else its first task with placeholder values."""
+        module = sys.modules.get(self.spec.partition(":")[0])
+        given = getattr(module, "example_job", None)
+        if callable(given):
+            given = given(self.app)
+        if isinstance(given, dict) and {"queue", "name"} <= set(given):
+            return str(given["queue"]), str(given["name"]), given.get("payload")
         tasks = self.app.tasks
         task = tasks.get("resize-image") or next(iter(tasks.values()), None)
         if task is None:
+            return None
+        return task.queue, task.name, example_payload(task.payload_type)
+
+    def curl_example(self, api: str) -> str:
+        example = self.example_job()
+        if example is None:
             return f"curl -s {api}/v1/queues"
-        body = {"name": task.name, "payload": example_payload(task.payload_type)}
+        queue, name, payload = example
+        body = json.dumps({"name": name, "payload": payload})
         return (
-            f"curl -s -X POST {api}/v1/queues/{task.queue}/jobs "
-            f"-H 'content-type: application/json' -d '{json.dumps(body)}'"
+            f"curl -s -X POST {api}/v1/queues/{queue}/jobs "
+            f"-H 'content-type: application/json' -d '{body}'"
         )
 
     async def produce(self) -> None:
@@ -236,16 +251,31 @@ class Supervisor:
                     say(await self.status())
 
     async def status(self) -> str:
-        parts = []
+        """One line: totals over the app's queues, then the queues with work in them."""
+        sums = dict.fromkeys(("waiting", "active", "delayed", "completed", "dead"), 0)
+        busy, workers, paused = [], 0, []
         for queue in self.app.queues_of_tasks():
             s = await self.app.stats(queue)
-            t = s.totals
-            parts.append(
-                f"{queue}: {s.waiting} waiting, {s.active} active, {s.delayed} delayed, "
-                f"{t.get('completed', 0)} completed, {s.dead} dead, {s.workers} worker(s)"
-                + (" [paused]" if s.paused else "")
-            )
-        return time.strftime("[%H:%M:%S] ") + " | ".join(parts)
+            row = {
+                "waiting": s.waiting,
+                "active": s.active,
+                "delayed": s.delayed,
+                "completed": s.totals.get("completed", 0),
+                "dead": s.dead,
+            }
+            for key, value in row.items():
+                sums[key] += value
+            workers = max(workers, s.workers)
+            if s.paused:
+                paused.append(queue)
+            if s.waiting or s.active:
+                busy.append(f"{queue} {s.waiting}/{s.active}")
+        line = ", ".join(f"{v} {k}" for k, v in sums.items()) + f"; {workers} worker(s)"
+        if busy:
+            line += " | busy (waiting/active): " + ", ".join(busy[:4])
+        if paused:
+            line += " | paused: " + ", ".join(paused)
+        return time.strftime("[%H:%M:%S] ") + line
 
     def stop_children(self) -> None:
         for child in self.children.values():

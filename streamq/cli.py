@@ -182,6 +182,10 @@ def _cmd_redis(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     spec = args.app or default_app_spec()
     load_app(spec)  # a clear error here, before the server imports it
+    # The application's own endpoints, when its module declares them (processors does).
+    module = sys.modules[spec.partition(":")[0]]
+    operations = getattr(module, "http_operations", None)
+    extra = list(operations()) if callable(operations) else []
     if args.redis_url:
         os.environ["STREAMQ_REDIS_URL"] = args.redis_url
     try:
@@ -193,7 +197,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: None)
     try:
         level = (args.log_level or "info").lower()
-        server_main.serve(spec, args.host, args.port, log_level=level)
+        server_main.serve(spec, args.host, args.port, log_level=level, extra_operations=extra)
     except ValueError as exc:  # the server's SettingsError: a refused bind, a bad setting
         raise CliError(str(exc)) from exc
     return 0
