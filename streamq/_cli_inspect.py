@@ -40,7 +40,10 @@ def _entry_ms(entry_id: str) -> int:
 async def server_ms(app: App) -> int:
     """Redis's clock in ms: stream ids come from it, so ages are measured against it."""
     with broker_errors("reading the server time"):
-        seconds, micros = await app.redis.time()
+        reply = await app.redis.time()
+    if isinstance(reply, dict):  # a cluster client answers per node
+        reply = next(iter(reply.values()))
+    seconds, micros = reply
     return int(seconds) * 1000 + int(micros) // 1000
 
 

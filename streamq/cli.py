@@ -211,8 +211,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     # Looked up at run time: the benchmark module is written separately.
-    bench = importlib.import_module("streamq._bench_cli").bench
-    return int(bench(args))
+    try:
+        module = importlib.import_module("streamq._bench_cli")
+    except ModuleNotFoundError as exc:
+        raise CliError(f"the benchmarks are not available in this install ({exc})") from exc
+    return int(module.bench(args))
 
 
 def _cmd_completion(args: argparse.Namespace) -> int:
@@ -293,6 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         "./.streamq/. Exit codes: 0 ok, 1 failed, 2 usage. example: streamq inspect queues",
     )
     parser.add_argument("--log-level", default=os.environ.get("STREAMQ_LOG_LEVEL"))
+    parser.add_argument(
+        "--redis-url", dest="global_redis_url", default=None, help="as on every command"
+    )
     common = Parser(add_help=False)
     common.add_argument(
         "--redis-url",
@@ -347,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--priority", help="critical|high|normal|low|bulk or 1-10")
     p.add_argument("--delay", type=float, help="seconds before it may run")
     p.add_argument("--app", help="module[:attribute] of the App, to validate the payload")
+    p.add_argument("--json", action="store_true", help="(the output is always JSON)")
 
     add(sub, "redis", "run the embedded Redis (Valkey) in the foreground", _cmd_redis)
 
@@ -456,6 +463,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed
         return int(exc.code or 0)
+    if getattr(args, "redis_url", None) is None and args.global_redis_url:
+        args.redis_url = args.global_redis_url
     level = args.log_level or ("INFO" if args.command in _LONG_RUNNING else "WARNING")
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"

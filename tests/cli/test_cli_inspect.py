@@ -76,7 +76,7 @@ async def test_inspect_commands_show_a_live_queue(
         assert q["rates"]["dead"] == round(1 / 60, 3)
         assert q["rates"]["queued"] == round(5 / 60, 3)
 
-        r = await cli(capsys, "inspect", "queue", queue, "--json", *url)
+        r = await cli(capsys, *url, "inspect", "queue", queue, "--json")  # global option
         assert r.code == 0, r.err
         assert r.json()["totals"]["completed"] == 3 and r.json()["dead"] == 1
 
