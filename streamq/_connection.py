@@ -44,7 +44,12 @@ def make_client(url: str, *, max_connections: int = 64) -> Any:
         raise ConfigurationError(
             f"unsupported Redis URL {url!r}: use redis://, rediss:// or unix://"
         )
-    return aioredis.Redis.from_url(url, max_connections=max_connections, **common)
+    # A blocking pool: past max_connections callers wait for a connection instead of failing,
+    # so a thousand concurrent producers or waiters share the pool safely.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=30, **common
+    )
+    return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
 
 
 @contextlib.contextmanager

@@ -16,7 +16,12 @@ app = App("crash", events_maxlen=int(os.environ.get("CRASH_EVENTS", "200000")))
 
 
 @app.task(
-    "work", queue=QUEUE, lease=LEASE, max_deliveries=int(os.environ.get("CRASH_MAXDEL", "50"))
+    "work",
+    queue=QUEUE,
+    lease=LEASE,
+    backoff=0.2,
+    max_deliveries=int(os.environ.get("CRASH_MAXDEL", "50")),
+    max_attempts=int(os.environ.get("CRASH_ATTEMPTS", "1")),
 )
 async def work(ctx: Context, tag: str) -> str:
     # Every handler run is counted, so the test can tell repeats from completions.

@@ -1,0 +1,176 @@
+"""Durability: Redis killed and restarted under load loses no acknowledged job; memory returns
+to its idle baseline after a long run; durable enqueue waits for the AOF."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+
+import streamq
+from streamq import App, Context, EnqueueRequest
+from streamq._embedded import free_port, start_server
+from tests.conftest import purge_queues
+from tests.streamq.procs import spawn_worker, stop
+
+pytestmark = pytest.mark.slow
+
+
+async def test_redis_killed_five_times_loses_no_acknowledged_job(uniq) -> None:
+    """AOF `always`: every enqueue that returned survives SIGKILL of the server."""
+    directory = Path(tempfile.mkdtemp(prefix="streamq-kill-"))
+    port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
+    server = start_server(directory, port, appendfsync="always")
+    queue = uniq("q")
+    app = App("producer", redis_url=url)
+
+    # The handler itself talks to Redis, so it may fail while Redis is down: it retries.
+    @app.task("work", queue=queue, lease=1.0, max_attempts=20, backoff=0.2)
+    async def work(ctx: Context, tag: str) -> str:
+        raise AssertionError  # runs in the worker subprocesses
+
+    acknowledged: list[str] = []
+    refused = 0
+    stop_producing = asyncio.Event()
+
+    async def produce() -> None:
+        nonlocal refused
+        i = 0
+        while not stop_producing.is_set():
+            job = f"j-{i}"
+            try:
+                await app.enqueue("work", "x", id=job)
+                acknowledged.append(job)
+                i += 1
+            except streamq.BrokerUnavailable:
+                refused += 1  # not acknowledged: the producer tries the same id again
+                await asyncio.sleep(0.05)
+
+    workers = [spawn_worker(url, queue, name=f"w{i}", concurrency=10) for i in range(2)]
+    producer = asyncio.create_task(produce())
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0.8)
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+            await asyncio.sleep(0.3)
+            server = start_server(directory, port, appendfsync="always")
+        await asyncio.sleep(0.8)
+        stop_producing.set()
+        await producer
+        deadline = time.monotonic() + 90
+        while True:
+            pipe = app.redis.pipeline(transaction=False)
+            for j in acknowledged:
+                pipe.hget(streamq._keys.job(queue, j), "state")
+            states = [s.decode() if s else None for s in await pipe.execute()]
+            if all(s == "completed" for s in states):
+                break
+            if time.monotonic() > deadline:
+                dead = await app.dead_letters(queue, count=5)
+                raise AssertionError(({s: states.count(s) for s in set(states)}, dead))
+            await asyncio.sleep(0.5)
+        print(
+            f"\n{len(acknowledged)} acknowledged enqueues across 5 Redis kills "
+            f"({refused} refused while it was down): all completed"
+        )
+        assert len(acknowledged) > 100
+        assert all(w.poll() is None for w in workers)  # they reconnected on their own
+    finally:
+        stop_producing.set()
+        with contextlib.suppress(Exception):
+            await producer
+        for w in workers:
+            stop(w)
+        await app.close()
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_memory_returns_to_baseline_after_100k_jobs(uniq) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="streamq-mem-"))
+    port = free_port()
+    server = start_server(directory, port)
+    url = f"redis://127.0.0.1:{port}/0"
+    queue = uniq("q")
+    app = App("mem", redis_url=url, result_ttl=1.0, events_maxlen=1000)
+    client = aioredis.Redis.from_url(url)
+
+    @app.task("noop", queue=queue)
+    async def noop(ctx: Context, n: int) -> None:
+        return None
+
+    try:
+        worker = streamq.Worker(app, concurrency=200)
+        await app.connect()
+        await worker._prepare()
+        await app.enqueue("noop", 0)  # streams, groups and events exist in the baseline too
+        task = asyncio.create_task(worker.run())
+        while (await app.stats(queue)).totals.get("completed", 0) < 1:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(1.5)
+        baseline = (await client.info("memory"))["used_memory"]
+        n = 100_000
+        for start in range(0, n, 2000):
+            await app.enqueue_many(
+                [EnqueueRequest(name="noop", payload=i) for i in range(start, start + 2000)]
+            )
+            while (await app.stats(queue)).waiting > 20_000:
+                await asyncio.sleep(0.05)
+        while (await app.stats(queue)).totals.get("completed", 0) < n + 1:
+            await asyncio.sleep(0.1)
+        peak = (await client.info("memory"))["used_memory"]
+        deadline = time.monotonic() + 60
+        while await client.dbsize() > 10:  # finished records expire after result_ttl
+            assert time.monotonic() < deadline, await client.dbsize()
+            await asyncio.sleep(0.5)
+        after = (await client.info("memory"))["used_memory"]
+        worker.stop()
+        await task
+        print(
+            f"\nused_memory: idle baseline {baseline:,} B, during {peak:,} B, "
+            f"after 100,000 jobs {after:,} B ({after - baseline:+,} B); keys {await client.dbsize()}"
+        )
+        assert after - baseline < 512 * 1024
+    finally:
+        await client.aclose()
+        await app.close()
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_durable_enqueue_waits_for_aof(app_factory, queue, redis_url) -> None:
+    """WAITAOF where the server has it (Valkey); Redis 7.0 has none and still enqueues."""
+    app = app_factory()
+
+    @app.task("t", queue=queue)
+    async def t(ctx: Context, x: int) -> int:
+        return x
+
+    h = await app.enqueue("t", 1, durable=True)
+    assert await h.state() == "queued"
+
+
+async def test_stale_worker_consumers_are_listed_in_groups(app_factory, queue, run_worker) -> None:
+    app = app_factory()
+
+    @app.task("t", queue=queue)
+    async def t(ctx: Context, x: int) -> int:
+        return x
+
+    async with run_worker(app) as worker:
+        assert await (await app.enqueue("t", 5)).result(timeout=5) == 5
+        consumers = await app.redis.xinfo_consumers(streamq._keys.lane(queue, "normal"), "workers")
+        assert worker.consumer.encode() in [c["name"] for c in consumers]
+    purge_queues  # imported for the other modules' fixtures  # noqa: B018
