@@ -15,7 +15,19 @@ The domain layer needs no broker. Where things are:
 - ``processors.wallet_service`` / ``processors.polymarket_service``: the async job bodies;
 - ``processors.config`` and ``processors.ids``: the plans' queues, jobs, limits and job ids.
 
-Job handlers and HTTP routes are wired onto this separately.
+On streamq and the HTTP server:
+
+- ``processors.app``: ``build_app(settings)`` registers every job on a streamq App;
+  ``processors.app:app`` is what ``streamq worker`` / ``streamq run`` serve;
+- ``processors.settings``: one deployment's settings (queue prefix/suffix, SQLite file,
+  providers);
+- ``processors.jobs_wallet`` / ``jobs_analysis`` / ``jobs_enrichment`` / ``jobs_polymarket``:
+  the handlers, with payloads and results in ``jobs_types``; ``jobs_support`` holds the
+  Runtime (store, providers, queue names), error mapping, locks, the balance cache and flows;
+- ``processors.routes`` / ``routes_jobs`` (bodies in ``routes_schemas``): the ``/api/v1/...``
+  endpoints and ``/health/queues``, as server Operations;
+- ``processors.demo``: the demo workload; ``processors.testing``: a whole deployment in one
+  event loop, for tests and benchmarks.
 """
 
 from __future__ import annotations
