@@ -20,11 +20,11 @@ from typing import Any
 import anyio
 
 import streamq
-from processors.config import JOBS, POLYMARKET_ALERTS, QUEUES
+from processors.config import JOBS, QUEUES
 from processors.jobs_analysis import register_analysis_jobs
 from processors.jobs_enrichment import register_enrichment_jobs
 from processors.jobs_polymarket import register_polymarket_jobs
-from processors.jobs_support import Runtime, runtime_of, schedule
+from processors.jobs_support import Runtime, ensure_setup, runtime_of, schedule
 from processors.jobs_wallet import register_wallet_jobs
 from processors.providers.base import Providers
 from processors.settings import Settings
@@ -70,18 +70,6 @@ def build_app(
 def recurring_jobs() -> dict[str, Any]:
     """The plans' recurring jobs: the hourly whale update and the 30 s anomaly batch."""
     return {n: s for n, s in JOBS.items() if s.cron is not None or s.every is not None}
-
-
-async def ensure_setup(app: streamq.App) -> None:
-    """What needs Redis once per deployment: the alert queue's rate limit (kept in Redis, so
-    it binds every worker). Idempotent and cheap."""
-    rt = runtime_of(app)
-    if rt.setup_done:
-        return
-    await app.connect()
-    await app.rate_limit(rt.queue(POLYMARKET_ALERTS), rt.settings.alert_limit,
-                         rt.settings.alert_window)  # fmt: skip
-    rt.setup_done = True
 
 
 async def run_schedules(app: streamq.App, *, until: Callable[[], bool] | None = None) -> None:

@@ -9,7 +9,7 @@ import time
 import streamq
 from processors.analysis.polymarket import AnomalyScore
 from processors.config import POLYMARKET_ALERTS
-from processors.jobs_support import Runtime, mapped_errors, named_lock
+from processors.jobs_support import Runtime, ensure_setup, mapped_errors, named_lock
 from processors.jobs_types import (
     AlertOutcome,
     AnalyzeTrade,
@@ -68,6 +68,7 @@ def register_polymarket_jobs(app: streamq.App, rt: Runtime) -> None:
         await app.redis.set(cursor_key, max(until, int(await app.redis.get(cursor_key) or 0)))
         await ctx.progress(80, f"{batch.detected} anomalies in {batch.checked} trades")
         if batch.alerts:
+            await ensure_setup(app)
             await app.enqueue_many([
                 streamq.EnqueueRequest(name="send-alert", payload=SendAlert(alert_id=a),
                                        id=f"alert-{a}", queue=rt.queue(POLYMARKET_ALERTS),

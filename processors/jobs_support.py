@@ -21,7 +21,7 @@ import anyio
 import msgspec
 
 import streamq
-from processors.config import JOBS, QUEUES
+from processors.config import JOBS, POLYMARKET_ALERTS, QUEUES
 from processors.errors import InsufficientData, InvalidWalletAddress, ProcessorsError, ProviderError
 from processors.models import WalletBalances
 from processors.providers.base import Providers
@@ -36,6 +36,7 @@ __all__ = [
     "backoff_of",
     "cached_balances",
     "child_outcomes",
+    "ensure_setup",
     "mapped_errors",
     "named_lock",
     "runtime_of",
@@ -341,6 +342,18 @@ def schedule(
     when: dict[str, Any] = {"cron": cron, "tz": "UTC"} if cron is not None else {"every": every}
     register(name, {}, overlap=overlap, **when)
     return True
+
+
+async def ensure_setup(app: streamq.App) -> None:
+    """What needs Redis once per deployment: the alert queue's rate limit (kept in Redis, so
+    it binds every worker). Idempotent and cheap; called by the routes, the demo and the
+    anomaly batch (the producer of alerts), so a worker-only deployment sets it too."""
+    rt = runtime_of(app)
+    if rt.setup_done:
+        return
+    await app.rate_limit(rt.queue(POLYMARKET_ALERTS), rt.settings.alert_limit,
+                         rt.settings.alert_window)  # fmt: skip
+    rt.setup_done = True
 
 
 # -- the per-wallet job index (GET /api/v1/jobs/wallet/{address}/active) ---------------------

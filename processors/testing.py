@@ -21,7 +21,7 @@ import httpx
 import msgspec
 
 import streamq
-from processors.app import build_app, ensure_setup, run_schedules
+from processors.app import build_app, run_schedules
 from processors.jobs_support import Runtime, runtime_of
 from processors.providers.base import Providers
 from processors.settings import Settings
@@ -67,7 +67,6 @@ async def deployment(
     store = Store(store_path)
     app = build_app(s, store=store, providers=providers)
     rt = runtime_of(app)
-    await ensure_setup(app)
     running = [streamq.Worker(app, concurrency=concurrency) for _ in range(workers)]
     tasks = [asyncio.create_task(w.run()) for w in running]
     ticker = asyncio.create_task(run_schedules(app)) if schedules else None
