@@ -9,7 +9,13 @@ import time
 import streamq
 from processors.analysis.polymarket import AnomalyScore
 from processors.config import POLYMARKET_ALERTS
-from processors.jobs_support import Runtime, ensure_setup, mapped_errors, named_lock
+from processors.jobs_support import (
+    LIMIT_PICKUP,
+    Runtime,
+    ensure_setup,
+    mapped_errors,
+    named_lock,
+)
 from processors.jobs_types import (
     AlertOutcome,
     AnalyzeTrade,
@@ -68,11 +74,12 @@ def register_polymarket_jobs(app: streamq.App, rt: Runtime) -> None:
         await app.redis.set(cursor_key, max(until, int(await app.redis.get(cursor_key) or 0)))
         await ctx.progress(80, f"{batch.detected} anomalies in {batch.checked} trades")
         if batch.alerts:
-            await ensure_setup(app)
+            fresh_limit = await ensure_setup(app)
             await app.enqueue_many([
                 streamq.EnqueueRequest(name="send-alert", payload=SendAlert(alert_id=a),
                                        id=f"alert-{a}", queue=rt.queue(POLYMARKET_ALERTS),
-                                       request_id=ctx.job_id)
+                                       request_id=ctx.job_id,
+                                       delay=LIMIT_PICKUP if fresh_limit else None)
                 for a in batch.alerts
             ])  # fmt: skip
         return BatchOutcome(ingested=ingested, checked=batch.checked, detected=batch.detected,

@@ -344,16 +344,23 @@ def schedule(
     return True
 
 
-async def ensure_setup(app: streamq.App) -> None:
+# Workers re-read a queue's rate limit about once a second; jobs enqueued sooner after the
+# limit is first written could start before any worker knows of it.
+LIMIT_PICKUP = 1.5
+
+
+async def ensure_setup(app: streamq.App) -> bool:
     """What needs Redis once per deployment: the alert queue's rate limit (kept in Redis, so
     it binds every worker). Idempotent and cheap; called by the routes, the demo and the
-    anomaly batch (the producer of alerts), so a worker-only deployment sets it too."""
+    anomaly batch (the producer of alerts), so a worker-only deployment sets it too.
+    Returns True when this call wrote it (the caller holds alerts back ``LIMIT_PICKUP``)."""
     rt = runtime_of(app)
     if rt.setup_done:
-        return
+        return False
     await app.rate_limit(rt.queue(POLYMARKET_ALERTS), rt.settings.alert_limit,
                          rt.settings.alert_window)  # fmt: skip
     rt.setup_done = True
+    return True
 
 
 # -- the per-wallet job index (GET /api/v1/jobs/wallet/{address}/active) ---------------------
