@@ -52,7 +52,7 @@ def pick_port(host: str, wanted: int) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from streamq.cli import default_app_spec, load_app
+    from streamq._cli_commands import default_app_spec, load_app
 
     spec = args.app or default_app_spec()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polls
@@ -294,7 +294,7 @@ class Supervisor:
 
 
 async def close_app(app: App) -> None:
-    from streamq.cli import close_app as close
+    from streamq._cli_commands import close_app as close
 
     await close(app)
 

@@ -10,24 +10,43 @@ Redis: ``--redis-url``, else ``$STREAMQ_REDIS_URL``, else the embedded server of
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib
-import inspect
-import json
 import logging
 import os
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import msgspec
 
-from streamq._app import App
+from streamq._cli_commands import (
+    bench_command,
+    close_app,
+    completion_command,
+    dead_command,
+    default_app_spec,
+    enqueue_command,
+    load_app,
+    on_app,
+    pause_command,
+    redis_command,
+    run_command,
+    serve_command,
+    tail_command,
+    view_command,
+    worker_command,
+)
 from streamq._cli_output import CliError, UsageError
 from streamq._errors import InvalidJob, StreamqError
 
-__all__ = ["CliError", "UsageError", "build_parser", "default_app_spec", "load_app", "main"]
+__all__ = [
+    "CliError",
+    "UsageError",
+    "build_parser",
+    "close_app",
+    "default_app_spec",
+    "load_app",
+    "main",
+]
 
 EXAMPLES = {
     "worker": "streamq worker streamq.demo:app --concurrency 50",
@@ -61,231 +80,6 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def default_app_spec() -> str:
-    """``$STREAMQ_APP``, else the processors' app if it imports, else the demo."""
-    spec = os.environ.get("STREAMQ_APP")
-    if spec:
-        return spec
-    _cwd_on_path()
-    try:
-        module = importlib.import_module("processors.app")
-    except Exception:  # absent or broken: the demo still shows the system working
-        return "streamq.demo:app"
-    return "processors.app:app" if hasattr(module, "app") else "streamq.demo:app"
-
-
-def _cwd_on_path() -> None:
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-
-
-def load_app(spec: str) -> App:
-    """``module[:attribute]`` -> the App (attribute defaults to ``app``; it may also be a
-    function returning one)."""
-    module_name, _, attr = spec.partition(":")
-    _cwd_on_path()
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UsageError(f"cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attr or "app", None)
-    if inspect.isfunction(app):  # a factory
-        app = app()
-    if not isinstance(app, App):
-        raise UsageError(f"{spec!r} is not a streamq App")
-    return app
-
-
-def _cmd_worker(args: argparse.Namespace) -> int:
-    from streamq._worker import run_worker
-
-    app = load_app(args.app)
-    if args.redis_url:
-        app._url = args.redis_url
-    if args.metrics_port:
-        from prometheus_client import start_http_server
-
-        try:
-            start_http_server(args.metrics_port, addr=args.metrics_host)
-        except OSError as exc:
-            raise CliError(
-                f"cannot serve metrics on {args.metrics_host}:{args.metrics_port} ({exc}); "
-                "pass --metrics-port N, or 0 to turn metrics off"
-            ) from exc
-    queues = args.queues.split(",") if args.queues else None
-    asyncio.run(run_worker(app, queues=queues, concurrency=args.concurrency, grace=args.grace))
-    return 0
-
-
-def _cmd_enqueue(args: argparse.Namespace) -> int:
-    try:
-        payload = json.loads(args.payload) if args.payload is not None else None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--payload is not JSON: {exc}") from exc
-    app = load_app(args.app) if args.app else App("cli", redis_url=args.redis_url)
-    if not args.app:
-        # Without the app's code there is no type to check against: accept any payload.
-        def untyped(ctx: Any, payload: Any) -> None: ...
-
-        app.task(args.name, queue=args.queue)(untyped)
-    elif args.redis_url:
-        app._url = args.redis_url
-
-    async def go() -> dict[str, Any]:
-        try:
-            h = await app.enqueue(
-                args.name,
-                payload,
-                id=args.id,
-                queue=args.queue,
-                priority=_priority(args.priority),
-                delay=args.delay,
-            )
-            return {
-                "id": h.id,
-                "queue": h.queue,
-                "state": h.state_at_enqueue,
-                "deduplicated": h.deduplicated,
-            }
-        finally:
-            await close_app(app)
-
-    print(json.dumps(asyncio.run(go())))
-    return 0
-
-
-def _priority(value: str | None) -> str | int | None:
-    return int(value) if value and value.isdigit() else value
-
-
-def _cmd_redis(args: argparse.Namespace) -> int:
-    from streamq._embedded import Embedded
-
-    embedded = Embedded()
-    url = embedded.attach_or_start()
-    if not embedded.owned:
-        print(f"an embedded server already runs for this directory: {url}")
-        return 0
-    print(f"embedded valkey at {url} (data in {embedded.directory}/, AOF on); Ctrl-C stops it")
-    try:
-        assert embedded.proc is not None
-        embedded.proc.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        embedded.stop()
-    return 0
-
-
-def _cmd_serve(args: argparse.Namespace) -> int:
-    spec = args.app or default_app_spec()
-    load_app(spec)  # a clear error here, before the server imports it
-    # The application's own endpoints, when its module declares them (processors does).
-    module = sys.modules[spec.partition(":")[0]]
-    operations = getattr(module, "http_operations", None)
-    extra = list(operations()) if callable(operations) else []
-    if args.redis_url:
-        os.environ["STREAMQ_REDIS_URL"] = args.redis_url
-    try:
-        server_main = importlib.import_module("server.main")
-    except ImportError as exc:
-        raise CliError(f"the HTTP server is not installed (server.main): {exc}") from exc
-    # uvicorn re-raises the stop signal once it has shut down; a requested stop is a clean exit.
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: None)
-    try:
-        level = (args.log_level or "info").lower()
-        server_main.serve(spec, args.host, args.port, log_level=level, extra_operations=extra)
-    except ValueError as exc:  # the server's SettingsError: a refused bind, a bad setting
-        raise CliError(str(exc)) from exc
-    return 0
-
-
-def _cmd_run(args: argparse.Namespace) -> int:
-    from streamq._run import run
-
-    return run(args)
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    # Looked up at run time: the benchmark module is written separately.
-    try:
-        module = importlib.import_module("streamq._bench_cli")
-    except ModuleNotFoundError as exc:
-        raise CliError(f"the benchmarks are not available in this install ({exc})") from exc
-    return int(module.bench(args))
-
-
-def _cmd_completion(args: argparse.Namespace) -> int:
-    from streamq._cli_completion import SHELLS
-
-    sys.stdout.write(SHELLS[args.shell](build_parser()))
-    return 0
-
-
-async def close_app(app: App) -> None:
-    """Closes the app and its connection pool: this event loop ends with the command, and a
-    client built on an explicit pool does not close that pool itself."""
-    pool = getattr(app._client, "connection_pool", None)
-    await app.close()
-    if pool is not None:
-        await pool.disconnect()
-
-
-def _on_app(
-    fn: Callable[[App, argparse.Namespace], Awaitable[int]], check_queue: bool = True
-) -> Callable[[argparse.Namespace], int]:
-    """Runs ``fn(app, args)`` with a connected App; first checks the queue is known."""
-
-    def command(args: argparse.Namespace) -> int:
-        async def go() -> int:
-            from streamq._cli_inspect import check_queue as check
-
-            app = App("cli", redis_url=args.redis_url)
-            try:
-                await app.connect()
-                if check_queue and getattr(args, "queue", None) is not None:
-                    await check(app, args.queue)
-                return await fn(app, args)
-            finally:
-                await close_app(app)
-
-        return asyncio.run(go())
-
-    return command
-
-
-async def _pause(app: App, args: argparse.Namespace) -> int:
-    paused = args.command == "pause"
-    await (app.pause(args.queue) if paused else app.resume(args.queue))
-    if args.json:
-        print(json.dumps({"queue": args.queue, "paused": paused}))
-    else:
-        print(f"{args.queue} {'paused: workers take no new jobs' if paused else 'resumed'}")
-    return 0
-
-
-async def _dead(app: App, args: argparse.Namespace) -> int:
-    from streamq import _cli_dead
-
-    return await _cli_dead.run(app, args)
-
-
-async def _tail(app: App, args: argparse.Namespace) -> int:
-    from streamq import _cli_tail
-
-    return await _cli_tail.run(app, args)
-
-
-def _view(name: str) -> Callable[[App, argparse.Namespace], Awaitable[int]]:
-    async def view(app: App, args: argparse.Namespace) -> int:
-        from streamq._cli_views import VIEWS
-
-        return await VIEWS[name](app, args)
-
-    return view
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -335,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = group(parser, "", "command")
 
-    p = add(sub, "worker", "run the handlers of an app", _cmd_worker)
+    p = add(sub, "worker", "run the handlers of an app", worker_command)
     p.add_argument("app", help="module[:attribute] of the App, e.g. myproject.tasks:app")
     p.add_argument("--queues", help="comma-separated queues (default: all of the app's)")
     p.add_argument("--concurrency", type=int, default=50)
@@ -345,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics-host", default="127.0.0.1")
 
-    p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", _cmd_enqueue)
+    p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", enqueue_command)
     p.add_argument("queue")
     p.add_argument("name")
     p.add_argument("--payload", help="JSON payload")
@@ -355,13 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app", help="module[:attribute] of the App, to validate the payload")
     p.add_argument("--json", action="store_true", help="(the output is always JSON)")
 
-    add(sub, "redis", "run the embedded Redis (Valkey) in the foreground", _cmd_redis)
+    add(sub, "redis", "run the embedded Redis (Valkey) in the foreground", redis_command)
 
     p = add(
         sub,
         "run",
         "embedded Redis + HTTP server + workers + a demo workload (what `make run` does)",
-        _cmd_run,
+        run_command,
     )
     p.add_argument(
         "--app", default=None, help="module[:attribute] (default: processors, else demo)"
@@ -375,12 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
 
-    p = add(sub, "serve", "run the HTTP server (REST API, SSE, /metrics, docs)", _cmd_serve)
+    p = add(sub, "serve", "run the HTTP server (REST API, SSE, /metrics, docs)", serve_command)
     p.add_argument("--host", default=None, help="bind address ($STREAMQ_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port ($STREAMQ_PORT, 8000)")
     p.add_argument("--app", default=None, help="module[:attribute] ($STREAMQ_APP, processors)")
 
-    p = add(sub, "bench", "benchmarks: throughput, latency, Redis cost per job", _cmd_bench)
+    p = add(sub, "bench", "benchmarks: throughput, latency, Redis cost per job", bench_command)
     p.add_argument("--jobs", type=int, default=20_000)
     p.add_argument("--quick", action="store_true", help="a short run (smaller numbers)")
 
@@ -390,13 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
         inspect,
         "queues",
         "every queue: lanes, delayed, dead, workers, rates",
-        _on_app(_view("queues")),
+        on_app(view_command("queues")),
         as_json,
     )
-    p = add(inspect, "queue", "one queue in detail", _on_app(_view("queue")), as_json)
+    p = add(inspect, "queue", "one queue in detail", on_app(view_command("queue")), as_json)
     p.add_argument("queue")
     p = add(
-        inspect, "job", "a job's record, attempts and event history", _on_app(_view("job")), as_json
+        inspect,
+        "job",
+        "a job's record, attempts and event history",
+        on_app(view_command("job")),
+        as_json,
     )
     p.add_argument("queue")
     p.add_argument("id", help="job id")
@@ -404,23 +202,25 @@ def build_parser() -> argparse.ArgumentParser:
         ("lanes", "a queue's lanes: length, waiting, pending, lag, oldest entry"),
         ("groups", "consumer groups and consumers (idle times, lag), worker heartbeats"),
     ):
-        p = add(inspect, name, help, _on_app(_view(name)), as_json)
+        p = add(inspect, name, help, on_app(view_command(name)), as_json)
         p.add_argument("queue")
     p = add(
         inspect,
         "pending",
         "delivered, unsettled entries: owner, idle, deliveries",
-        _on_app(_view("pending")),
+        on_app(view_command("pending")),
         as_json,
     )
     p.add_argument("queue")
     p.add_argument("--lane", help="only this lane")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
-    p = add(inspect, "dead", "dead letters: job, reason, error", _on_app(_view("dead")), as_json)
+    p = add(
+        inspect, "dead", "dead letters: job, reason, error", on_app(view_command("dead")), as_json
+    )
     p.add_argument("queue")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
-    p = add(sub, "tail", "follow a queue's events live", _on_app(_tail), as_json)
+    p = add(sub, "tail", "follow a queue's events live", on_app(tail_command), as_json)
     p.add_argument("queue")
     p.add_argument("--job", help="only this job's events")
     p.add_argument("--type", action="append", help="only these event types (comma list)")
@@ -434,16 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
         ("replay", "put dead letters back as fresh jobs"),
         ("purge", "delete dead letters and their job records"),
     ):
-        p = add(dead, action, help, _on_app(_dead), as_json)
+        p = add(dead, action, help, on_app(dead_command), as_json)
         p.add_argument("queue")
         p.add_argument("ids", nargs="*", metavar="ID", help="job ids or dead-letter entry ids")
         p.add_argument("--all", action="store_true", help="every dead letter of the queue")
 
     for name, help in (("pause", "stop workers taking new jobs"), ("resume", "undo pause")):
-        p = add(sub, name, f"{help} from a queue", _on_app(_pause), as_json)
+        p = add(sub, name, f"{help} from a queue", on_app(pause_command), as_json)
         p.add_argument("queue")
 
-    p = add(sub, "completion", "print a shell completion script", _cmd_completion)
+    p = add(sub, "completion", "print a shell completion script", completion_command)
     p.add_argument("shell", choices=["bash", "zsh"])
     return parser
 
