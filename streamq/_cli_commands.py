@@ -122,15 +122,24 @@ def redis_command(args: argparse.Namespace) -> int:
     if not embedded.owned:
         print(f"an embedded server already runs for this directory: {url}")
         return 0
-    print(f"embedded valkey at {url} (data in {embedded.directory}/, AOF on); Ctrl-C stops it")
+    print(
+        f"embedded valkey at {url} (data in {embedded.directory}/, AOF on); Ctrl-C stops it",
+        flush=True,
+    )
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM too: the server runs in its own session and would outlive this process.
+    signal.signal(signal.SIGTERM, stop)
     try:
         assert embedded.proc is not None
-        embedded.proc.wait()
+        code = embedded.proc.wait()
     except KeyboardInterrupt:
-        pass
+        return 0
     finally:
         embedded.stop()
-    return 0
+    raise CliError(f"valkey-server exited with code {code}; see {embedded.directory}/valkey.log")
 
 
 def serve_command(args: argparse.Namespace) -> int:

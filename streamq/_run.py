@@ -101,6 +101,8 @@ class Supervisor:
         producer: asyncio.Task[None] | None = None
         try:
             await self.app.connect()
+            if not await self.app.ping():
+                raise CliError(f"Redis at {self.url} does not answer")
             api = await self.start_server()
             metrics = self.start_workers()
             self.banner(api, metrics)

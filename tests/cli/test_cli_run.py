@@ -172,3 +172,36 @@ def test_run_refuses_an_unknown_app(tmp_path: Path) -> None:
     assert err.strip().splitlines() == [err.strip().splitlines()[-1]]
     assert err.startswith("streamq: error: cannot import")
     assert not (tmp_path / ".streamq").exists()  # nothing was started
+
+
+def test_run_says_when_redis_does_not_answer(tmp_path: Path) -> None:
+    proc = spawn("run", "--redis-url", "redis://127.0.0.1:1/0", "--duration", "5", cwd=tmp_path)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 1 and out == ""
+    assert err.strip().splitlines()[-1].startswith("streamq: error: Redis at redis://127.0.0.1:1/0")
+    assert "Traceback" not in err
+    assert processes_in(tmp_path) == []
+
+
+def test_redis_runs_the_embedded_server_for_the_directory(tmp_path: Path) -> None:
+    first = spawn("redis", cwd=tmp_path)
+    try:
+        assert first.stdout is not None
+        line = first.stdout.readline()
+        assert line.startswith("embedded valkey at redis://127.0.0.1:"), line
+        url = line.split()[3]
+        # A second one attaches instead of starting another; other commands see the same server.
+        second = spawn("redis", cwd=tmp_path)
+        out, _ = second.communicate(timeout=20)
+        assert second.returncode == 0 and url in out and "already runs" in out
+        assert inspect_queues(tmp_path) == []
+        pid = int(json.loads((tmp_path / ".streamq" / "server.json").read_text())["pid"])
+    finally:
+        first.send_signal(signal.SIGTERM)
+        _, err = first.communicate(timeout=20)
+    assert first.returncode == 0, err
+    try:
+        os.kill(pid, 0)
+        raise AssertionError("valkey-server outlived `streamq redis`")
+    except ProcessLookupError:
+        pass
