@@ -20,9 +20,12 @@ redis.call('HSET', jkey, 'state', 'waiting-children', 'name', name, 'lane', lane
   'entry', '', 'first_event', ev, 'parent', ARGV[13])
 redis.call('HSET', fkey, 'total', #ARGV - 16, 'policy', ARGV[14], 'threshold', ARGV[15],
   'parent', ARGV[13], 'parent_queue', ARGV[16], 'created_at', NOW)
-local children = {'RPUSH', fkey .. ':children'}
-for i = 17, #ARGV do children[#children + 1] = ARGV[i] end
-redis.call(unpack(children))
+-- In chunks: unpack() has a limit on how many values it spreads.
+for first = 17, #ARGV, 1000 do
+  local chunk = {'RPUSH', fkey .. ':children'}
+  for i = first, math.min(first + 999, #ARGV) do chunk[#chunk + 1] = ARGV[i] end
+  redis.call(unpack(chunk))
+end
 redis.call('ZADD', KEYS[3], NOW, id)
 redis.call('HINCRBY', STATS_KEY, 'enqueued', 1)
 return {'waiting-children', 0}

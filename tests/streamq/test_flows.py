@@ -12,6 +12,7 @@ import msgspec
 import pytest
 
 from streamq import App, Context, Fatal, Flow, InvalidJob, JobFailed, _keys
+from streamq._flows import record_child_outcome
 from tests.streamq.procs import spawn_worker, stop
 
 
@@ -272,3 +273,35 @@ async def test_killing_a_worker_mid_flow_neither_stalls_nor_reruns_the_parent(
     finally:
         for proc in procs:
             stop(proc)
+
+
+async def test_child_outcomes_are_recorded_once(app_factory, uniq) -> None:
+    qa, qb = uniq("fa"), uniq("fb")
+    app, _ = flow_app(app_factory, qa, qb)
+    root = await app.enqueue_flow(
+        Flow(name="summarise", payload="x", policy="ignore", children=children(2))
+    )
+    kids = [
+        m.decode().split(" ")
+        for m in await app.redis.lrange(_keys.custom(qa, "flow", root.id, "children"), 0, -1)
+    ]
+    (a_id, a_queue), (b_id, b_queue) = kids
+    # The hook and the sweep may both report a child: the second report changes nothing.
+    assert await record_child_outcome(app, qa, root.id, a_id, a_queue, "c") == "waiting"
+    assert await record_child_outcome(app, qa, root.id, a_id, a_queue, "d") == "waiting"
+    assert await record_child_outcome(app, qa, root.id, b_id, b_queue, "d") == "queued"
+    assert await record_child_outcome(app, qa, root.id, b_id, b_queue, "d") == "decided"
+    types = [e.type for e in await app.read_events(qa) if e.job == root.id]
+    assert types == ["waiting-children", "queued"]
+    failed = await app.redis.smembers(_keys.custom(qa, "flow", root.id, "failed"))
+    assert failed == {f"{b_id} {b_queue}".encode()}
+
+
+async def test_a_wide_flow_keeps_every_child(app_factory, uniq) -> None:
+    qa, qb = uniq("fa"), uniq("fb")
+    app, _ = flow_app(app_factory, qa, qb)
+    root = await app.enqueue_flow(Flow(name="summarise", payload="w", children=children(2500)))
+    assert await app.redis.llen(_keys.custom(qa, "flow", root.id, "children")) == 2500
+    state = await app.flow_state(qa, root.id)
+    assert state is not None and state.jobs == 2501 and state.finished == 0
+    assert state.counts == {"waiting-children": 1, "queued": 2500}
