@@ -74,13 +74,14 @@ def create_app(
             await app.connect()
         except streamq.StreamqError as exc:
             log.error("cannot reach Redis at start (the server runs; /readyz says 503): %s", exc)
-        sampler = asyncio.create_task(_sample_stats(state), name="streamq-stats-sampler")
+        stop = asyncio.Event()
+        sampler = asyncio.create_task(_sample_stats(state, stop), name="streamq-stats-sampler")
         try:
             yield
         finally:
-            sampler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sampler
+            # Stopped by flag, not cancelled: a cancelled Redis call can strand its connection.
+            stop.set()
+            await sampler
             await state.hub.close()
 
     starlette = Starlette(
@@ -99,13 +100,15 @@ def create_app(
     return starlette
 
 
-async def _sample_stats(state: ServerState) -> None:
+async def _sample_stats(state: ServerState, stop: asyncio.Event) -> None:
     """Samples every queue's totals now and then, so rates exist before anyone asks."""
     interval = state.settings.stats_sample_seconds
     if interval <= 0:
         return
-    while True:
-        await asyncio.sleep(interval)
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
+            return
         try:
             await state.metrics.refresh()
         except Exception as exc:  # a sampler must outlive a bad moment of Redis

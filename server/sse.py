@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 TERMINAL = frozenset({"completed", "dead", "cancelled"})
 _MAX_SEQ = 2**64 - 1
 _READ_COUNT = 1000
-_BLOCK_MS = 2000
+# Feeds stop by flag, never by cancelling a blocked read (redis-py does not reliably give the
+# connection back when a read is cancelled), so this bounds how long a stop can take.
+_BLOCK_MS = 500
 _encoder = msgspec.json.Encoder()
 
 EntryKey = tuple[int, int]
@@ -130,6 +132,7 @@ class QueueFeed:
         self.queue = queue
         self.subscribers: set[Subscriber] = set()
         self.cursor = "0-0"
+        self.stopping = False
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -141,7 +144,7 @@ class QueueFeed:
 
     async def _run(self) -> None:
         failures = 0
-        while self.subscribers:
+        while self.subscribers and not self.stopping:
             try:
                 events = await self.app.read_events(
                     self.queue, after=self.cursor, count=_READ_COUNT, block_ms=_BLOCK_MS
@@ -176,6 +179,9 @@ class EventHub:
         self.app = app
         self.buffer = buffer
         self.feeds: dict[str, QueueFeed] = {}
+        # Every feed loop still running, including ones already replaced or finishing their
+        # last read, so shutdown can wait for each (no read left holding a connection).
+        self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self._lock = asyncio.Lock()
 
@@ -191,6 +197,9 @@ class EventHub:
                 feed = QueueFeed(self.app, queue)
                 await feed.start()
                 self.feeds[queue] = feed
+                if feed.task is not None:
+                    self.tasks.add(feed.task)
+                    feed.task.add_done_callback(self.tasks.discard)
             # No await from here on: the feed cannot dispatch between these two lines.
             feed.subscribers.add(sub)
             sub.start_cursor = feed.cursor
@@ -216,15 +225,16 @@ class EventHub:
         feeds = list(self.feeds.values())
         self.feeds.clear()
         for feed in feeds:
+            feed.stopping = True
             for sub in feed.subscribers:
                 sub.close()
             feed.subscribers.clear()
-            if feed.task is not None:
-                feed.task.cancel()
-        for feed in feeds:
-            if feed.task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await feed.task
+        tasks = list(self.tasks)
+        if tasks:
+            # Each loop ends after its current read; cancel only one that hangs far beyond.
+            _, stuck = await asyncio.wait(tasks, timeout=10 * _BLOCK_MS / 1000)
+            for task in stuck:
+                task.cancel()
 
 
 class EventStreamResponse(Response):
@@ -306,8 +316,7 @@ async def follow(
             events: list[streamq.Event] = []
         else:
             sub.reset()
-            async with redis_slots:
-                events = await app.read_events(queue, after=last_id, count=_READ_COUNT)
+            events = await _shielded_read(app, queue, last_id, redis_slots)
         # 1. Backlog: everything after last_id that Redis still holds.
         while events:
             out: list[bytes] = []
@@ -326,16 +335,15 @@ async def follow(
                 return
             if len(events) < _READ_COUNT:
                 break
-            async with redis_slots:
-                events = await app.read_events(queue, after=last_id, count=_READ_COUNT)
+            events = await _shielded_read(app, queue, last_id, redis_slots)
         # 2. A finished job whose terminal event is gone from the stream still gets an ending.
         if job is not None and not checked_record:
             checked_record = True
             async with redis_slots:
-                record = await app.job(queue, job)
+                with anyio.CancelScope(shield=True):
+                    record = await app.job(queue, job)
             if record is None or record.state in TERMINAL:
-                async with redis_slots:
-                    tail = await app.read_events(queue, after=last_id, count=_READ_COUNT)
+                tail = await _shielded_read(app, queue, last_id, redis_slots)
                 mine = [e for e in tail if e.job == job]
                 if mine:
                     yield b"".join(encode_event(e).data for e in mine)
@@ -368,6 +376,16 @@ async def follow(
                         return
             last_id, last = fresh[-1].id, fresh[-1].key
             yield b"".join(e.data for e in fresh)
+
+
+async def _shielded_read(
+    app: streamq.App, queue: str, after: str, redis_slots: asyncio.Semaphore
+) -> list[streamq.Event]:
+    """One non-blocking read of the events stream that a client leaving cannot interrupt
+    (a cancelled redis-py read may leave its connection unusable and unreturned)."""
+    async with redis_slots:
+        with anyio.CancelScope(shield=True):
+            return await app.read_events(queue, after=after, count=_READ_COUNT)
 
 
 def comment(text: str) -> bytes:
