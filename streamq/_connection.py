@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -33,8 +34,15 @@ def make_client(url: str, *, max_connections: int = 64) -> Any:
         "retry_on_error": _RETRY_ON,
     }
     if is_cluster_url(url):
+        # redis+cluster://[user:password@]host:port,host:port,... (credentials apply to all)
+        rest = url.removeprefix("redis+cluster://").removeprefix("redis://")
+        userinfo, _, hosts = rest.rpartition("@")
+        if userinfo:
+            user, _, password = userinfo.partition(":")
+            common["username"] = unquote(user) or None
+            common["password"] = unquote(password) or None
         nodes = []
-        for part in url.removeprefix("redis+cluster://").split(","):
+        for part in hosts.split(","):
             host, _, port = part.removeprefix("redis://").split("/")[0].rpartition(":")
             if not host or not port.isdigit():
                 raise ConfigurationError(f"bad cluster node {part!r} in {url!r}")

@@ -137,6 +137,8 @@ class Event(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class LaneStats(msgspec.Struct, frozen=True, kw_only=True):
+    """One lane's stream: how many entries wait and how many are being worked on."""
+
     depth: int
     """Entries waiting to be delivered."""
     pending: int
@@ -144,6 +146,9 @@ class LaneStats(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
+    """A queue at a glance: per-lane depths, delayed and dead counts, cumulative totals
+    (enqueued, completed, failed, retried, dead, reclaimed, cancelled), live workers."""
+
     queue: str
     paused: bool
     lanes: dict[str, LaneStats]
@@ -157,6 +162,8 @@ class QueueStats(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DeadLetter(msgspec.Struct, frozen=True, kw_only=True):
+    """An entry of a queue's dead-letter stream: which job, why, and its last error."""
+
     id: str
     job: str
     name: str
