@@ -50,7 +50,9 @@ def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any
         title=title, title_justify="left", header_style="bold", show_edge=False, pad_edge=False
     )
     for i, name in enumerate(columns):
-        numeric = bool(rows) and all(isinstance(r[i], int | float) for r in rows)
+        numeric = bool(rows) and all(
+            isinstance(r[i], int | float) and not isinstance(r[i], bool) for r in rows
+        )
         t.add_column(name, justify="right" if numeric else "left", overflow="fold")
     for row in rows:
         t.add_row(*(cell(v) for v in row))

