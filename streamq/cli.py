@@ -89,7 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Redis: --redis-url, else $STREAMQ_REDIS_URL, else the embedded server of "
         "./.streamq/. Exit codes: 0 ok, 1 failed, 2 usage. example: streamq inspect queues",
     )
-    parser.add_argument("--log-level", default=os.environ.get("STREAMQ_LOG_LEVEL"))
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("STREAMQ_LOG_LEVEL"),
+        help="DEBUG, INFO, WARNING, ERROR ($STREAMQ_LOG_LEVEL; default INFO for servers and "
+        "workers, WARNING for the rest)",
+    )
     parser.add_argument(
         "--redis-url", dest="global_redis_url", default=None, help="as on every command"
     )
@@ -266,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "redis_url", None) is None and args.global_redis_url:
         args.redis_url = args.global_redis_url
     level = args.log_level or ("INFO" if args.command in _LONG_RUNNING else "WARNING")
+    if level.upper() not in logging.getLevelNamesMapping():
+        return _fail(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR", 2)
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

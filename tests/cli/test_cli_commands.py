@@ -65,6 +65,9 @@ def test_usage_errors_exit_2_in_one_line(capsys: pytest.CaptureFixture[str]) -> 
     assert len(err) == 1 and "error:" in err[0]
     assert main(["worker", "streamq.demo:app", "--concurrency", "many"]) == 2
     assert main(["nonsense"]) == 2
+    capsys.readouterr()
+    assert main(["--log-level", "chatty", "inspect", "queues"]) == 2
+    assert capsys.readouterr().err.startswith("streamq: error: unknown log level 'chatty'")
 
 
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
