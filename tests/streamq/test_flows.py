@@ -12,7 +12,7 @@ import msgspec
 import pytest
 
 from streamq import App, Context, Fatal, Flow, InvalidJob, JobFailed, _keys
-from streamq._flows import record_child_outcome
+from streamq._flows import on_job_finished, record_child_outcome
 from tests.streamq.procs import spawn_worker, stop
 
 
@@ -305,3 +305,23 @@ async def test_a_wide_flow_keeps_every_child(app_factory, uniq) -> None:
     state = await app.flow_state(qa, root.id)
     assert state is not None and state.jobs == 2501 and state.finished == 0
     assert state.counts == {"waiting-children": 1, "queued": 2500}
+
+
+async def test_sweep_covers_a_worker_that_died_between_settle_and_hook(
+    app_factory, uniq, run_worker
+) -> None:
+    qa, qb = uniq("fa"), uniq("fb")
+    app, _ = flow_app(app_factory, qa, qb)
+    async with run_worker(app):
+        deadline = time.monotonic() + 5
+        while on_job_finished not in app.finish_hooks:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+        # As if every child's worker died right after writing its outcome: no hook runs.
+        app.finish_hooks.clear()
+        root = await app.enqueue_flow(Flow(name="summarise", payload="h", children=children(6)))
+        started = time.monotonic()
+        result = await root.result(timeout=15)
+    assert (result["completed"], result["failed"]) == (6, 0)
+    # Found by the sweep (parents older than 2 s, every 2 s), not by a hook.
+    assert time.monotonic() - started > 1.5
