@@ -93,3 +93,16 @@ local function load_job(id)
     fence = tonumber(v[8]), deliveries = tonumber(v[9]), lane = v[10], entry = v[11],
     cancel = v[12], renewed = tonumber(v[13] or '0'), consumer = v[14]}
 end
+
+-- Dead letters to act on: the oldest `limit` ('all' mode) or the entry ids in ARGV[first..].
+local function select_dead_letters(limit, mode, first)
+  if mode == 'all' then
+    return redis.call('XRANGE', DEAD_KEY, '-', '+', 'COUNT', limit)
+  end
+  local entries = {}
+  for i = first, #ARGV do
+    local e = redis.call('XRANGE', DEAD_KEY, ARGV[i], ARGV[i])
+    if e[1] then entries[#entries + 1] = e[1] end
+  end
+  return entries
+end

@@ -3,16 +3,7 @@
 -- KEYS: events, dead
 -- ARGV[4] batch limit for 'all' mode, ARGV[5] mode ('ids' | 'all'), ARGV[6..] dead entry ids
 -- Returns the number purged; 'all' mode purges up to the limit per call.
-local entries
-if ARGV[5] == 'all' then
-  entries = redis.call('XRANGE', DEAD_KEY, '-', '+', 'COUNT', tonumber(ARGV[4]))
-else
-  entries = {}
-  for i = 6, #ARGV do
-    local e = redis.call('XRANGE', DEAD_KEY, ARGV[i], ARGV[i])
-    if e[1] then entries[#entries + 1] = e[1] end
-  end
-end
+local entries = select_dead_letters(tonumber(ARGV[4]), ARGV[5], 6)
 for _, e in ipairs(entries) do
   local id = e[2][2]
   if redis.call('HGET', job_key(id), 'state') == 'dead' then redis.call('DEL', job_key(id)) end

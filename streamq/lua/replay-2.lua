@@ -3,16 +3,7 @@
 -- KEYS: events, dead
 -- ARGV[4] limit for 'all' mode, ARGV[5] mode ('ids' | 'all'), ARGV[6..] dead entry ids
 -- Returns {entries processed, jobs replayed}.
-local entries
-if ARGV[5] == 'all' then
-  entries = redis.call('XRANGE', DEAD_KEY, '-', '+', 'COUNT', tonumber(ARGV[4]))
-else
-  entries = {}
-  for i = 6, #ARGV do
-    local e = redis.call('XRANGE', DEAD_KEY, ARGV[i], ARGV[i])
-    if e[1] then entries[#entries + 1] = e[1] end
-  end
-end
+local entries = select_dead_letters(tonumber(ARGV[4]), ARGV[5], 6)
 local n = 0
 for _, e in ipairs(entries) do
   local f = {}
