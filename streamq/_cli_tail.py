@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -77,20 +81,41 @@ async def run(app: App, args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.duration if args.duration else None
     colour = sys.stdout.isatty() and not args.json
     seen = 0
-    while deadline is None or time.monotonic() < deadline:
-        # Short blocks keep --duration and Ctrl-C responsive.
-        events = await app.read_events(args.queue, after=after, count=500, block_ms=500)
-        for ev in events:
-            after = ev.id
-            if (args.job and ev.job != args.job) or (types and ev.type not in types):
-                continue
-            if args.json:
-                sys.stdout.write(_json.encode(ev).decode() + "\n")
-            else:
-                sys.stdout.write(line(ev, colour) + "\n")
-            seen += 1
-            if args.count and seen >= args.count:
-                sys.stdout.flush()
-                return 0
-        sys.stdout.flush()
-    return 0
+    with _interrupts() as stopped:
+        while not stopped.is_set() and (deadline is None or time.monotonic() < deadline):
+            # Short blocks keep --duration and Ctrl-C responsive.
+            events = await app.read_events(args.queue, after=after, count=500, block_ms=500)
+            for ev in events:
+                after = ev.id
+                if (args.job and ev.job != args.job) or (types and ev.type not in types):
+                    continue
+                if args.json:
+                    sys.stdout.write(_json.encode(ev).decode() + "\n")
+                else:
+                    sys.stdout.write(line(ev, colour) + "\n")
+                seen += 1
+                if args.count and seen >= args.count:
+                    sys.stdout.flush()
+                    return 0
+            sys.stdout.flush()
+    return 130 if stopped.is_set() else 0
+
+
+@contextlib.contextmanager
+def _interrupts() -> Iterator[asyncio.Event]:
+    """Ctrl-C / SIGTERM set a flag the loop checks between reads: cancelling a blocked
+    redis-py read is not reliable, a flag is."""
+    loop = asyncio.get_running_loop()
+    stopped = asyncio.Event()
+    installed = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stopped.set)
+            installed.append(sig)
+        except (ValueError, RuntimeError):  # not the main thread (tests call main() in one)
+            pass
+    try:
+        yield stopped
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)

@@ -184,3 +184,24 @@ def _as_streamq(r: Any) -> Any:
     # argparse names the sub-command in its prefix ("streamq inspect: error: ...").
     r.err = r.err.replace("streamq inspect: error:", "streamq: error:")
     return r
+
+
+async def test_rates_cover_the_sampled_span_when_busier_than_the_sample(
+    app_factory: Callable[..., App],
+    uniq: Callable[[str], str],
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from streamq import EnqueueRequest, _cli_inspect
+
+    queue = uniq("rate")
+    app, _ = make_app(app_factory, queue)
+    await app.enqueue_many([EnqueueRequest(name="ok", payload=i) for i in range(30)])
+    r = await cli(capsys, "inspect", "queue", queue, "--json", "--redis-url", redis_url)
+    assert r.json()["rates"]["queued"] == 0.5  # 30 in the last minute
+    # With a sample smaller than the minute's events, the rate is over the sample's span:
+    # 10 events written within a moment are far more than 10 per minute.
+    monkeypatch.setattr(_cli_inspect, "RATE_SAMPLE", 10)
+    r = await cli(capsys, "inspect", "queue", queue, "--json", "--redis-url", redis_url)
+    assert r.json()["rates"]["queued"] > 5

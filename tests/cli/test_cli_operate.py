@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -228,14 +227,19 @@ async def test_tail_follows_events_live_with_filters(
 def test_tail_stops_on_sigint(redis_url: str, uniq: Callable[[str], str]) -> None:
     queue = uniq("sig")
     client = redis.Redis.from_url(redis_url)
+    events = f"sq:{{{queue}}}:events"
     try:
         client.sadd("sq:queues", queue)
-        proc = spawn("tail", queue, "--redis-url", redis_url)
-        time.sleep(1.5)
+        client.xadd(events, {"t": "queued", "j": "j-1", "n": "x", "a": 1})
+        proc = spawn("tail", queue, "--since", "start", "--redis-url", redis_url)
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # it is following now: interrupt it
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=10)
     finally:
         client.srem("sq:queues", queue)
+        client.delete(events)
         client.close()
+    assert "queued" in first and "j-1" in first
     assert proc.returncode == 130
     assert "Traceback" not in err
