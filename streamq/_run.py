@@ -114,10 +114,11 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
             if producer is not None:
                 producer.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await producer
+                # Bounded: a cancelled blocking Redis read may not end at once.
+                await asyncio.wait([producer], timeout=5)
             await asyncio.to_thread(self.stop_children)
-            await close_app(self.app)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(close_app(self.app), timeout=10)
         if self.failed:
             raise CliError(self.failed)
         return 0
