@@ -27,9 +27,12 @@ from streamq._errors import (
     StreamqError,
     UnknownJob,
 )
+from streamq._flows import ChildResult, Flow, FlowState
+from streamq._groups import grouped
 from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
 from streamq._lock import Lock
+from streamq._schedule import Schedule, Scheduler
 from streamq._task import TaskDef
 from streamq._types import (
     LANES,
@@ -50,12 +53,15 @@ __all__ = [
     "App",
     "Backoff",
     "BrokerUnavailable",
+    "ChildResult",
     "ConfigurationError",
     "Context",
     "DeadLetter",
     "EnqueueRequest",
     "Event",
     "Fatal",
+    "Flow",
+    "FlowState",
     "HandlerSignal",
     "InvalidJob",
     "InvalidJobId",
@@ -71,11 +77,14 @@ __all__ = [
     "QueueFull",
     "QueueStats",
     "Retry",
+    "Schedule",
+    "Scheduler",
     "StreamqError",
     "TaskDef",
     "UnknownJob",
     "Worker",
     "cached",
+    "grouped",
     "job_id",
     "lane_of",
     "run_worker",

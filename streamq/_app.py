@@ -6,7 +6,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -20,6 +20,10 @@ from streamq._handle import JobHandle, Waiters
 from streamq._scripts import Scripts
 from streamq._task import TaskDef
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
+
+if TYPE_CHECKING:
+    from streamq._flows import Flow, FlowState
+    from streamq._schedule import Schedule
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -284,3 +288,45 @@ class App:
         from streamq._ratelimit import set_rate_limit
 
         await set_rate_limit(self, queue, limit, per)
+
+    async def enqueue_flow(self, flow: Flow) -> JobHandle:
+        """Enqueues a parent job that waits (state ``waiting-children``) until its children,
+        in any queues, are finished; returns the root's handle. Validates the whole tree before
+        writing anything: raises ``InvalidJob`` (and subclasses) or ``BrokerUnavailable``."""
+        from streamq._flows import enqueue_flow
+
+        return await enqueue_flow(self, flow)
+
+    async def flow_state(self, queue: str, root_id: str) -> FlowState | None:
+        """The state and progress of the flow rooted at ``root_id`` (None if unknown)."""
+        from streamq._flows import flow_state
+
+        return await flow_state(self, queue, root_id)
+
+    def schedule(self, name: str, payload: Any = None, **options: Any) -> Schedule:
+        """Registers a recurring job in code: ``cron=`` (with ``tz=``) or ``every=`` seconds;
+        ``overlap=False`` skips a tick while the previous run is unfinished; ``id=``,
+        ``queue=``, ``priority=``, ``catch_up=`` (missed ticks fired after downtime, default 1).
+        Run by :class:`streamq.Scheduler` (workers start one). Raises ``ConfigurationError``."""
+        from streamq._schedule import make_schedule, register
+
+        return register(self, make_schedule(self, name, payload, **options))
+
+    async def add_schedule(self, name: str, payload: Any = None, **options: Any) -> Schedule:
+        """Stores a recurring job in Redis (options as :meth:`schedule`), for every scheduler."""
+        from streamq._schedule import add_schedule, make_schedule
+
+        await self.connect()
+        return await add_schedule(self, make_schedule(self, name, payload, **options))
+
+    async def schedules(self, queue: str | None = None) -> list[Schedule]:
+        """Recurring jobs, in code and stored, of ``queue`` (default: all of the app's)."""
+        from streamq._schedule import list_schedules
+
+        return await list_schedules(self, queue)
+
+    async def remove_schedule(self, queue: str, schedule_id: str) -> bool:
+        """Removes a stored recurring job; True if it existed."""
+        from streamq._schedule import remove_schedule
+
+        return await remove_schedule(self, queue, schedule_id)

@@ -16,6 +16,7 @@ from streamq._types import Job, JobSpec
 
 if TYPE_CHECKING:
     from streamq._app import App
+    from streamq._flows import ChildResult
     from streamq._handle import JobHandle
 
 log = logging.getLogger(__name__)
@@ -126,6 +127,13 @@ class Context:
     def progress_from_thread(self, percent: float, message: str = "") -> bool:
         """:meth:`progress` for plain (threaded) handlers."""
         return anyio.from_thread.run(self.progress, percent, message)
+
+    async def children(self) -> list[ChildResult]:
+        """A flow parent's children with their states, results and errors (empty for a job
+        that is not a flow parent)."""
+        from streamq._flows import children_of
+
+        return await children_of(self.app, self.queue, self.job_id)
 
     async def enqueue(self, name: str, payload: Any = None, **options: Any) -> JobHandle:
         """Enqueues another job, carrying this job's request id unless one is given."""

@@ -27,6 +27,10 @@ _NAMES = (
     "unlock-1",
     "admit-2",
     "refund-1",
+    "flow-3",
+    "childdone-2",
+    "tick-2",
+    "gate-1",
 )
 
 

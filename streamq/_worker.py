@@ -21,7 +21,9 @@ from streamq._context import Delivery
 from streamq._errors import ConfigurationError
 from streamq._execute import Executor
 from streamq._fetch import Slots, fetch_loop
+from streamq._flows import start_flow_support
 from streamq._leases import Reclaimer, every, renew_leases
+from streamq._schedule import start_scheduler
 from streamq._settle import Settler
 from streamq._types import LANES
 
@@ -52,6 +54,7 @@ class Worker:
         reclaim_interval: float | None = None,
         heartbeat_ttl: float = 15.0,
         handle_signals: bool = False,
+        scheduler: bool | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
@@ -74,6 +77,8 @@ class Worker:
         self.reclaim_interval = reclaim_interval or max(min(min(leases) / 2, 5.0), 0.1)
         self.heartbeat_ttl = heartbeat_ttl
         self.handle_signals = handle_signals
+        # Recurring jobs: None runs a scheduler when the queues have schedules (see _schedule).
+        self.scheduler = scheduler
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.inflight: dict[str, Delivery] = {}
         self.slots = Slots(concurrency)
@@ -157,6 +162,9 @@ class Worker:
                 ),
                 asyncio.create_task(every(self.reclaim_interval, reclaimer.run_once, "reclaim")),
             ]
+        # Flow parents hear of their children's outcomes; recurring jobs get their ticks.
+        background += start_flow_support(self)
+        background += await start_scheduler(self, self.scheduler)
         fetchers = [
             asyncio.create_task(fetch_loop(self, q), name=f"fetch:{q}") for q in self.queues
         ]

@@ -380,3 +380,25 @@ async def test_stats_count_lanes_and_workers(app_factory, queue, run_worker) -> 
 
 async def _active(app: App, queue: str, n: int) -> bool:
     return (await app.stats(queue)).active == n
+
+
+async def test_shutdown_hands_back_unfinished_jobs_at_once(app_factory, queue, run_worker) -> None:
+    app = app_factory()
+    started = asyncio.Event()
+    runs: list[int] = []
+
+    @app.task("long", queue=queue, lease=60)
+    async def long(ctx: Context, x: int) -> int:
+        runs.append(ctx.deliveries)
+        started.set()
+        await asyncio.sleep(30 if len(runs) == 1 else 0)
+        return x
+
+    h = await app.enqueue("long", 4)
+    async with run_worker(app, grace=0.2):
+        await asyncio.wait_for(started.wait(), 5)
+    # Handed back, not left to a 60 s lease: the next worker takes it straight away.
+    assert await h.state() == "queued"
+    async with run_worker(app):
+        assert await h.result(timeout=5) == 4
+    assert runs == [1, 1]  # a hand-back is not counted as a delivery
