@@ -70,7 +70,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
                 time.time(),
             )
             q = self.queue
-            [(state, dup)] = self.scripts["enqueue"](
+            [(_state, dup)] = self.scripts["enqueue"](
                 keys=[_keys.events(q), _keys.stats(q), _keys.delayed(q)], args=self.head + args
             )
             assert bool(dup) == (job in self.acknowledged)  # dedup: one job per id
