@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +17,6 @@ import redis.asyncio as aioredis
 import streamq
 from streamq import App, Context, EnqueueRequest
 from streamq._embedded import free_port, start_server
-from tests.conftest import purge_queues
 from tests.streamq.procs import spawn_worker, stop
 
 pytestmark = pytest.mark.slow
@@ -173,4 +171,3 @@ async def test_stale_worker_consumers_are_listed_in_groups(app_factory, queue, r
         assert await (await app.enqueue("t", 5)).result(timeout=5) == 5
         consumers = await app.redis.xinfo_consumers(streamq._keys.lane(queue, "normal"), "workers")
         assert worker.consumer.encode() in [c["name"] for c in consumers]
-    purge_queues  # imported for the other modules' fixtures  # noqa: B018
