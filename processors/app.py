@@ -13,11 +13,7 @@ SQLite file and providers — which is how tests run side by side.
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
 from typing import Any
-
-import anyio
 
 import streamq
 from processors.config import JOBS, QUEUES
@@ -40,7 +36,6 @@ __all__ = [
     "queue_workers",
     "recurring_jobs",
     "run_queue_workers",
-    "run_schedules",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,38 +58,13 @@ def build_app(
     register_enrichment_jobs(app, rt)
     register_polymarket_jobs(app, rt)
     for name, spec in recurring_jobs().items() if settings.schedules else ():
-        rt.scheduled = schedule(app, name, cron=spec.cron, every=spec.every, overlap=False)
+        schedule(app, name, cron=spec.cron, every=spec.every, overlap=False)
     return app
 
 
 def recurring_jobs() -> dict[str, Any]:
     """The plans' recurring jobs: the hourly whale update and the 30 s anomaly batch."""
     return {n: s for n, s in JOBS.items() if s.cron is not None or s.every is not None}
-
-
-async def run_schedules(app: streamq.App, *, until: Callable[[], bool] | None = None) -> None:
-    """Drives the recurring jobs when streamq has no scheduler of its own: each tick's job id
-    is derived from the tick, so however many processes run this, a tick fires once."""
-    rt = runtime_of(app)
-    if rt.scheduled:
-        return
-    periods = {n: s.every or _cron_period(s.cron) for n, s in recurring_jobs().items()}
-    fired: dict[str, int] = {}
-    while until is None or not until():
-        now = time.time()
-        for name, period in periods.items():
-            tick = int(now // period)
-            if fired.get(name) != tick:
-                fired[name] = tick
-                await app.enqueue(name, {}, id=f"{name}:{tick}", dedup_ttl=period)
-        await anyio.sleep(min(1.0, min(periods.values())))
-
-
-def _cron_period(cron: str | None) -> float:
-    # The plans' only cron is "0 * * * *" (hourly); croniter would say the same at minute 0.
-    if cron == "0 * * * *":
-        return 3600.0
-    raise ValueError(f"no fallback schedule for cron {cron!r}")
 
 
 async def demo_workload(app: streamq.App) -> None:

@@ -17,7 +17,7 @@ import secrets
 import anyio
 
 import streamq
-from processors.app import ensure_setup, run_schedules
+from processors.app import ensure_setup
 from processors.errors import ProcessorsError
 from processors.jobs_analysis import start_dashboard, start_similarity_flow
 from processors.jobs_support import Runtime, runtime_of
@@ -48,29 +48,26 @@ async def demo_workload(app: streamq.App, *, rounds: int | None = None) -> None:
         log.warning("demo workload: no wallets to analyse (set PROCESSORS_DEMO_WALLETS)")
         return
     rng = random.Random()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(run_schedules, app)  # returns at once when streamq schedules them itself
-        n = 0
-        while rounds is None or n < rounds:
-            n += 1
-            wallet = rng.choice(wallets)
-            try:
-                handle, sync = await start_dashboard(
-                    rt, wallet, request_id=f"demo-{secrets.token_hex(4)}"
+    n = 0
+    while rounds is None or n < rounds:
+        n += 1
+        wallet = rng.choice(wallets)
+        try:
+            handle, sync = await start_dashboard(
+                rt, wallet, request_id=f"demo-{secrets.token_hex(4)}"
+            )
+            log.info("demo: dashboard analysis %s of %s (%s)", handle.id, wallet[:8],
+                     "sync first" if sync else "fresh, no sync")  # fmt: skip
+            if n % int(SIMILARITY_EVERY / DASHBOARD_EVERY) == 1:
+                group = _similarity_group(rng, wallets, leaders)
+                flow, needing = await start_similarity_flow(
+                    rt, group, request_id=f"demo-{secrets.token_hex(4)}"
                 )
-                log.info("demo: dashboard analysis %s of %s (%s)", handle.id, wallet[:8],
-                         "sync first" if sync else "fresh, no sync")  # fmt: skip
-                if n % int(SIMILARITY_EVERY / DASHBOARD_EVERY) == 1:
-                    group = _similarity_group(rng, wallets, leaders)
-                    flow, needing = await start_similarity_flow(
-                        rt, group, request_id=f"demo-{secrets.token_hex(4)}"
-                    )
-                    log.info("demo: similarity flow %s over %d wallets (%d to deep-sync)",
-                             flow.id, len(group), len(needing))  # fmt: skip
-            except (ProcessorsError, streamq.StreamqError) as exc:
-                log.warning("demo: request failed: %s", exc)
-            await anyio.sleep(DASHBOARD_EVERY)
-        tg.cancel_scope.cancel()
+                log.info("demo: similarity flow %s over %d wallets (%d to deep-sync)",
+                         flow.id, len(group), len(needing))  # fmt: skip
+        except (ProcessorsError, streamq.StreamqError) as exc:
+            log.warning("demo: request failed: %s", exc)
+        await anyio.sleep(DASHBOARD_EVERY)
 
 
 def _similarity_group(rng: random.Random, wallets: list[str], leaders: dict[str, str]) -> list[str]:

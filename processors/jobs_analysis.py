@@ -25,9 +25,7 @@ from processors.ids import (
 )
 from processors.jobs_support import (
     Runtime,
-    child_outcomes,
     enqueue_flow,
-    flows_available,
     index_wallet_job,
     mapped_errors,
     wallet_lock,
@@ -125,8 +123,8 @@ async def start_similarity_flow(
     wallets = validate_addresses(dict.fromkeys(wallets))
     needing = wallets if force_sync else await wallets_needing_sync(rt.store, wallets)
     req = SimilarityRequest(wallets=wallets, request_id=request_id, vector_type=vector_type,
-                            failure_threshold=failure_threshold, wallets_needing_sync=needing,
-                            fanout=not flows_available(rt.app))  # fmt: skip
+                            failure_threshold=failure_threshold,
+                            wallets_needing_sync=needing)  # fmt: skip
     parent = streamq.EnqueueRequest(
         name="analyze-similarity", payload=req, id=similarity_job_id(wallets, request_id),
         request_id=request_id,
@@ -209,20 +207,14 @@ def register_analysis_jobs(app: streamq.App, rt: Runtime) -> None:
         the wallets that made it (at least ``failure_threshold`` of them, and two)."""
         with mapped_errors():
             wallets = validate_addresses(dict.fromkeys(req.wallets))
-        await ctx.progress(5, f"syncing {len(req.wallets_needing_sync)} wallets, fetching balances")
-        children = similarity_children(rt, req)
-        wallet_of = {c.id: c.payload.wallet for c in children}
-
-        async def step(done: int, total: int) -> None:
-            await ctx.progress(5 + 55 * done / total, f"{done} of {total} sync/balance jobs done")
-
-        outcomes = await child_outcomes(ctx, children, from_broker=not req.fanout,
-                                        timeout=req.child_timeout, progress=step)  # fmt: skip
-        await ctx.progress(60, "sync and balances done")
+        # The broker ran this parent once its children (deep syncs ∥ balance fetches) ended.
+        children = await ctx.children()
+        await ctx.progress(60, f"{len(children)} sync and balance jobs done")
+        wallet_of = {c.id: c.payload.wallet for c in similarity_children(rt, req)}
         failed: dict[str, str] = {}
         balances: dict[str, WalletBalances] = {}
         children_seconds = 0.0
-        for o in outcomes:
+        for o in children:
             wallet = wallet_of.get(o.id)
             if wallet is None:
                 continue

@@ -14,8 +14,8 @@ import contextlib
 import logging
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar, cast
+from collections.abc import AsyncIterator
+from typing import Any, ParamSpec, TypeVar
 
 import anyio
 import msgspec
@@ -35,7 +35,6 @@ __all__ = [
     "Runtime",
     "backoff_of",
     "cached_balances",
-    "child_outcomes",
     "ensure_setup",
     "mapped_errors",
     "named_lock",
@@ -74,7 +73,6 @@ class Runtime:
         self._store = store
         self._providers = providers
         self._limits_shared = False
-        self.scheduled = False  # recurring jobs registered with streamq's scheduler
         self.setup_done = False
         _RUNTIMES[app] = self
 
@@ -253,95 +251,37 @@ async def cached_balances(rt: Runtime, wallet: str, *, timeout: float = 60.0) ->
 # -- flows ------------------------------------------------------------------------------------
 
 
-class ChildOutcome(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    name: str
-    state: str
-    result: Any = None
-    error: str | None = None
-
-
-def flows_available(app: streamq.App) -> bool:
-    return hasattr(app, "enqueue_flow") and hasattr(streamq, "Flow")
-
-
 async def enqueue_flow(
     rt: Runtime,
     parent: streamq.EnqueueRequest,
     children: list[streamq.EnqueueRequest],
 ) -> streamq.JobHandle:
-    """A parent that runs once all its children are finished, however they ended.
+    """A parent held back by the broker until all its children are finished, however they
+    ended; returns the parent's handle.
 
     The broker's own ``threshold`` policy counts jobs; the plans' threshold counts wallets (a
     wallet whose sync or balance fetch failed is one failure, not two), so the flow runs the
-    parent regardless (``ignore``) and the parent applies the wallet threshold itself. Without
-    streamq flows the parent is enqueued at once and runs its children itself
-    (``child_outcomes``), which it can because every child id derives from its payload.
+    parent regardless (``ignore``) and the parent applies the wallet threshold itself.
     """
-    if flows_available(rt.app):
-        flow_cls: Any = cast(Any, streamq).Flow
 
-        def node(r: streamq.EnqueueRequest, **extra: Any) -> Any:
-            return flow_cls(name=r.name, payload=r.payload, id=r.id, queue=r.queue,
+    def node(r: streamq.EnqueueRequest, **extra: Any) -> streamq.Flow:
+        return streamq.Flow(name=r.name, payload=r.payload, id=r.id, queue=r.queue,
                             priority=r.priority, request_id=r.request_id, **extra)  # fmt: skip
 
-        flow = node(parent, policy="ignore", children=[node(c) for c in children])
-        handle: streamq.JobHandle = await cast(Any, rt.app).enqueue_flow(flow)
-        return handle
-    [handle] = await rt.app.enqueue_many([parent])
-    return handle
+    return await rt.app.enqueue_flow(node(parent, policy="ignore",
+                                          children=[node(c) for c in children]))  # fmt: skip
 
 
-async def child_outcomes(
-    ctx: streamq.Context,
-    children: list[streamq.EnqueueRequest],
-    *,
-    from_broker: bool,
-    timeout: float,
-    progress: Callable[[int, int], Awaitable[None]] | None = None,
-) -> list[ChildOutcome]:
-    """The children's outcomes: from the broker (a flow parent), else by running them now."""
-    if from_broker:
-        got = await cast(Any, ctx).children()
-        return [ChildOutcome(id=c.id, name=c.name, state=c.state, result=c.result,
-                                 error=c.error) for c in got]  # fmt: skip
-    handles = await ctx.app.enqueue_many(children)
-    outcomes: list[ChildOutcome] = []
-    done = 0
-
-    async def one(h: streamq.JobHandle, name: str) -> None:
-        nonlocal done
-        try:
-            job = await h.wait(timeout=timeout)
-            out = ChildOutcome(id=h.id, name=name, state=job.state, result=job.result,
-                               error=job.error)  # fmt: skip
-        except TimeoutError:
-            out = ChildOutcome(id=h.id, name=name, state="timeout", error="timed out")
-        outcomes.append(out)
-        done += 1
-        if progress is not None:
-            await progress(done, len(handles))
-
-    async with anyio.create_task_group() as tg:
-        for h, r in zip(handles, children, strict=True):
-            tg.start_soon(one, h, r.name)
-    return outcomes
-
-
-# -- schedules ----------------------------------------------------------------
+# -- schedules --------------------------------------------------------------------------------
 
 
 def schedule(
     app: streamq.App, name: str, *, cron: str | None, every: float | None, overlap: bool
-) -> bool:
-    """Registers a recurring job with streamq's scheduler; False if streamq has none (the
-    caller then drives it with ``processors.app.run_schedules``)."""
-    register = getattr(app, "schedule", None)
-    if register is None:
-        return False
+) -> None:
+    """Registers a recurring job with streamq's scheduler (every worker runs one; each tick's
+    job id derives from the tick, so a tick fires once however many run)."""
     when: dict[str, Any] = {"cron": cron, "tz": "UTC"} if cron is not None else {"every": every}
-    register(name, {}, overlap=overlap, **when)
-    return True
+    app.schedule(name, {}, overlap=overlap, **when)
 
 
 # Workers re-read a queue's rate limit about once a second; jobs enqueued sooner after the

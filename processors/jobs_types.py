@@ -83,9 +83,6 @@ class SimilarityRequest(msgspec.Struct, frozen=True, kw_only=True):
     vector_type: VectorType = "capital"
     failure_threshold: float = SIMILARITY.failure_threshold
     wallets_needing_sync: list[str] = msgspec.field(default_factory=list)
-    # True when the parent runs its children itself (no broker-held flow).
-    fanout: bool = True
-    child_timeout: float = 900.0
 
 
 class SimilarityOutcome(msgspec.Struct, frozen=True, kw_only=True):

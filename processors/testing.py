@@ -21,7 +21,7 @@ import httpx
 import msgspec
 
 import streamq
-from processors.app import build_app, run_schedules
+from processors.app import build_app
 from processors.jobs_support import Runtime, runtime_of
 from processors.providers.base import Providers
 from processors.settings import Settings
@@ -69,7 +69,6 @@ async def deployment(
     rt = runtime_of(app)
     running = [streamq.Worker(app, concurrency=concurrency) for _ in range(workers)]
     tasks = [asyncio.create_task(w.run()) for w in running]
-    ticker = asyncio.create_task(run_schedules(app)) if schedules else None
     try:
         if serve:
             from processors.routes import operations
@@ -89,9 +88,6 @@ async def deployment(
         else:
             yield Deployment(app=app, runtime=rt, settings=s, url=None, client=None)
     finally:
-        if ticker is not None:
-            ticker.cancel()
-            tasks.append(ticker)
         for w in running:
             w.stop()
         await asyncio.gather(*tasks, return_exceptions=True)
