@@ -192,9 +192,9 @@ async def test_serve_runs_the_http_api(
     queue = uniq("srv")
     app = app_factory()
     port = free_port()
-    proc = spawn(
-        "serve", "--port", str(port), "--app", "tests.cli.cli_app:app", "--redis-url", redis_url,
-        CLI_TEST_QUEUE=queue,
+    proc = spawn(  # port and app from the environment
+        "serve", "--redis-url", redis_url,
+        CLI_TEST_QUEUE=queue, STREAMQ_PORT=str(port), STREAMQ_APP="tests.cli.cli_app:app",
     )  # fmt: skip
     try:
         await asyncio.to_thread(_wait_http, f"http://127.0.0.1:{port}/healthz", proc)

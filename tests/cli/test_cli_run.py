@@ -10,6 +10,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from cli_support import spawn
@@ -152,10 +153,20 @@ def test_run_serves_processes_the_demo_and_cleans_up(tmp_path: Path) -> None:
 
 
 def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
-    run = Run(tmp_path, "--workers", "2", "--no-demo")
+    run = Run(tmp_path, "--workers", "2", "--app", "streamq.demo:app")
     try:
         run.wait_line("Stop")
         assert len(processes_in(tmp_path)) >= 5  # run, valkey, server, 2 workers
+        run.wait_line("demo workload: a light stream")
+        deadline = time.monotonic() + 15
+        demo: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            demo = {str(q["queue"]): q for q in inspect_queues(tmp_path)}.get("demo", {})
+            if demo.get("totals", {}).get("completed", 0) > 0 and demo.get("dead", 0) > 0:
+                break  # resized images, and mails to bad addresses in the dead letters
+            time.sleep(0.3)
+        assert demo["totals"]["completed"] > 0 and demo["dead"] > 0, run.output()
+        assert demo["workers"] == 2
     finally:
         run.proc.send_signal(signal.SIGTERM)
         code = run.finish()
