@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from streamq._app import App
@@ -74,10 +75,7 @@ def worker_command(args: argparse.Namespace) -> int:
 
 
 def enqueue_command(args: argparse.Namespace) -> int:
-    try:
-        payload = json.loads(args.payload) if args.payload is not None else None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"--payload is not JSON: {exc}") from exc
+    payload = _payload(args.payload)
     app = load_app(args.app) if args.app else App("cli", redis_url=args.redis_url)
     if not args.app:
         # Without the app's code there is no type to check against: accept any payload.
@@ -108,6 +106,24 @@ def enqueue_command(args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(go())))
     return 0
+
+
+def _payload(text: str | None) -> Any:
+    """The --payload JSON: given inline, as ``@file``, or ``-`` for standard input."""
+    if text is None:
+        return None
+    source = "--payload"
+    if text == "-":
+        text, source = sys.stdin.read(), "standard input"
+    elif text.startswith("@"):
+        try:
+            text, source = Path(text[1:]).read_text(), text[1:]
+        except OSError as exc:
+            raise UsageError(f"cannot read the payload file: {exc}") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"the payload in {source} is not JSON: {exc}") from exc
 
 
 def _priority(value: str | None) -> str | int | None:

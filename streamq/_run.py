@@ -173,11 +173,12 @@ class Supervisor:
         return urls
 
     def banner(self, api: str | None, metrics: list[str]) -> None:
-        where = (
-            f"embedded, data in {self.embedded.directory}/"
-            if self.embedded is not None
-            else "from STREAMQ_REDIS_URL / --redis-url"
-        )
+        if self.embedded is None:
+            where = "from STREAMQ_REDIS_URL / --redis-url"
+        elif self.embedded.owned:
+            where = f"embedded, data in {self.embedded.directory}/, stopped with this command"
+        else:
+            where = f"embedded, already running for {self.embedded.directory}/: left running"
         example = self.example_job()
         first = example[0] if example else "QUEUE"
         say("")

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", enqueue_command)
     p.add_argument("queue")
     p.add_argument("name")
-    p.add_argument("--payload", help="JSON payload")
+    p.add_argument("--payload", help="JSON payload, @FILE for a file, - for stdin")
     p.add_argument("--id", help="job id (deduplicates)")
     p.add_argument("--priority", help="critical|high|normal|low|bulk or 1-10")
     p.add_argument("--delay", type=float, help="seconds before it may run")

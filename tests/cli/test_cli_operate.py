@@ -6,6 +6,7 @@ import asyncio
 import json
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -138,6 +139,7 @@ async def test_pause_and_resume(
 
 
 async def test_enqueue_prints_the_job_and_deduplicates(
+    tmp_path: Path,
     app_factory: Callable[..., App],
     uniq: Callable[[str], str],
     redis_url: str,
@@ -156,6 +158,16 @@ async def test_enqueue_prints_the_job_and_deduplicates(
     r = await cli(capsys, "enqueue", queue, "mail", "--payload", "{nope", "--redis-url", redis_url)
     assert r.code == 2
     assert_one_line_error(r)
+    payload = tmp_path / "p.json"
+    payload.write_text('{"to": "file@b"}')
+    r = await cli(capsys, "enqueue", queue, "mail", "--payload", f"@{payload}", "--id", "m-2",
+                  "--json", "--redis-url", redis_url)  # fmt: skip
+    assert r.code == 0 and r.json()["id"] == "m-2"
+    job = await app.job(queue, "m-2")
+    assert job is not None and job.payload == {"to": "file@b"}
+    r = await cli(capsys, "enqueue", queue, "mail", "--payload", f"@{tmp_path}/missing.json",
+                  "--redis-url", redis_url)  # fmt: skip
+    assert r.code == 2 and "cannot read the payload file" in r.err
 
 
 async def test_tail_follows_events_live_with_filters(
