@@ -2,10 +2,10 @@
 providers, queue names), error mapping onto streamq's signals, and the coordination the plans
 ask for — per-wallet locks, the balance cache, flows, schedules and rate limits.
 
-Each coordination primitive is called from exactly one function here. streamq's own
-``Lock``/``cached``/``enqueue_flow``/``schedule``/``rate_limit`` are used when the installed
-streamq has them; otherwise a small equivalent built on plain Redis commands and job handles
-stands in, so the application behaves the same either way.
+Each coordination primitive of streamq is called from exactly one function here:
+``streamq.Lock`` (``named_lock``), ``streamq.cached`` (``cached_balances``),
+``App.enqueue_flow`` (``enqueue_flow``), ``App.schedule`` (``schedule``) and ``App.rate_limit``
+(``ensure_setup``).
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ import logging
 import time
 import weakref
 from collections.abc import AsyncIterator
-from typing import Any, ParamSpec, TypeVar
+from typing import Any
 
 import anyio
 import msgspec
 
 import streamq
-from processors.config import JOBS, POLYMARKET_ALERTS, QUEUES
+from processors.config import CACHE, JOBS, POLYMARKET_ALERTS, QUEUES
 from processors.errors import InsufficientData, InvalidWalletAddress, ProcessorsError, ProviderError
+from processors.ids import balances_job_id
 from processors.models import WalletBalances
 from processors.providers.base import Providers
 from processors.providers.factory import build_providers
@@ -43,14 +44,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-P = ParamSpec("P")
-T = TypeVar("T")
 
 _RUNTIMES: weakref.WeakKeyDictionary[streamq.App, Runtime] = weakref.WeakKeyDictionary()
-
-_RELEASE = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-)
 
 
 class Runtime:
@@ -229,11 +224,11 @@ async def cached_balances(rt: Runtime, wallet: str, *, timeout: float = 60.0) ->
     """03's ``getBalances``: the 30 s cache, else one ``fetch-balances`` job per wallet (shared
     by everyone asking at once: its id is ``bal:{wallet}``), waited for.
 
-    Raises streamq.JobFailed if the fetch failed for good, TimeoutError after ``timeout``.
+    Two layers: the balances the fetch-balances handler itself caches (which also serves the
+    similarity flow's per-request balance jobs), then ``streamq.cached``, which makes callers
+    that miss at the same moment share one job. Raises streamq.JobFailed if the fetch failed
+    for good, TimeoutError after ``timeout``.
     """
-    from processors.config import CACHE
-    from processors.ids import balances_job_id
-
     hit = await read_cached_balances(rt, wallet)
     if hit is not None:
         return hit
