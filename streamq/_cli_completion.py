@@ -32,36 +32,86 @@ def _table(parser: argparse.ArgumentParser) -> dict[str, list[str]]:
     return out
 
 
+def _value_options(parser: argparse.ArgumentParser) -> list[str]:
+    """Options that take a value (the next word is not a command or positional)."""
+    found: set[str] = set()
+
+    def walk(p: argparse.ArgumentParser) -> None:
+        for a in p._actions:
+            if a.option_strings and a.nargs != 0:
+                found.update(a.option_strings)
+        for child in _subparsers(p).values():
+            walk(child)
+
+    walk(parser)
+    return sorted(found)
+
+
+def _queue_paths(parser: argparse.ArgumentParser) -> list[str]:
+    """Commands whose first positional argument is a queue name."""
+    out = []
+
+    def walk(path: str, p: argparse.ArgumentParser) -> None:
+        positionals = [a for a in p._actions if not a.option_strings and a.dest != "==SUPPRESS=="]
+        if positionals and positionals[0].dest == "queue":
+            out.append(path)
+        for name, child in _subparsers(p).items():
+            walk(f"{path} {name}".strip(), child)
+
+    walk("", parser)
+    return out
+
+
+def _alternatives(words: list[str]) -> str:
+    return "|".join(shlex.quote(w) for w in words) or "''"
+
+
 def bash(parser: argparse.ArgumentParser) -> str:
     cases = "\n".join(
         f"        {shlex.quote(path or '_')}) words={shlex.quote(' '.join(words))} ;;"
         for path, words in _table(parser).items()
     )
     return f"""# streamq bash completion: eval "$(streamq completion bash)"
+# Queue names come from `streamq inspect queues --names` when a server is known (from
+# $STREAMQ_REDIS_URL, --redis-url on the line, or a running embedded server here).
 _streamq_complete() {{
-    local cur path="" w i words
+    local cur path="" w i words candidate npos=0 skip=0 url=""
     cur="${{COMP_WORDS[COMP_CWORD]}}"
     for ((i = 1; i < COMP_CWORD; i++)); do
         w="${{COMP_WORDS[i]}}"
-        case "$w" in -*) continue ;; esac
+        if ((skip)); then
+            skip=0
+            continue
+        fi
+        case "$w" in
+            --redis-url) url="${{COMP_WORDS[i + 1]}}"; skip=1; continue ;;
+            {_alternatives(_value_options(parser))}) skip=1; continue ;;
+            -*) continue ;;
+        esac
         if [[ -z "$path" ]]; then candidate="$w"; else candidate="$path $w"; fi
         case "$candidate" in
-{_known_paths(parser)}) path="$candidate" ;;
+            {_alternatives([p for p in _table(parser) if p])}) path="$candidate"; npos=0 ;;
+            *) npos=$((npos + 1)) ;;
         esac
     done
     case "${{path:-_}}" in
 {cases}
         *) words="" ;;
     esac
+    if [[ $npos -eq 0 && "$cur" != -* ]]; then
+        case "$path" in
+            {_alternatives(_queue_paths(parser))})
+                if [[ -n "$url" ]]; then
+                    words="$words $("${{COMP_WORDS[0]}}" inspect queues --names --redis-url "$url" 2>/dev/null)"
+                elif [[ -n "$STREAMQ_REDIS_URL" || -f .streamq/server.json ]]; then
+                    words="$words $("${{COMP_WORDS[0]}}" inspect queues --names 2>/dev/null)"
+                fi ;;
+        esac
+    fi
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
 }}
 complete -o default -F _streamq_complete streamq
 """
-
-
-def _known_paths(parser: argparse.ArgumentParser) -> str:
-    paths = [p for p in _table(parser) if p]
-    return "            " + "|".join(shlex.quote(p) for p in paths)
 
 
 def zsh(parser: argparse.ArgumentParser) -> str:

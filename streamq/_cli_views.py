@@ -20,6 +20,13 @@ def _lane_cell(lanes: dict[str, Any], lane: str) -> str:
 
 
 async def queues(app: App, args: argparse.Namespace) -> int:
+    if args.names:  # for scripts and shell completion: no stats read
+        names = await app.queue_names()
+        if args.json:
+            emit_json(names)
+        else:
+            print("\n".join(names))
+        return 0
     data = await read.queues(app)
     if args.json:
         emit_json(data)

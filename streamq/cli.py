@@ -185,13 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "inspect", "look into queues, jobs, lanes, groups, pending entries", _usage)
     inspect = group(p, "inspect", "what")
-    add(
+    p = add(
         inspect,
         "queues",
         "every queue: lanes, delayed, dead, workers, rates",
         on_app(view_command("queues")),
         as_json,
     )
+    p.add_argument("--names", action="store_true", help="only the names, one a line")
     p = add(inspect, "queue", "one queue in detail", on_app(view_command("queue")), as_json)
     p.add_argument("queue")
     p = add(

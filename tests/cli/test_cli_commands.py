@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import shutil
 import signal
 import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cli_support import ROOT, assert_one_line_error, cli, spawn
+from cli_support import ROOT, assert_one_line_error, cli, cli_env, spawn
 
 from streamq import App
 from streamq._embedded import free_port
@@ -70,7 +72,35 @@ def test_usage_errors_exit_2_in_one_line(capsys: pytest.CaptureFixture[str]) -> 
     assert capsys.readouterr().err.startswith("streamq: error: unknown log level 'chatty'")
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+@functools.cache
+def bash_script() -> str:
+    return subprocess.run(
+        [*spawn_args(), "completion", "bash"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def complete(line: str, cwd: Path = ROOT, **env: str) -> list[str]:
+    """What the generated bash completion offers for ``line`` (the cursor at its end)."""
+    script = bash_script()
+    words = line.split(" ")
+    probe = (
+        script
+        + f"\nCOMP_WORDS=({' '.join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}\n"
+        + '_streamq_complete; printf "%s\\n" "${COMPREPLY[@]}"\n'
+    )
+    # The script runs COMP_WORDS[0] (the streamq being completed); here, this checkout's.
+    probe = probe.replace('"${COMP_WORDS[0]}"', f"{spawn_args()[0]} -m streamq.cli")
+    got = subprocess.run(
+        ["bash", "-c", probe], capture_output=True, text=True, check=True, cwd=cwd,
+        env=cli_env(**env),
+    )  # fmt: skip
+    return got.stdout.split()
+
+
+needs_bash = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+
+
+@needs_bash
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
@@ -80,20 +110,34 @@ def test_usage_errors_exit_2_in_one_line(capsys: pytest.CaptureFixture[str]) -> 
         ("streamq inspect pending q --", {"--lane", "--limit", "--json", "--redis-url"}),
         ("streamq dead ", {"replay", "purge"}),
         ("streamq dead replay q --a", {"--all"}),
+        ("streamq --log-level INFO inspect ", {"queues", "lanes"}),
     ],
 )
-def test_bash_completion_completes(line: str, expected: set[str]) -> None:
-    script = subprocess.run(
-        [*spawn_args(), "completion", "bash"], capture_output=True, text=True, check=True
-    ).stdout
-    words = line.split(" ")
-    probe = (
-        script
-        + f"\nCOMP_WORDS=({' '.join(repr(w) for w in words)}); COMP_CWORD={len(words) - 1}\n"
-        + '_streamq_complete; printf "%s\\n" "${COMPREPLY[@]}"\n'
+def test_bash_completion_completes(line: str, expected: set[str], tmp_path: Path) -> None:
+    got = complete(line, cwd=tmp_path)
+    assert expected <= set(got), got
+    assert not (tmp_path / ".streamq").exists()  # no server was started to complete
+
+
+@needs_bash
+async def test_bash_completion_offers_queue_names(
+    app_factory: Callable[..., App], uniq: Callable[[str], str], redis_url: str, tmp_path: Path
+) -> None:
+    queue = uniq("comp")
+    await app_factory().register_queue(queue)
+    offered = await asyncio.to_thread(
+        complete, f"streamq inspect lanes {queue[:6]}", tmp_path, STREAMQ_REDIS_URL=redis_url
     )
-    got = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, check=True)
-    assert expected <= set(got.stdout.split()), got.stdout
+    assert queue in offered
+    offered = await asyncio.to_thread(
+        complete, f"streamq --redis-url {redis_url} tail {queue[:6]}", tmp_path
+    )
+    assert queue in offered
+    # After the queue, no queue names: the next argument is something else.
+    offered = await asyncio.to_thread(
+        complete, f"streamq inspect job {queue} {queue[:6]}", tmp_path, STREAMQ_REDIS_URL=redis_url
+    )
+    assert queue not in offered
 
 
 def test_zsh_completion_wraps_the_bash_one(capsys: pytest.CaptureFixture[str]) -> None:
