@@ -62,7 +62,10 @@ def create_app(
     settings = settings if settings is not None else ServerSettings.from_env()
     state = ServerState(settings, app)
     operations = (*OPERATIONS, *extra_operations)
-    state.openapi = build_openapi(operations, title=title)
+    task_queues = app.queues_of_tasks()
+    state.openapi = build_openapi(
+        operations, title=title, example_queue=task_queues[0] if task_queues else None
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

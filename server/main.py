@@ -144,8 +144,11 @@ async def running_server(
     With ``port=0`` the socket is bound first, so the free port is known without races.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP spelled out: asyncio only turns Nagle off (TCP_NODELAY) on accepted sockets
+    # whose proto says TCP, and with Nagle on every keep-alive response waits ~40 ms for an ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.set_inheritable(True)
     bound_port = sock.getsockname()[1]

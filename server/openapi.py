@@ -40,19 +40,22 @@ def _schema_hook(type_: Any) -> dict[str, Any]:
     raise NotImplementedError
 
 
-def _path_param(path: str, name: str) -> dict[str, Any]:
+def _path_param(path: str, name: str, example_queue: str | None) -> dict[str, Any]:
     if name == "queue":
         pattern = QUEUE_PATTERN
     elif "dead-letters" in path:
         pattern = ENTRY_ID_PATTERN
     else:
         pattern = JOB_ID_PATTERN
-    return {
+    param: dict[str, Any] = {
         "name": name,
         "in": "path",
         "required": True,
         "schema": {"type": "string", "pattern": pattern},
     }
+    if name == "queue" and example_queue:
+        param["example"] = example_queue
+    return param
 
 
 def _error(status: int) -> dict[str, Any]:
@@ -68,10 +71,15 @@ def _error(status: int) -> dict[str, Any]:
 
 
 def build_openapi(
-    operations: Sequence[Operation], *, title: str = "streamq", version: str = "0.1.0"
+    operations: Sequence[Operation],
+    *,
+    title: str = "streamq",
+    version: str = "0.1.0",
+    example_queue: str | None = None,
 ) -> dict[str, Any]:
-    """The OpenAPI document of ``operations``. Raises TypeError for a type msgspec cannot
-    describe (a programming error, found when the app is built)."""
+    """The OpenAPI document of ``operations``; ``example_queue`` (a queue the app serves)
+    becomes the example of every ``{queue}`` parameter. Raises TypeError for a type msgspec
+    cannot describe (a programming error, found when the app is built)."""
     types: list[Any] = [ErrorResponse]
     for op in operations:
         if op.body is not None:
@@ -86,7 +94,7 @@ def build_openapi(
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         path_params = _PATH_PARAM.findall(op.path)
-        parameters = [_path_param(op.path, name) for name in path_params]
+        parameters = [_path_param(op.path, name, example_queue) for name in path_params]
         parameters += [
             {
                 "name": p.name,
@@ -100,6 +108,8 @@ def build_openapi(
         responses: dict[str, Any] = {}
         for status, kind in sorted(op.responses.items()):
             responses[str(status)] = _success(status, kind, ref_of)
+            if op.links:
+                responses[str(status)]["links"] = op.links
         errors = set(op.errors)
         if op.scope is not None:
             errors |= {401, 403, 429}

@@ -25,6 +25,12 @@ from server.schemas import (
 
 operation = OperationTable()
 TERMINAL = frozenset({"completed", "dead", "cancelled"})
+_JOB = {"queue": "$request.path.queue", "id": "$response.body#/id"}
+JOB_LINKS = {
+    "ReadJob": {"operationId": "get_job", "parameters": _JOB},
+    "CancelJob": {"operationId": "cancel_job", "parameters": _JOB},
+    "FollowJob": {"operationId": "job_events", "parameters": _JOB},
+}
 
 
 def job_links(queue: str, job_id: str) -> JobLinks:
@@ -111,6 +117,7 @@ async def _enqueue(call: Call, requests: list[streamq.EnqueueRequest]) -> list[E
     responses={202: EnqueueResult, 200: EnqueueResult},
     errors=(400, 404, 413, 422, 503),
     tags=("jobs",),
+    links=JOB_LINKS,
 )
 async def enqueue_job(request: Request, call: Call) -> Response:
     """Validates ``name`` against the queue's tasks and ``payload`` against the task's type.

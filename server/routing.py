@@ -59,6 +59,8 @@ class Operation:
     tags: tuple[str, ...] = ()
     description: str = ""
     rate_limited: bool = True
+    # OpenAPI links from this operation's success responses: name -> Link Object.
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class OperationTable:
@@ -88,10 +90,25 @@ class OperationTable:
 
 
 def build_routes(operations: Sequence[Operation]) -> list[Route]:
-    """One Starlette Route per Operation, each wrapped by the auth and rate-limit guard."""
+    """One Starlette Route per path, dispatching on the method to each Operation's guarded
+    handler, so a wrong method is a 405 whose ``Allow`` names every method of the path."""
+    by_path: dict[str, dict[str, Callable[[Request], Awaitable[Response]]]] = {}
+    for op in operations:
+        by_path.setdefault(op.path, {})[op.method] = _guarded(op)
     return [
-        Route(op.path, _guarded(op), methods=[op.method], name=op.operation_id) for op in operations
+        Route(path, _dispatch(handlers), methods=list(handlers), name=path)
+        for path, handlers in by_path.items()
     ]
+
+
+def _dispatch(
+    handlers: dict[str, Callable[[Request], Awaitable[Response]]],
+) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
 
 
 def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
