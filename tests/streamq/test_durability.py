@@ -156,8 +156,19 @@ async def test_durable_enqueue_waits_for_aof(app_factory, queue, redis_url) -> N
     async def t(ctx: Context, x: int) -> int:
         return x
 
+    await app.connect()
+    server = await app.redis.info("server")
+    version = tuple(int(p) for p in str(server["redis_version"]).split(".")[:2])
+    has_waitaof = "valkey_version" in server or version >= (7, 2)  # WAITAOF came in 7.2
+
+    async def waitaof_calls() -> int:
+        stats = await app.redis.info("commandstats")
+        return int(stats.get("cmdstat_waitaof", {}).get("calls", 0))
+
+    before = await waitaof_calls()
     h = await app.enqueue("t", 1, durable=True)
     assert await h.state() == "queued"
+    assert await waitaof_calls() - before == (1 if has_waitaof else 0)
 
 
 async def test_stale_worker_consumers_are_listed_in_groups(app_factory, queue, run_worker) -> None:
