@@ -102,7 +102,7 @@ def enqueue_command(args: argparse.Namespace) -> int:
                 "deduplicated": h.deduplicated,
             }
         finally:
-            await close_app(app)
+            await app.close()
 
     print(json.dumps(asyncio.run(go())))
     return 0
@@ -205,15 +205,6 @@ def completion_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def close_app(app: App) -> None:
-    """Closes the app and its connection pool: this event loop ends with the command, and a
-    client built on an explicit pool does not close that pool itself."""
-    pool = getattr(app._client, "connection_pool", None)
-    await app.close()
-    if pool is not None:
-        await pool.disconnect()
-
-
 def on_app(
     fn: Callable[[App, argparse.Namespace], Awaitable[int]], check_queue: bool = True
 ) -> Callable[[argparse.Namespace], int]:
@@ -230,7 +221,7 @@ def on_app(
                     await check(app, args.queue)
                 return await fn(app, args)
             finally:
-                await close_app(app)
+                await app.close()
 
         return asyncio.run(go())
 

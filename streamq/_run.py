@@ -118,7 +118,7 @@ class Supervisor:
                 await asyncio.wait([producer], timeout=5)
             await asyncio.to_thread(self.stop_children)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(close_app(self.app), timeout=10)
+                await asyncio.wait_for(self.app.close(), timeout=10)
         if self.failed:
             raise CliError(self.failed)
         return 0
@@ -295,12 +295,6 @@ class Supervisor:
                 child.wait()
         if self.children:
             say(f"stopped {', '.join(self.children)}")
-
-
-async def close_app(app: App) -> None:
-    from streamq._cli_commands import close_app as close
-
-    await close(app)
 
 
 async def light_stream(app: App) -> None:

@@ -20,7 +20,6 @@ import msgspec
 
 from streamq._cli_commands import (
     bench_command,
-    close_app,
     completion_command,
     dead_command,
     default_app_spec,
@@ -42,7 +41,6 @@ __all__ = [
     "CliError",
     "UsageError",
     "build_parser",
-    "close_app",
     "default_app_spec",
     "load_app",
     "main",
