@@ -4,11 +4,13 @@ output); the CLI renders the same data as tables."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from streamq import _keys
+from streamq._cli_output import UsageError
 from streamq._codec import decode_spec
 from streamq._connection import broker_errors
 from streamq._handle import parse_event
@@ -17,8 +19,6 @@ from streamq._types import LANES
 if TYPE_CHECKING:
     from streamq._app import App
 
-from streamq._cli_output import UsageError
-
 RATE_WINDOW_S = 60.0
 # Rates come from the events stream: at most this many recent events are read per queue.
 RATE_SAMPLE = 5000
@@ -26,6 +26,8 @@ RATE_TYPES = ("queued", "completed", "retrying", "dead")
 # A worker whose heartbeat is older than this is shown as gone (the core counts 15 s).
 WORKER_ALIVE_S = 15.0
 HISTORY_PAGE = 1000
+# Queues read concurrently by `inspect queues` (each read is a few round trips).
+QUEUES_AT_ONCE = 16
 HISTORY_MAX = 100_000
 
 
@@ -81,7 +83,13 @@ async def queue_summary(app: App, queue: str, now_ms: int) -> dict[str, Any]:
 
 async def queues(app: App) -> list[dict[str, Any]]:
     now_ms = await server_ms(app)
-    return [await queue_summary(app, q, now_ms) for q in await app.queue_names()]
+    limit = asyncio.Semaphore(QUEUES_AT_ONCE)
+
+    async def one(queue: str) -> dict[str, Any]:
+        async with limit:
+            return await queue_summary(app, queue, now_ms)
+
+    return list(await asyncio.gather(*(one(q) for q in await app.queue_names())))
 
 
 async def lanes(app: App, queue: str) -> list[dict[str, Any]]:

@@ -241,7 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(dead, action, help, on_app(dead_command), as_json)
         p.add_argument("queue")
         p.add_argument("ids", nargs="*", metavar="ID", help="job ids or dead-letter entry ids")
-        p.add_argument("--all", action="store_true", help="every dead letter of the queue")
+        p.add_argument(
+            "--all", action="store_true", help="every dead letter there when the command starts"
+        )
 
     for name, help in (("pause", "stop workers taking new jobs"), ("resume", "undo pause")):
         p = add(sub, name, f"{help} from a queue", on_app(pause_command), as_json)
