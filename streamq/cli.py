@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics-host", default="127.0.0.1")
 
     p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", enqueue_command)
-    p.add_argument("queue")
+    p.add_argument("queue", help="the queue's name")
     p.add_argument("name")
     p.add_argument("--payload", help="JSON payload, @FILE for a file, - for stdin")
     p.add_argument("--id", help="job id (deduplicates)")
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--names", action="store_true", help="only the names, one a line")
     p = add(inspect, "queue", "one queue in detail", on_app(view_command("queue")), as_json)
-    p.add_argument("queue")
+    p.add_argument("queue", help="the queue's name")
     p = add(
         inspect,
         "job",
@@ -200,14 +200,14 @@ def build_parser() -> argparse.ArgumentParser:
         on_app(view_command("job")),
         as_json,
     )
-    p.add_argument("queue")
+    p.add_argument("queue", help="the queue's name")
     p.add_argument("id", help="job id")
     for name, help in (
         ("lanes", "a queue's lanes: length, waiting, pending, lag, oldest entry"),
         ("groups", "consumer groups and consumers (idle times, lag), worker heartbeats"),
     ):
         p = add(inspect, name, help, on_app(view_command(name)), as_json)
-        p.add_argument("queue")
+        p.add_argument("queue", help="the queue's name")
     p = add(
         inspect,
         "pending",
@@ -215,17 +215,17 @@ def build_parser() -> argparse.ArgumentParser:
         on_app(view_command("pending")),
         as_json,
     )
-    p.add_argument("queue")
+    p.add_argument("queue", help="the queue's name")
     p.add_argument("--lane", help="only this lane")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     p = add(
         inspect, "dead", "dead letters: job, reason, error", on_app(view_command("dead")), as_json
     )
-    p.add_argument("queue")
+    p.add_argument("queue", help="the queue's name")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
     p = add(sub, "tail", "follow a queue's events live", on_app(tail_command), as_json)
-    p.add_argument("queue")
+    p.add_argument("queue", help="the queue's name")
     p.add_argument("--job", help="only this job's events")
     p.add_argument("--type", action="append", help="only these event types (comma list)")
     p.add_argument("--since", default="$", help="'start', an event id, or '$' (new only)")
@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("purge", "delete dead letters and their job records"),
     ):
         p = add(dead, action, help, on_app(dead_command), as_json)
-        p.add_argument("queue")
+        p.add_argument("queue", help="the queue's name")
         p.add_argument("ids", nargs="*", metavar="ID", help="job ids or dead-letter entry ids")
         p.add_argument(
             "--all", action="store_true", help="every dead letter there when the command starts"
@@ -247,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name, help in (("pause", "stop workers taking new jobs"), ("resume", "undo pause")):
         p = add(sub, name, f"{help} from a queue", on_app(pause_command), as_json)
-        p.add_argument("queue")
+        p.add_argument("queue", help="the queue's name")
 
     p = add(sub, "completion", "print a shell completion script", completion_command)
     p.add_argument("shell", choices=["bash", "zsh"])
