@@ -26,7 +26,7 @@ from server.settings import ServerSettings, SettingsError, is_loopback
 
 log = logging.getLogger(__name__)
 
-GRACEFUL_SHUTDOWN_SECONDS = 10.0
+GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
 def check_bind(host: str, settings: ServerSettings) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
 
 from prometheus_client import (
     REGISTRY,
@@ -177,6 +176,6 @@ class RequestMetricsMiddleware:
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 
-def _route_label(scope: dict[str, Any]) -> str:
+def _route_label(scope: Scope) -> str:
     path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) and path else "unmatched"

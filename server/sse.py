@@ -383,9 +383,11 @@ async def _shielded_read(
 ) -> list[streamq.Event]:
     """One non-blocking read of the events stream that a client leaving cannot interrupt
     (a cancelled redis-py read may leave its connection unusable and unreturned)."""
+    events: list[streamq.Event] = []
     async with redis_slots:
         with anyio.CancelScope(shield=True):
-            return await app.read_events(queue, after=after, count=_READ_COUNT)
+            events = await app.read_events(queue, after=after, count=_READ_COUNT)
+    return events
 
 
 def comment(text: str) -> bytes:
