@@ -121,3 +121,11 @@ if __name__ == "__main__":
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(run_queue_workers(app))
+
+# What `streamq run` offers as its curl line: a wallet sync any visitor can try (the simulator
+# gives every valid Solana address its own deterministic history).
+example_job = {
+    "queue": app.task_def(None, "sync-wallet").queue,
+    "name": "sync-wallet",
+    "payload": {"wallet": "8vX37JFPDqJM5Gk8xson2kJ4Vph4jvuSqpcjqnGsFpPw"},
+}
