@@ -32,7 +32,10 @@ from server.rates import RateTracker
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-_STATS_CONCURRENCY = 16
+# Stats reads in flight at once for the whole server (scrapes, queue listings, sampling),
+# so listing many queues cannot take every connection of the App's pool.
+STATS_CONCURRENCY = 16
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class QueueCollector(Collector):
@@ -98,6 +101,7 @@ class ServerMetrics:
     ) -> None:
         self.app = app
         self.rates = rates
+        self.stats_slots = asyncio.Semaphore(STATS_CONCURRENCY)
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "streamq_http_requests",
@@ -122,13 +126,7 @@ class ServerMetrics:
         """Read every queue's stats from Redis into the collector (and the rate samples)."""
         try:
             names = sorted(set(await self.app.queue_names()) | set(self.app.queues_of_tasks()))
-            limiter = asyncio.Semaphore(_STATS_CONCURRENCY)
-
-            async def one(queue: str) -> streamq.QueueStats:
-                async with limiter:
-                    return await self.app.stats(queue)
-
-            snapshot = await asyncio.gather(*(one(q) for q in names))
+            snapshot = await asyncio.gather(*(self.stats(q) for q in names))
         except (streamq.StreamqError, OSError) as exc:
             log.warning("metrics scrape could not read Redis: %s", exc)
             self.queues.snapshot = ()
@@ -138,6 +136,11 @@ class ServerMetrics:
         self.queues.redis_up = True
         for stats in snapshot:
             self.rates.record(stats.queue, stats.totals)
+
+    async def stats(self, queue: str) -> streamq.QueueStats:
+        """One queue's stats, within the server-wide limit on concurrent stats reads."""
+        async with self.stats_slots:
+            return await self.app.stats(queue)
 
     async def render(self, include_process: bool) -> bytes:
         await self.refresh()
@@ -172,7 +175,9 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, recording_send)
         finally:
             route = _route_label(scope)
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            # Bounded label values only: a client can send any method name it likes.
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
 

@@ -13,7 +13,6 @@ from server.routing import OperationTable
 from server.schemas import JobType, LaneView, PauseResult, QueueList, QueueView, StateCounts
 
 operation = OperationTable()
-_CONCURRENCY = 16
 
 
 def job_types(app: streamq.App, queue: str) -> list[JobType]:
@@ -32,7 +31,7 @@ def job_types(app: streamq.App, queue: str) -> list[JobType]:
 
 
 async def queue_view(call: Call, queue: str) -> QueueView:
-    stats = await call.app.stats(queue)
+    stats = await call.state.metrics.stats(queue)
     call.state.rates.record(queue, stats.totals)
     return QueueView(
         name=queue,
@@ -61,13 +60,7 @@ async def list_queues(request: Request, call: Call) -> Response:
     """Every queue in the registry (and every queue this server has tasks for), with counts
     per state and lane, per-second rates, and the jobs each accepts."""
     names = await call.state.queue_names()
-    limiter = asyncio.Semaphore(_CONCURRENCY)
-
-    async def one(queue: str) -> QueueView:
-        async with limiter:
-            return await queue_view(call, queue)
-
-    views = await asyncio.gather(*(one(q) for q in names))
+    views = await asyncio.gather(*(queue_view(call, q) for q in names))
     return json_response(QueueList(queues=list(views)))
 
 

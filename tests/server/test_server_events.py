@@ -244,3 +244,10 @@ async def test_shutdown_ends_open_streams(
                 lines = response.aiter_lines()
                 assert (await lines.__anext__()).startswith("retry:")
                 # running_server's exit must not wait the 30 s heartbeat nor the grace period
+
+
+async def test_head_on_a_stream_answers_headers_only(served: Served) -> None:
+    with anyio.fail_after(5):
+        r = await served.client.head(f"/v1/queues/{served.queue}/events")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")

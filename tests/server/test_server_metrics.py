@@ -152,3 +152,21 @@ async def test_metrics_need_read_when_tokens_are_configured(serve: Callable[...,
         r = await s.client.get("/metrics", headers={"Authorization": "Bearer r"})
         assert r.status_code == 200
         assert any(f.name == "streamq_lane_depth" for f in text_string_to_metric_families(r.text))
+
+
+async def test_request_labels_stay_bounded(served: Served) -> None:
+    for i in range(5):
+        await served.client.request("BREW", f"/v1/no/such/{i}")
+        await served.client.get(f"/v1/queues/{served.queue}/jobs/job-{i}")
+    text = (await served.client.get("/metrics")).text
+    got = samples(text)
+    assert (
+        got[
+            (
+                "streamq_http_requests_total",
+                frozenset({"method": "other", "route": "unmatched", "status": "404"}.items()),
+            )
+        ]
+        == 5
+    )
+    assert "BREW" not in text and "job-3" not in text and "/v1/no/such" not in text
