@@ -14,7 +14,8 @@ from server.context import Call, check_entry_id, check_job_id
 from server.errors import ApiError
 from server.routing import EVENT_STREAM, OperationTable, Param
 from server.schemas import ENTRY_ID_PATTERN
-from server.sse import EventStreamResponse, entry_id_at, follow
+from server.sse import EventStreamResponse, entry_id_at
+from server.streams import follow
 
 operation = OperationTable()
 

@@ -7,7 +7,7 @@ backlog from Redis after its ``Last-Event-ID``, then drain the buffer skipping i
 
 Memory stays bounded: a subscriber buffers at most ``buffer`` events. One that falls further
 behind is marked overflowed and drops its buffer; its stream then catches up by reading Redis
-directly from its last id and subscribes again, so a slow client loses nothing (while the
+directly from its last id (``server.streams``), so a slow client loses nothing (while the
 entries exist) and cannot make the server hold an unbounded queue for it.
 """
 
@@ -18,7 +18,6 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import anyio
 import msgspec
@@ -287,119 +286,3 @@ class EventStreamResponse(Response):
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
             except OSError:
                 return  # the client went away while we wrote
-
-
-async def follow(
-    hub: EventHub,
-    sub: Subscriber,
-    queue: str,
-    after: str | None,
-    *,
-    job: str | None,
-    heartbeat: float,
-    redis_slots: asyncio.Semaphore,
-) -> AsyncIterator[bytes]:
-    """The SSE bytes of ``queue`` (or of one ``job``) after entry id ``after``, live.
-
-    ``after`` None means "from now": what the feed delivers after ``sub`` joined, with no
-    Redis read of its own (so a crowd of new clients costs Redis nothing). A job stream ends
-    after the job's terminal event; a queue stream runs until the client leaves or the
-    server shuts down. ``sub`` must already be subscribed (so nothing that happens while the
-    backlog is read can be missed). Redis reads take a slot of ``redis_slots``.
-    """
-    app = hub.app
-    live_only = after is None
-    last_id = sub.start_cursor if after is None else after
-    last = entry_key(last_id)
-    checked_record = False
-    yield b"retry: 2000\n" + comment("connected")
-    while True:
-        if live_only:
-            live_only = False  # only the first time; after an overflow, catch up from Redis
-            events: list[streamq.Event] = []
-        else:
-            sub.reset()
-            events = await _shielded_read(app, queue, last_id, redis_slots)
-        # 1. Backlog: everything after last_id that Redis still holds.
-        while events:
-            out: list[bytes] = []
-            ended = False
-            for event in events:
-                last_id = event.id
-                if job is None or event.job == job:
-                    out.append(encode_event(event).data)
-                    if job is not None and event.type in TERMINAL:
-                        ended = True
-                        break
-            last = entry_key(last_id)
-            if out:
-                yield b"".join(out)
-            if ended:
-                return
-            if len(events) < _READ_COUNT:
-                break
-            events = await _shielded_read(app, queue, last_id, redis_slots)
-        # 2. A finished job whose terminal event is gone from the stream still gets an ending.
-        if job is not None and not checked_record:
-            checked_record = True
-            async with redis_slots:
-                with anyio.CancelScope(shield=True):
-                    record = await app.job(queue, job)
-            if record is None or record.state in TERMINAL:
-                tail = await _shielded_read(app, queue, last_id, redis_slots)
-                mine = [e for e in tail if e.job == job]
-                if mine:
-                    yield b"".join(encode_event(e).data for e in mine)
-                    if any(e.type in TERMINAL for e in mine):
-                        return
-                if record is not None:
-                    yield snapshot_message(record)
-                return
-        # 3. Live: what the shared feed hands over, skipping ids already sent.
-        while True:
-            ready = await sub.wait(heartbeat)
-            if sub.closed:
-                return
-            if not ready:
-                yield comment("keep-alive")
-                continue
-            if sub.overflowed:
-                break  # fell behind: back to reading Redis from last_id
-            items = sub.take()
-            if items and items[0].key > last:
-                fresh = items
-            else:
-                fresh = [e for e in items if e.key > last]
-            if not fresh:
-                continue
-            if job is not None:
-                for index, item in enumerate(fresh):
-                    if item.type in TERMINAL:
-                        yield b"".join(e.data for e in fresh[: index + 1])
-                        return
-            last_id, last = fresh[-1].id, fresh[-1].key
-            yield b"".join(e.data for e in fresh)
-
-
-async def _shielded_read(
-    app: streamq.App, queue: str, after: str, redis_slots: asyncio.Semaphore
-) -> list[streamq.Event]:
-    """One non-blocking read of the events stream that a client leaving cannot interrupt
-    (a cancelled redis-py read may leave its connection unusable and unreturned)."""
-    events: list[streamq.Event] = []
-    async with redis_slots:
-        with anyio.CancelScope(shield=True):
-            events = await app.read_events(queue, after=after, count=_READ_COUNT)
-    return events
-
-
-def comment(text: str) -> bytes:
-    return b": " + text.encode() + b"\n\n"
-
-
-def snapshot_message(job: Any) -> bytes:
-    """A final message without an id for a job whose terminal event was trimmed away."""
-    body = {"job": job.id, "queue": job.queue, "type": job.state, "name": job.name}
-    if job.error:
-        body["error"] = job.error
-    return b"event: %s\ndata: %s\n\n" % (job.state.encode(), _encoder.encode(body))
