@@ -18,12 +18,12 @@ from server.errors import ApiError
 from server.limits import RateLimiter, StreamSlots
 from server.metrics import ServerMetrics
 from server.rates import RateTracker
-from server.schemas import ENTRY_ID_PATTERN, JOB_ID_PATTERN, QUEUE_PATTERN
+from server.schemas import ENTRY_ID_PATTERN, JOB_ID_PATTERN
 from server.settings import ServerSettings
 from server.sse import EventHub
 
 _JOB_ID = re.compile(JOB_ID_PATTERN)
-_QUEUE = re.compile(QUEUE_PATTERN)
+_MAX_QUEUE_NAME = 200
 _ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 _MAX_U64 = 2**64 - 1
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
@@ -63,18 +63,19 @@ class ServerState:
         """``queue`` if it exists, else ApiError 404 ``unknown_queue``."""
         if queue in self._known_queues:
             return queue
-        if _QUEUE.fullmatch(queue):
-            if queue in self.task_queues():
+        if queue in self.task_queues():
+            self._known_queues.add(queue)
+            return queue
+        now = time.monotonic()
+        if len(queue) <= _MAX_QUEUE_NAME and now - self._unknown_checked.get(queue, -1e9) >= (
+            _NEGATIVE_TTL
+        ):
+            if len(self._unknown_checked) > 10_000:
+                self._unknown_checked.clear()
+            self._unknown_checked[queue] = now
+            if queue in set(await self.app.queue_names()):
                 self._known_queues.add(queue)
                 return queue
-            now = time.monotonic()
-            if now - self._unknown_checked.get(queue, 0.0) >= _NEGATIVE_TTL:
-                if len(self._unknown_checked) > 10_000:
-                    self._unknown_checked.clear()
-                self._unknown_checked[queue] = now
-                if queue in set(await self.app.queue_names()):
-                    self._known_queues.add(queue)
-                    return queue
         raise ApiError(404, "unknown_queue", f"no queue named {queue!r}")
 
 
