@@ -125,7 +125,9 @@ async def enqueue_job(request: Request, call: Call) -> Response:
     queue = await _task_queue(call, request.path_params["queue"])
     body = decode_json(await read_body(request, call.state.settings.max_body_bytes), EnqueueBody)
     [result] = await _enqueue(call, [_to_request(call, queue, body, "$")])
-    return json_response(result, 200 if result.deduplicated else 202)
+    response = json_response(result, 200 if result.deduplicated else 202)
+    response.headers["Location"] = result.links.self
+    return response
 
 
 @operation(

@@ -21,6 +21,7 @@ async def test_enqueue_then_dedup_then_read(served: Served) -> None:
     body = {"name": "greet", "payload": {"who": "ada", "times": 2}, "id": "greet:ada"}
     first = await c.post(jobs_path(served), json=body)
     assert first.status_code == 202
+    assert first.headers["location"] == f"/v1/queues/{served.queue}/jobs/greet:ada"
     assert first.json() == {
         "id": "greet:ada",
         "queue": served.queue,
