@@ -184,6 +184,7 @@ def job_view(job: streamq.Job) -> JobView:
         progress_message=job.progress_message,
         result=job.result,
         error=job.error,
+        reason=job.reason,
         created_at=job.created_at,
         run_at=job.run_at,
         started_at=job.started_at,

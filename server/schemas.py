@@ -84,6 +84,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     progress_message: str = ""
     result: Any = None
     error: str | None = None
+    reason: str | None = None  # why a job ended up dead (attempts exhausted, fatal, ...)
     created_at: float | None = None
     run_at: float | None = None
     started_at: float | None = None

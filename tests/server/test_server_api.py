@@ -272,6 +272,9 @@ async def test_dead_letters_list_replay_purge(
     letters = r.json()["dead_letters"]
     assert sorted(d["job"] for d in letters) == ["d0", "d1", "d2"]
     assert all("asked to fail" in (d["error"] or "") for d in letters)
+    dead_job = (await c.get(f"{jobs_path(served)}/d0")).json()
+    assert dead_job["state"] == "dead" and "asked to fail" in dead_job["error"]
+    assert dead_job["reason"]
     page = (await c.get(f"/v1/queues/{q}/dead-letters?count=1")).json()["dead_letters"]
     assert [d["id"] for d in page] == [letters[0]["id"]]
     page = (await c.get(f"/v1/queues/{q}/dead-letters?after={letters[0]['id']}")).json()
