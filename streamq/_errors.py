@@ -9,7 +9,8 @@
     ├── InvalidJob              the caller's job cannot be accepted; nothing was written
     │   ├── UnknownJob          no task of that name is registered (for that queue)
     │   ├── InvalidPayload      the payload does not fit the task's type (names the field path)
-    │   └── InvalidJobId        an id outside 1-200 chars of [A-Za-z0-9._:@-]
+    │   ├── InvalidJobId        an id outside 1-200 chars of [A-Za-z0-9._:@-]
+    │   └── InvalidQueueName    a queue name outside the same alphabet (a brace breaks hash tags)
     ├── JobFailed               a waited-for job ended in the dead-letter stream
     ├── JobCancelled            a waited-for job was cancelled
     ├── JobNotFound             no record of that job (never enqueued, or expired)
@@ -65,6 +66,10 @@ class InvalidPayload(InvalidJob):
 
 class InvalidJobId(InvalidJob):
     """A job id must be 1-200 characters of letters, digits and ``._:@-``."""
+
+
+class InvalidQueueName(InvalidJob):
+    """A queue name must be 1-200 characters of letters, digits and ``._:@-``."""
 
 
 class JobFailed(StreamqError):

@@ -5,6 +5,10 @@ All keys of one queue share the hash tag ``{queue}`` so each script touches one 
 
 from __future__ import annotations
 
+import re
+
+from streamq._errors import InvalidQueueName
+
 ROOT = "sq"
 GROUP = "workers"
 
@@ -14,8 +18,24 @@ def registry() -> str:
     return f"{ROOT}:queues"
 
 
+_VALID_QUEUE = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
+_checked: set[str] = set()
+
+
+def validate_queue(queue: object) -> str:
+    """Returns ``queue`` if it is a valid queue name (1-200 of letters, digits and ``._:@-``:
+    a brace would break the hash tag); raises ``InvalidQueueName`` otherwise."""
+    if isinstance(queue, str) and (queue in _checked or _VALID_QUEUE.fullmatch(queue)):
+        if len(_checked) < 100_000:
+            _checked.add(queue)
+        return queue
+    raise InvalidQueueName(
+        f"invalid queue name {queue!r}: use 1-200 characters of letters, digits and ._:@-"
+    )
+
+
 def prefix(queue: str) -> str:
-    return f"{ROOT}:{{{queue}}}:"
+    return f"{ROOT}:{{{validate_queue(queue)}}}:"
 
 
 def lane(queue: str, lane_name: str) -> str:

@@ -9,7 +9,8 @@ from typing import Any, get_type_hints
 
 import msgspec
 
-from streamq._errors import ConfigurationError, InvalidPayload
+from streamq import _keys
+from streamq._errors import ConfigurationError, InvalidJob, InvalidPayload
 from streamq._types import Backoff, lane_of
 
 _PATH = re.compile(r" - at `([^`]*)`$")
@@ -38,7 +39,10 @@ class TaskDef:
             raise ConfigurationError(f"task {name}: lease and timeout must be positive")
         self.name = name
         self.fn = fn
-        self.queue = queue
+        try:
+            self.queue = _keys.validate_queue(queue)
+        except InvalidJob as exc:
+            raise ConfigurationError(f"task {name}: {exc}") from None
         self.priority = lane_of(priority)
         self.timeout = timeout
         self.max_attempts = max_attempts

@@ -206,3 +206,15 @@ async def test_queue_full_refuses_enqueue_but_settles_running_jobs(valkey_server
         await task
         await app.close()
         await client.aclose()
+
+
+async def test_queue_names_that_would_break_the_hash_tag_are_refused(app_factory) -> None:
+    app = app_factory()
+    with pytest.raises(streamq.ConfigurationError, match="invalid queue name"):
+
+        @app.task("t", queue="orders}{x")
+        async def t(ctx: streamq.Context, x: int) -> int:
+            return x
+
+    with pytest.raises(streamq.InvalidQueueName):
+        await app.stats("a{b}")
