@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from streamq import _keys
-from streamq._codec import decode_any
 from streamq._connection import broker_errors
 from streamq._errors import BrokerUnavailable, JobCancelled, JobFailed, JobNotFound
 from streamq._types import TERMINAL_STATES, Event, Job
@@ -205,7 +204,3 @@ def parse_event(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Even
         message=text(b"m") or text(b"r"),
         error=text(b"e"),
     )
-
-
-def decode_result(raw: bytes | None) -> Any:
-    return decode_any(raw)

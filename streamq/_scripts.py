@@ -46,12 +46,8 @@ def source(name: str) -> str:
     return f"{shebang}\n{prelude}\n{rest}"
 
 
-def numkeys(name: str) -> int:
-    return int(name.rsplit("-", 1)[1])
-
-
 class Scripts:
-    """The scripts registered on one client, called by their verb: ``scripts.fetch(keys, args)``."""
+    """The scripts registered on one client, called by verb: ``scripts.call("fetch", keys, args)``."""
 
     def __init__(self, client: Any) -> None:
         self._registered = {
@@ -60,7 +56,3 @@ class Scripts:
 
     async def call(self, verb: str, keys: list[str], args: list[Any]) -> Any:
         return await self._registered[verb](keys=keys, args=args)
-
-    def bind(self, verb: str) -> Any:
-        """The raw script object, for use inside pipelines: ``script(keys, args, client=pipe)``."""
-        return self._registered[verb]
