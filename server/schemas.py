@@ -7,21 +7,12 @@ older clients keep decoding newer responses.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import msgspec
 
-Lane = Literal["critical", "high", "normal", "low", "bulk"]
-JobState = Literal[
-    "scheduled",
-    "queued",
-    "active",
-    "completed",
-    "retrying",
-    "dead",
-    "cancelled",
-    "waiting-children",
-]
+from streamq import Lane
+
 JOB_ID_PATTERN = r"^[A-Za-z0-9._:@-]{1,200}$"
 QUEUE_PATTERN = r"^[A-Za-z0-9._:@-]{1,200}$"
 ENTRY_ID_PATTERN = r"^[0-9]{1,20}-[0-9]{1,20}$"

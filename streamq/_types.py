@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import msgspec
 
-LANES: tuple[str, ...] = ("critical", "high", "normal", "low", "bulk")
+Lane = Literal["critical", "high", "normal", "low", "bulk"]
+LANES: tuple[str, ...] = get_args(Lane)
 """Priority lanes, highest first; one stream each per queue."""
 
 # The original plans' numeric priorities map onto the lanes (higher number, higher lane).
