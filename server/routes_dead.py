@@ -72,12 +72,7 @@ async def list_dead_letters(request: Request, call: Call) -> Response:
 )
 async def replay_dead_letter(request: Request, call: Call) -> Response:
     """Enqueues the job again with fresh attempts and removes the dead letter."""
-    queue = await call.state.require_queue(request.path_params["queue"])
-    entry = check_entry_id(request.path_params["id"])
-    count = await call.app.replay_dead(queue, [entry])
-    if count == 0:
-        raise ApiError(404, "dead_letter_not_found", f"no dead letter {entry!r} in {queue!r}")
-    return json_response(CountResult(queue=queue, count=count))
+    return await _on_one_dead_letter(request, call, "replay")
 
 
 @operation(
@@ -106,12 +101,7 @@ async def replay_all_dead_letters(request: Request, call: Call) -> Response:
 )
 async def purge_dead_letter(request: Request, call: Call) -> Response:
     """Deletes one dead letter for good."""
-    queue = await call.state.require_queue(request.path_params["queue"])
-    entry = check_entry_id(request.path_params["id"])
-    count = await call.app.purge_dead(queue, [entry])
-    if count == 0:
-        raise ApiError(404, "dead_letter_not_found", f"no dead letter {entry!r} in {queue!r}")
-    return json_response(CountResult(queue=queue, count=count))
+    return await _on_one_dead_letter(request, call, "purge")
 
 
 @operation(
@@ -127,3 +117,14 @@ async def purge_dead_letters(request: Request, call: Call) -> Response:
     """Deletes every dead letter of the queue; ``count`` says how many."""
     queue = await call.state.require_queue(request.path_params["queue"])
     return json_response(CountResult(queue=queue, count=await call.app.purge_dead(queue)))
+
+
+async def _on_one_dead_letter(request: Request, call: Call, verb: str) -> Response:
+    """Replays or purges the dead letter named in the path; 404 if there is none."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    entry = check_entry_id(request.path_params["id"])
+    action = call.app.replay_dead if verb == "replay" else call.app.purge_dead
+    count = await action(queue, [entry])
+    if count == 0:
+        raise ApiError(404, "dead_letter_not_found", f"no dead letter {entry!r} in {queue!r}")
+    return json_response(CountResult(queue=queue, count=count))
