@@ -3,6 +3,7 @@ requested cancel; progress and outcomes from a stale token are refused."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from streamq import App, Context, _keys
@@ -44,6 +45,7 @@ async def test_renew_keeps_then_reports_lost_and_cancel(app_factory, queue) -> N
     [job] = await _fetch(app, queue, head, "A")
     assert await _renew(app, queue, head, "A", job) == [[], []]
     # Another worker reclaims the (1 ms) lease: A's token is void from then on.
+    await asyncio.sleep(0.01)
     args: list[Any] = [*head, "B", 0, 100, 1000, 60000, 0]
     for lane in LANES:
         args += [lane, "0-0"]
