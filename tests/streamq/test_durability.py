@@ -171,7 +171,7 @@ async def test_durable_enqueue_waits_for_aof(app_factory, queue, redis_url) -> N
     assert await waitaof_calls() - before == (1 if has_waitaof else 0)
 
 
-async def test_stale_worker_consumers_are_listed_in_groups(app_factory, queue, run_worker) -> None:
+async def test_worker_consumer_is_listed_in_the_lane_groups(app_factory, queue, run_worker) -> None:
     app = app_factory()
 
     @app.task("t", queue=queue)
