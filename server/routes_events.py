@@ -90,6 +90,9 @@ async def job_events(request: Request, call: Call) -> Response:
     job = await call.app.job(queue, job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
+    if after is None and job.first_event:
+        # From the millisecond of the job's first event: no scan through older history.
+        after = entry_id_at(int(job.first_event.partition("-")[0]))
     if after is None:
         margin = call.state.settings.job_history_margin_seconds
         created = job.created_at or 0.0

@@ -112,6 +112,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     reason: str | None = None
     progress: float = 0.0
     progress_message: str = ""
+    first_event: str | None = None
+    """Entry id of the job's first event: where a reader of its history starts."""
 
     @property
     def finished(self) -> bool:
