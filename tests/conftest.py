@@ -88,6 +88,18 @@ def valkey_url(valkey_server: str) -> str:
     return valkey_server
 
 
+_SESSION_NAMES: list[str] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leave_the_shared_redis_clean() -> Iterator[None]:
+    """The machine's Redis is shared: at the end, every queue a test named is deleted from it,
+    including those of tests that did not go through ``app_factory``."""
+    yield
+    if _SESSION_NAMES and _reachable(REDIS7_URL):
+        purge_queues(REDIS7_URL, _SESSION_NAMES)
+
+
 @pytest.fixture
 def uniq() -> Callable[[str], str]:
     """Unique names per test, so tests never see each other's keys; the queues named here are
@@ -97,6 +109,7 @@ def uniq() -> Callable[[str], str]:
     def make(base: str = "q") -> str:
         name = f"{base}-{secrets.token_hex(4)}"
         made.append(name)
+        _SESSION_NAMES.append(name)
         return name
 
     make.made = made  # type: ignore[attr-defined]
