@@ -313,6 +313,58 @@ async def test_streamq_runs_end_to_end_as_the_streamq_user(
     assert refused == []
 
 
+async def test_orchestration_runs_as_the_streamq_user(
+    server: Server,
+    run_worker: Callable[..., contextlib.AbstractAsyncContextManager[streamq.Worker]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Flows, locks, rate limits, the result cache and recurring jobs use commands of their own
+    # (lists for a flow's children, ZPOPMAX for a rate-limit refund, ...): all under the ACL.
+    url = f"redis://streamq:{STREAMQ_PASSWORD}@127.0.0.1:{server.port}/0"
+    app = streamq.App(f"acl-{secrets.token_hex(3)}", redis_url=url)
+    queue = f"acl-orch-{secrets.token_hex(3)}"
+
+    @app.task("child", queue=queue)
+    async def child(ctx: streamq.Context, n: int) -> int:
+        return n * 10
+
+    @app.task("parent", queue=queue)
+    async def parent(ctx: streamq.Context, n: int) -> list[int]:
+        async with streamq.Lock(app, f"acl-lock-{queue}", ttl=5):
+            return sorted(c.result for c in await ctx.children())
+
+    @app.task("tick", queue=queue)
+    async def tick(ctx: streamq.Context, n: int) -> int:
+        return n
+
+    app.schedule("tick", 1, every=1, id=f"acl-tick-{queue}")
+    try:
+        await app.rate_limit(queue, 50, per=1.0)
+        async with run_worker(app, concurrency=4):
+            flow = streamq.Flow(
+                name="parent",
+                payload=0,
+                queue=queue,
+                children=[streamq.Flow(name="child", payload=i, queue=queue) for i in range(3)],
+            )
+            root = await app.enqueue_flow(flow)
+            assert await root.result(timeout=20) == [0, 10, 20]
+            cached = await streamq.cached(
+                app, f"acl-{queue}", 30, streamq.EnqueueRequest(name="child", payload=7), timeout=20
+            )
+            assert cached == 70
+            for _ in range(100):
+                if (await app.stats(queue)).totals.get("completed", 0) >= 6:
+                    break  # 3 children, the parent, the cached job and at least one tick
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("the scheduled tick never ran")
+    finally:
+        await app.close()
+    refused = [r.getMessage() for r in caplog.records if "perm" in r.getMessage().lower()]
+    assert refused == []
+
+
 def test_cluster_client_works_as_the_streamq_user(tmp_path: Path) -> None:
     # A one-node cluster is enough to exercise what the cluster client needs at start-up
     # (CLUSTER SLOTS/SHARDS, COMMAND) and during operation, under the streamq ACL.
