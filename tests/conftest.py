@@ -51,7 +51,12 @@ def _reachable(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def valkey_server() -> Iterator[str]:
-    """An embedded Valkey 9 for the whole session, on a free port, in a temp dir."""
+    """An embedded Valkey 9 for the whole session, on a free port, in a temp dir; or the
+    server at ``$STREAMQ_TEST_VALKEY_URL`` (e.g. one running the ops/ ACL, to check that the
+    restricted user can do everything the suite does)."""
+    if os.environ.get("STREAMQ_TEST_VALKEY_URL"):
+        yield os.environ["STREAMQ_TEST_VALKEY_URL"]
+        return
     directory = Path(tempfile.mkdtemp(prefix="streamq-valkey-"))
     proc = start_server(directory, free_port())
     port = int(proc.args[proc.args.index("--port") + 1])  # type: ignore[union-attr,index]
