@@ -11,7 +11,6 @@ from streamq._types import JobSpec
 msgpack_encoder = msgspec.msgpack.Encoder()
 _spec_decoder = msgspec.msgpack.Decoder(JobSpec)
 _any_decoder = msgspec.msgpack.Decoder()
-json_encoder = msgspec.json.Encoder()
 
 
 def encode(value: Any) -> bytes:

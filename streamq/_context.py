@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
     from streamq._app import App
     from streamq._flows import ChildResult
     from streamq._handle import JobHandle
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True, eq=False)

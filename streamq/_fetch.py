@@ -124,7 +124,7 @@ async def fetch_loop(worker: Worker, queue: str) -> None:
             continue
         streams = {lane_keys[lane]: last for lane, last in zip(order, last_ids, strict=True)}
         try:
-            await worker.blocking.xread(streams, count=1, block=wait_ms)
+            await app.redis.xread(streams, count=1, block=wait_ms)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import ResponseError
 
 from streamq import _keys
 from streamq._metrics import JOBS_RECLAIMED
@@ -16,8 +19,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Consumers with nothing pending and idle this long are removed from the groups (dead workers).
+# Consumers with nothing pending and idle this long are removed from the groups: they belong to
+# workers that are gone (a live worker reads its lanes every fraction of a second, and one
+# removed by mistake is recreated by its next read). Checked at most this often:
 _PRUNE_IDLE_MS = 3_600_000
+_PRUNE_EVERY = 60.0
 
 
 async def renew_leases(worker: Worker, queue: str) -> None:
@@ -59,6 +65,8 @@ class Reclaimer:
         self.queue = queue
         self.min_idle_ms = max(int(min_lease * 1000), 1)
         self.cursors = dict.fromkeys(LANES, "0-0")
+        self.prune_idle_ms = _PRUNE_IDLE_MS
+        self._pruned_at = time.monotonic()
 
     async def run_once(self) -> int:
         app, queue = self.worker.app, self.queue
@@ -79,6 +87,9 @@ class Reclaimer:
             "reclaim", [_keys.events(queue), _keys.stats(queue), _keys.dead(queue)], args
         )
         self.cursors = {lane: c.decode() for lane, c in zip(LANES, cursors, strict=True)}
+        if time.monotonic() - self._pruned_at > _PRUNE_EVERY:
+            self._pruned_at = time.monotonic()
+            await self.prune_consumers()
         if requeued or dead or cancelled:
             JOBS_RECLAIMED.labels(queue).inc(requeued + dead + cancelled)
             log.warning(
@@ -89,6 +100,24 @@ class Reclaimer:
                 cancelled,
             )
         return int(requeued + dead + cancelled)
+
+    async def prune_consumers(self) -> int:
+        """Deletes the consumers of departed workers from the queue's lane groups (so restarts
+        do not pile up consumers); returns how many were removed."""
+        app, removed = self.worker.app, 0
+        for lane in LANES:
+            key = _keys.lane(self.queue, lane)
+            try:
+                consumers = await app.redis.xinfo_consumers(key, _keys.GROUP)
+            except ResponseError:  # no such stream or group yet
+                continue
+            for consumer in consumers:
+                if consumer["pending"] == 0 and consumer["idle"] > self.prune_idle_ms:
+                    await app.redis.xgroup_delconsumer(key, _keys.GROUP, consumer["name"])
+                    removed += 1
+        if removed:
+            log.info("removed %d departed consumers from the groups of %s", removed, self.queue)
+        return removed
 
 
 async def every(interval: float, action: Any, what: str) -> None:

@@ -68,13 +68,13 @@ class Worker:
         self.batch_size = batch_size or min(concurrency, 200)
         self.grace = grace
         self.guard_every = round(1 / starvation_share) if starvation_share > 0 else 0
-        leases = [t.lease for t in app.tasks.values() if t.queue in self.queues] or [30.0]
         self.min_lease = {
             q: min([t.lease for t in app.tasks.values() if t.queue == q] or [30.0])
             for q in self.queues
         }
-        self.renew_interval = renew_interval or max(min(min(leases) / 3, 1.0), 0.05)
-        self.reclaim_interval = reclaim_interval or max(min(min(leases) / 2, 5.0), 0.1)
+        shortest = min(self.min_lease.values())
+        self.renew_interval = renew_interval or max(min(shortest / 3, 1.0), 0.05)
+        self.reclaim_interval = reclaim_interval or max(min(shortest / 2, 5.0), 0.1)
         self.heartbeat_ttl = heartbeat_ttl
         self.handle_signals = handle_signals
         # Recurring jobs: None runs a scheduler when the queues have schedules (see _schedule).
@@ -88,8 +88,6 @@ class Worker:
         # Cleared while a suspect job runs: no other job is fetched beside it.
         self.no_suspect = asyncio.Event()
         self.no_suspect.set()
-        self._running: set[asyncio.Task[None]] = set()
-        self.blocking: Any = None
 
     def stop(self) -> None:
         """Asks the worker to shut down gracefully (safe from a signal handler)."""
@@ -125,7 +123,6 @@ class Worker:
 
     async def _prepare(self) -> None:
         await self.app.connect()
-        self.blocking = self.app.redis
         pipe = self.app.redis.pipeline(transaction=False)
         for queue in self.queues:
             await self.app.register_queue(queue)

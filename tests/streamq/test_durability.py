@@ -182,3 +182,28 @@ async def test_worker_consumer_is_listed_in_the_lane_groups(app_factory, queue, 
         assert await (await app.enqueue("t", 5)).result(timeout=5) == 5
         consumers = await app.redis.xinfo_consumers(streamq._keys.lane(queue, "normal"), "workers")
         assert worker.consumer.encode() in [c["name"] for c in consumers]
+
+
+async def test_departed_workers_consumers_are_pruned_from_the_groups(
+    app_factory, queue, run_worker
+) -> None:
+    app = app_factory()
+
+    @app.task("t", queue=queue)
+    async def t(ctx: Context, x: int) -> int:
+        return x
+
+    async with run_worker(app) as gone:
+        assert await (await app.enqueue("t", 1)).result(timeout=5) == 1
+    key = streamq._keys.lane(queue, "normal")
+    # A consumer that still holds an entry must survive, however idle.
+    await app.redis.xreadgroup("workers", "holder", {key: ">"}, count=1)
+    await app.enqueue("t", 2)
+    await app.redis.xreadgroup("workers", "holder", {key: ">"}, count=1)
+    async with run_worker(app, concurrency=1) as live:
+        reclaimer = streamq._leases.Reclaimer(live, queue, 30.0)
+        reclaimer.prune_idle_ms = 0
+        await asyncio.sleep(0.01)
+        assert await reclaimer.prune_consumers() >= 1
+        names = {c["name"] for c in await app.redis.xinfo_consumers(key, "workers")}
+        assert gone.consumer.encode() not in names and b"holder" in names
