@@ -1,6 +1,6 @@
 """The advanced similarity flow's wall time against the sum of its parts.
 
-    .venv/bin/python tests/benchmarks/bench_similarity_flow.py [--wallets 10] [--latency 0.02]
+    .venv/bin/python -m tests.benchmarks.bench_similarity_flow [--wallets 10] [--latency 0.02]
 
 Runs the whole flow (deep sync of every wallet ∥ balance fetches → similarity ∥ enrichment)
 through real queues and an in-process worker, over simulated providers that take ``latency``
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import msgspec
 
-from processors.jobs_analysis import start_similarity_flow
-from processors.jobs_types import SimilarityOutcome
+from processors.jobs.analysis import start_similarity_flow
+from processors.jobs.types import SimilarityOutcome
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
 from streamq._embedded import free_port, start_server
+from tests.support.deployment import deployment
 
 
 @contextlib.contextmanager
@@ -86,8 +86,8 @@ async def bench(url: str, n_wallets: int, latency: float, concurrency: int) -> N
 
 
 def _child_ids(d: object, parent: str, wallets: list[str], needing: list[str]) -> list[str]:
-    from processors.jobs_analysis import similarity_children
-    from processors.jobs_types import SimilarityRequest
+    from processors.jobs.analysis import similarity_children
+    from processors.jobs.types import SimilarityRequest
 
     req = SimilarityRequest(wallets=wallets, request_id="bench", wallets_needing_sync=needing)
     return [str(c.id) for c in similarity_children(d.runtime, req)]  # type: ignore[attr-defined]

@@ -11,9 +11,9 @@ import httpx
 import msgspec
 import pytest
 
-from processors.jobs_types import DashboardOutcome
+from processors.jobs.types import DashboardOutcome
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
+from tests.support.deployment import deployment
 
 STYLE_TO_CLASS = {"holder": "holder", "flipper": "flipper", "sniper": "sniper",
                   "hf_bot": "high_frequency"}  # fmt: skip

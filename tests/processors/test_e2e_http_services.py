@@ -10,12 +10,12 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from processors.jobs_types import DashboardOutcome
+from processors.jobs.types import DashboardOutcome
 from processors.providers.factory import ProviderSettings, build_providers, close_providers
 from processors.providers.ratelimit import SharedRateLimiter
-from processors.providers.standin import StandIn
-from processors.testing import deployment
 from server import running_server
+from tests.support.deployment import deployment
+from tests.support.standin import StandIn
 
 
 def max_in_window(times: list[float], window: float) -> int:

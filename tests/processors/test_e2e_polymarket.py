@@ -13,7 +13,7 @@ from processors.errors import ProviderError
 from processors.models import Alert
 from processors.providers.base import Providers
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
+from tests.support.deployment import deployment
 
 
 class RecordingSink:

@@ -11,12 +11,12 @@ import pytest
 
 import streamq
 from processors.errors import ProviderError
-from processors.jobs_types import DashboardOutcome, SimilarityOutcome
+from processors.jobs.types import DashboardOutcome, SimilarityOutcome
 from processors.models import SwapPage, WalletBalances
 from processors.providers.base import Providers
 from processors.providers.retrying import RetryPolicy, with_retries
 from processors.providers.simulator import simulated_providers
-from processors.testing import Deployment, deployment
+from tests.support.deployment import Deployment, deployment
 
 QUEUE_FLOW = "/api/v1/analyses/similarity/queue"
 

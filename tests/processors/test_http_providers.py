@@ -25,9 +25,9 @@ from processors.providers.http import (
     WebhookAlertSink,
 )
 from processors.providers.simulator import SimulatedChain, SimulatedTokenData
-from processors.providers.standin import StandIn
+from processors.services.wallet import sync_wallet
 from processors.store import Store
-from processors.wallet_service import sync_wallet
+from tests.support.standin import StandIn
 
 pytestmark = pytest.mark.anyio
 

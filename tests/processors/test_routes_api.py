@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import msgspec
 
-from processors.jobs_types import DashboardOutcome
+from processors.jobs.types import DashboardOutcome
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
+from tests.support.deployment import deployment
 
 
 async def test_trigger_active_jobs_and_health(valkey_url: str) -> None:

@@ -11,11 +11,11 @@ from processors.analysis.behavior import analyze_behavior
 from processors.analysis.pnl import compute_pnl
 from processors.analysis.polymarket import rank_whales, score_trades
 from processors.analysis.similarity import analyze_similarity
-from processors.migrations import MIGRATIONS
 from processors.models import Alert, TokenInfo
 from processors.providers.sim_polymarket import PolymarketWorld
 from processors.providers.sim_world import SimWorld
 from processors.store import Store
+from processors.store.migrations import MIGRATIONS
 
 WORLD = SimWorld()
 WALLETS = list(WORLD.wallets)

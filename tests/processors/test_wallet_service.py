@@ -18,9 +18,7 @@ from processors.providers.simulator import (
     SimulatedTokenData,
     simulated_providers,
 )
-from processors.solana import b58encode
-from processors.store import Store
-from processors.wallet_service import (
+from processors.services.wallet import (
     dashboard_analysis,
     enrich_wallet_balances,
     fetch_balances,
@@ -29,6 +27,8 @@ from processors.wallet_service import (
     token_infos,
     wallets_needing_sync,
 )
+from processors.solana import b58encode
+from processors.store import Store
 
 pytestmark = pytest.mark.anyio
 STYLE_TO_CLASS = {"holder": "holder", "flipper": "flipper", "sniper": "sniper",
