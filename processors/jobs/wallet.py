@@ -4,7 +4,6 @@ for the similarity flow) and ``fetch-balances`` (behind the 30 s balance cache).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 
 import anyio.to_thread
 
@@ -17,6 +16,7 @@ from processors.jobs.types import FetchBalances, SyncWallet
 from processors.models import WalletBalances
 from processors.runtime import Runtime, runtime_of
 from processors.services.wallet import (
+    Progress,
     SyncResult,
     analyze_wallet_behavior,
     analyze_wallet_pnl,
@@ -87,9 +87,7 @@ async def swap_cap(rt: Runtime, wallet: str, asked: int | None) -> int | None:
     return None
 
 
-def _scaled(
-    ctx: streamq.Context, low: float, high: float
-) -> Callable[[float, str], Awaitable[None]]:
+def _scaled(ctx: streamq.Context, low: float, high: float) -> Progress:
     """A progress callback mapping a step's 0..100 onto ``low..high`` of the job."""
 
     async def report(pct: float, message: str) -> None:

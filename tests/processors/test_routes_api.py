@@ -71,6 +71,11 @@ async def test_bad_requests_are_4xx_in_the_error_envelope(valkey_url: str) -> No
             "invalid_payload")  # fmt: skip
         assert await error("POST", queue, 422, json={"wallets": [a, b]}) == "invalid_payload"
         assert await error("POST", queue, 400, content=b"{nope") == "malformed_json"
+        assert await error("POST", queue, 400, content=b"") == "bad_request"
+        big = b'{"walletAddresses": ["' + b"x" * (2 << 20) + b'"]}'  # over the 1 MiB limit
+        assert await error("POST", queue, 413, content=big) == "payload_too_large"
+        wrong = await h.post(queue, json={"walletAddresses": [a, b], "vectorType": 3})
+        assert wrong.status_code == 422 and wrong.json()["error"]["path"] == "$.vectorType"
         assert await error("POST", "/api/v1/analyses/similarity", 422,
                            json={"walletAddresses": [a, b]}) == "insufficient_data"  # fmt: skip
         assert await error("GET", f"/api/v1/wallets/{a}/pnl", 404) == "not_analyzed"
