@@ -64,7 +64,7 @@ def _estimate(minutes: int) -> str:
 
 
 async def enqueue_dashboard(
-    call: Call, rt: Runtime, wallet: str, *, force: bool, enrich: bool
+    rt: Runtime, wallet: str, *, force: bool, enrich: bool
 ) -> tuple[streamq.JobHandle, str, bool]:
     request_id = _new_request_id("dashboard")
     try:
@@ -93,7 +93,7 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
     rt = await runtime(call)
     [wallet] = checked_wallets([body.wallet_address])
     handle, request_id, needs_sync = await enqueue_dashboard(
-        call, rt, wallet, force=body.force_refresh, enrich=body.enrich_metadata
+        rt, wallet, force=body.force_refresh, enrich=body.enrich_metadata
     )
     return json_response(
         DashboardAccepted(
@@ -263,7 +263,7 @@ async def trigger_analysis(request: Request, call: Call) -> Response:
             skipped.append(w)
             ids[w] = running[0].id
             continue
-        handle, _, _ = await enqueue_dashboard(call, rt, w, force=False, enrich=True)
+        handle, _, _ = await enqueue_dashboard(rt, w, force=False, enrich=True)
         triggered.append(w)
         ids[w] = handle.id
     message = (
