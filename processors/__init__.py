@@ -1,33 +1,35 @@
 """The application on top of streamq: wallet analytics and Polymarket monitoring.
 
-The domain layer needs no broker. Where things are:
+Imports go one way, top to bottom; nothing below imports what is above it.
 
-- ``processors.solana``: address validation (``validate_addresses`` raises
-  ``InvalidWalletAddress`` naming every bad address);
-- ``processors.errors``: the exception tree (``ProviderError.retryable`` drives retries);
-- ``processors.models``: swaps, balances, token info, Polymarket markets/trades, alerts;
-- ``processors.providers``: protocols (``base``), the deterministic simulator (``simulator``,
-  over ``sim_world`` and ``sim_polymarket``), HTTP clients of the real services (``http``,
-  with the services' JSON in ``wire``), local stand-in services (``standin``) and
-  ``factory.build_providers``;
-- ``processors.store``: SQLite (WAL) with migrations in ``processors.migrations``;
+- ``processors.app``: ``build_app(settings)`` registers every job on a streamq App; importing
+  it builds nothing — ``processors.app:app`` (what ``streamq worker`` / ``streamq run`` /
+  ``streamq serve`` load) is made on first access, with ``example_job``; ``demo_workload``
+  and ``http_operations`` are what ``streamq run`` and the server take from it;
+- ``processors.demo``: the demo workload ``streamq run`` starts;
+- ``processors.api``: the ``/api/v1/...`` endpoints and ``/health/queues`` as server
+  Operations (``analyses``, ``jobs``; bodies in ``schemas``; input checks in ``requests``);
+- ``processors.jobs``: one module per queue family (``wallet``, ``analysis``, ``enrichment``,
+  ``polymarket``) of module-level handlers over the payloads and results in ``jobs.types``,
+  registered by ``jobs.register_jobs``; ``options`` (task options from the plans' table),
+  ``signals`` (domain errors as broker signals), ``coordination`` (locks, flows, schedules,
+  the alert rate limit), ``balance_cache`` and ``wallet_index`` (the application's own keys);
+- ``processors.runtime``: the Runtime of one deployment (settings, store and providers built
+  on first use, queue names, Redis keys), ``runtime_of(app)``;
+- ``processors.services``: the async operations without a broker (``wallet``: sync, PnL,
+  behaviour, similarity, enrichment; ``polymarket``: ingestion, detection, alerts);
+- ``processors.store``: SQLite (WAL) behind ``Store``, with its ``migrations``;
 - ``processors.analysis``: PnL, behaviour, similarity, enrichment, Polymarket scoring (pure);
-- ``processors.wallet_service`` / ``processors.polymarket_service``: the async job bodies;
-- ``processors.config`` and ``processors.ids``: the plans' queues, jobs, limits and job ids.
+- ``processors.providers``: protocols (``base``), the deterministic simulator
+  (``simulator``, over ``sim_world`` and ``sim_polymarket``), HTTP clients of the real
+  services (``http``, with the services' JSON in ``wire``), ``factory.build_providers``;
+- the vocabulary every layer shares: ``settings`` (one deployment's settings), ``config`` and
+  ``ids`` (the plans' queues, jobs, limits and job ids), ``models`` (swaps, balances, tokens,
+  Polymarket markets, trades and alerts), ``errors`` (the exception tree;
+  ``ProviderError.retryable`` drives retries), ``solana`` (address validation).
 
-On streamq and the HTTP server:
-
-- ``processors.app``: ``build_app(settings)`` registers every job on a streamq App;
-  ``processors.app:app`` is what ``streamq worker`` / ``streamq run`` serve;
-- ``processors.settings``: one deployment's settings (queue prefix/suffix, SQLite file,
-  providers);
-- ``processors.jobs_wallet`` / ``jobs_analysis`` / ``jobs_enrichment`` / ``jobs_polymarket``:
-  the handlers, with payloads and results in ``jobs_types``; ``jobs_support`` holds the
-  Runtime (store, providers, queue names), error mapping, locks, the balance cache and flows;
-- ``processors.routes`` / ``routes_jobs`` (bodies in ``routes_schemas``): the ``/api/v1/...``
-  endpoints and ``/health/queues``, as server Operations;
-- ``processors.demo``: the demo workload; ``processors.testing``: a whole deployment in one
-  event loop, for tests and benchmarks.
+Test support (a whole deployment in one event loop, stand-ins of the real services) lives in
+the repository's ``tests/support/``, not in the package.
 """
 
 from __future__ import annotations

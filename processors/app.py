@@ -2,36 +2,39 @@
 
 ``streamq worker processors.app:app`` runs the handlers (one worker, one concurrency for all
 queues; ``python -m processors.app`` runs one worker per queue with the plans' concurrency),
-``streamq serve --app
-processors.app:app`` serves the HTTP API (plus ``http_operations``, the application's
-``/api/v1/...`` endpoints), ``streamq run`` does both and starts ``processors.demo``.
+``streamq serve --app processors.app:app`` serves the HTTP API (plus ``http_operations``, the
+application's ``/api/v1/...`` endpoints), ``streamq run`` does both and runs
+``demo_workload``; ``example_job`` is the job its curl line offers.
 
-``build_app(settings)`` builds an independent deployment: its own queue names (prefix/suffix),
-SQLite file and providers — which is how tests run side by side.
+Importing this module builds nothing: ``app`` (and ``example_job``) are made on first access
+by ``default_app()``, from the environment's settings. ``build_app(settings)`` builds an
+independent deployment: its own queue names (prefix/suffix), SQLite file and providers —
+which is how tests run side by side.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 import streamq
-from processors.config import JOBS, QUEUES
-from processors.jobs_analysis import register_analysis_jobs
-from processors.jobs_enrichment import register_enrichment_jobs
-from processors.jobs_polymarket import register_polymarket_jobs
-from processors.jobs_support import Runtime, ensure_setup, runtime_of, schedule
-from processors.jobs_wallet import register_wallet_jobs
+from processors.config import JOBS, QUEUES, JobSpec
+from processors.jobs import register_jobs
+from processors.jobs.coordination import ensure_setup, schedule
 from processors.providers.base import Providers
+from processors.runtime import Runtime, runtime_of
 from processors.settings import Settings
 from processors.store import Store
 
+# ``app`` and ``example_job`` are module attributes too, made on first access (``__getattr__``).
 __all__ = [
     "Settings",
-    "app",
     "build_app",
+    "default_app",
     "demo_workload",
     "ensure_setup",
+    "example_job_of",
     "http_operations",
     "queue_workers",
     "recurring_jobs",
@@ -39,6 +42,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# A wallet any visitor can try (the simulator gives every valid Solana address its own
+# deterministic history).
+EXAMPLE_WALLET = "8vX37JFPDqJM5Gk8xson2kJ4Vph4jvuSqpcjqnGsFpPw"
 
 
 def build_app(
@@ -53,16 +60,37 @@ def build_app(
     settings = settings if settings is not None else Settings.from_env()
     app = app if app is not None else streamq.App(settings.app_name, redis_url=settings.redis_url)
     rt = Runtime(app, settings, store=store, providers=providers)
-    register_wallet_jobs(app, rt)
-    register_analysis_jobs(app, rt)
-    register_enrichment_jobs(app, rt)
-    register_polymarket_jobs(app, rt)
+    register_jobs(app, rt)
     for name, spec in recurring_jobs().items() if settings.schedules else ():
         schedule(app, name, cron=spec.cron, every=spec.every, overlap=False)
     return app
 
 
-def recurring_jobs() -> dict[str, Any]:
+@functools.cache
+def default_app() -> streamq.App:
+    """The deployment the environment describes (``Settings.from_env()``), built once."""
+    return build_app(Settings.from_env())
+
+
+def example_job_of(app: streamq.App) -> dict[str, Any]:
+    """What ``streamq run`` offers as its curl line: a wallet sync of ``EXAMPLE_WALLET``."""
+    return {
+        "queue": app.task_def(None, "sync-wallet").queue,
+        "name": "sync-wallet",
+        "payload": {"wallet": EXAMPLE_WALLET},
+    }
+
+
+def __getattr__(name: str) -> Any:
+    # ``app`` and ``example_job`` are built on first access, not at import (PEP 562).
+    if name == "app":
+        return default_app()
+    if name == "example_job":
+        return example_job_of(default_app())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def recurring_jobs() -> dict[str, JobSpec]:
     """The plans' recurring jobs: the hourly whale update and the 30 s anomaly batch."""
     return {n: s for n, s in JOBS.items() if s.cron is not None or s.every is not None}
 
@@ -72,6 +100,13 @@ async def demo_workload(app: streamq.App) -> None:
     from processors.demo import demo_workload as workload
 
     await workload(app)
+
+
+def http_operations() -> list[Any]:
+    """The application's endpoints, for ``server.create_app(..., extra_operations=...)``."""
+    from processors.api import operations
+
+    return list(operations())
 
 
 def queue_workers(app: streamq.App, **options: Any) -> list[streamq.Worker]:
@@ -105,27 +140,10 @@ async def run_queue_workers(app: streamq.App) -> None:
         await app.close()
 
 
-def http_operations() -> list[Any]:
-    """The application's endpoints, for ``server.create_app(..., extra_operations=...)``."""
-    from processors.routes import operations
-
-    return operations()
-
-
-app = build_app(Settings.from_env())
-
 if __name__ == "__main__":
     import asyncio
 
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(run_queue_workers(app))
-
-# What `streamq run` offers as its curl line: a wallet sync any visitor can try (the simulator
-# gives every valid Solana address its own deterministic history).
-example_job = {
-    "queue": app.task_def(None, "sync-wallet").queue,
-    "name": "sync-wallet",
-    "payload": {"wallet": "8vX37JFPDqJM5Gk8xson2kJ4Vph4jvuSqpcjqnGsFpPw"},
-}
+    asyncio.run(run_queue_workers(default_app()))

@@ -17,10 +17,10 @@ import secrets
 import anyio
 
 import streamq
-from processors.app import ensure_setup
 from processors.errors import ProcessorsError
-from processors.jobs_analysis import start_dashboard, start_similarity_flow
-from processors.jobs_support import Runtime, runtime_of
+from processors.jobs.analysis import start_dashboard, start_similarity_flow
+from processors.jobs.coordination import ensure_setup
+from processors.runtime import Runtime, runtime_of
 
 __all__ = ["demo_workload"]
 
@@ -56,15 +56,23 @@ async def demo_workload(app: streamq.App, *, rounds: int | None = None) -> None:
             handle, sync = await start_dashboard(
                 rt, wallet, request_id=f"demo-{secrets.token_hex(4)}"
             )
-            log.info("demo: dashboard analysis %s of %s (%s)", handle.id, wallet[:8],
-                     "sync first" if sync else "fresh, no sync")  # fmt: skip
+            log.info(
+                "demo: dashboard analysis %s of %s (%s)",
+                handle.id,
+                wallet[:8],
+                "sync first" if sync else "fresh, no sync",
+            )
             if n % int(SIMILARITY_EVERY / DASHBOARD_EVERY) == 1:
                 group = _similarity_group(rng, wallets, leaders)
                 flow, needing = await start_similarity_flow(
                     rt, group, request_id=f"demo-{secrets.token_hex(4)}"
                 )
-                log.info("demo: similarity flow %s over %d wallets (%d to deep-sync)",
-                         flow.id, len(group), len(needing))  # fmt: skip
+                log.info(
+                    "demo: similarity flow %s over %d wallets (%d to deep-sync)",
+                    flow.id,
+                    len(group),
+                    len(needing),
+                )
         except (ProcessorsError, streamq.StreamqError) as exc:
             log.warning("demo: request failed: %s", exc)
         await anyio.sleep(DASHBOARD_EVERY)

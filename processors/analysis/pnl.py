@@ -72,8 +72,19 @@ _Row = tuple[TokenPnl, Fraction, Fraction, int, int, int]
 
 
 class _Position:
-    __slots__ = ("buys", "cost", "decimals", "fees", "first", "in_", "last", "out", "qty",
-                 "realised", "sells")  # fmt: skip
+    __slots__ = (
+        "buys",
+        "cost",
+        "decimals",
+        "fees",
+        "first",
+        "in_",
+        "last",
+        "out",
+        "qty",
+        "realised",
+        "sells",
+    )
 
     def __init__(self, decimals: int) -> None:
         self.decimals = decimals

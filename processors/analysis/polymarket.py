@@ -133,8 +133,12 @@ def score_trades(
             comps["fresh_wallet"] = max(0.0, math.log(max(multiple, 1.0))) / (
                 2 * math.log(cfg.fresh_multiple)
             )
-        ref = _reference_price(t, by_book[(t.condition_id, t.outcome)],
-                               book_times[(t.condition_id, t.outcome)], cfg.reference_trades)  # fmt: skip
+        ref = _reference_price(
+            t,
+            by_book[(t.condition_id, t.outcome)],
+            book_times[(t.condition_id, t.outcome)],
+            cfg.reference_trades,
+        )
         if ref is not None:
             comps["price_dislocation"] = abs(t.price - ref) / (2 * cfg.price_gap)
         score = min(1.0, max(comps.values(), default=0.0))

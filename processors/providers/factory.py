@@ -76,19 +76,30 @@ def build_providers(settings: ProviderSettings | None = None) -> Providers:
     """The provider set ``settings`` describe; raises ProcessorsError if http lacks a key/URL."""
     s = settings or ProviderSettings()
     if s.kind == "simulator":
-        return simulated_providers(seed=s.seed, latency=s.latency, error_rate=s.error_rate,
-                                   rate_limit=s.rate_limit)  # fmt: skip
-    missing = [name for name, v in (("HELIUS_API_KEY", s.helius_api_key),
-                                    ("ALERT_WEBHOOK_URL", s.webhook_url)) if not v]  # fmt: skip
+        return simulated_providers(
+            seed=s.seed, latency=s.latency, error_rate=s.error_rate, rate_limit=s.rate_limit
+        )
+    missing = [
+        name
+        for name, v in (("HELIUS_API_KEY", s.helius_api_key), ("ALERT_WEBHOOK_URL", s.webhook_url))
+        if not v
+    ]
     if missing:
         raise ProcessorsError(f"http providers need {', '.join(missing)}")
     return Providers(
-        chain=HeliusChain(s.helius_api_key, base_url=s.helius_url, rate_limit=RATE_LIMITS.helius_rps),
-        tokens=DexScreenerTokens(base_url=s.dexscreener_url, rate_limit=RATE_LIMITS.dexscreener_rps),
-        polymarket=PolymarketHttp(gamma_url=s.polymarket_gamma_url, data_url=s.polymarket_data_url,
-                                  rate_limit=RATE_LIMITS.polymarket_rps),
+        chain=HeliusChain(
+            s.helius_api_key, base_url=s.helius_url, rate_limit=RATE_LIMITS.helius_rps
+        ),
+        tokens=DexScreenerTokens(
+            base_url=s.dexscreener_url, rate_limit=RATE_LIMITS.dexscreener_rps
+        ),
+        polymarket=PolymarketHttp(
+            gamma_url=s.polymarket_gamma_url,
+            data_url=s.polymarket_data_url,
+            rate_limit=RATE_LIMITS.polymarket_rps,
+        ),
         alerts=WebhookAlertSink(s.webhook_url, rate_limit=RATE_LIMITS.webhook_rps),
-    )  # fmt: skip
+    )
 
 
 async def close_providers(providers: Providers) -> None:

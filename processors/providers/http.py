@@ -230,8 +230,14 @@ class PolymarketHttp:
         self.data = HttpService("polymarket-data", data_url, rate_limit=rate_limit, **options)
 
     async def get_markets(self, *, limit: int = 100, offset: int = 0) -> list[PolymarketMarket]:
-        params = {"limit": limit, "offset": offset, "active": "true", "closed": "false",
-                  "order": "volumeNum", "ascending": "false"}  # fmt: skip
+        params = {
+            "limit": limit,
+            "offset": offset,
+            "active": "true",
+            "closed": "false",
+            "order": "volumeNum",
+            "ascending": "false",
+        }
         resp = await self.gamma.request("GET", "/markets", params=params)
         return [wire.market_from_gamma(m) for m in self.gamma.decode(resp, list[wire.GammaMarket])]
 
@@ -262,8 +268,9 @@ class WebhookAlertSink:
         self.http = HttpService("webhook", "", rate_limit=rate_limit, burst=burst, **options)
 
     async def send(self, alert: Alert) -> None:
-        await self.http.request("POST", self.url, params={"wait": "true"},
-                                json=wire.alert_to_discord(alert))  # fmt: skip
+        await self.http.request(
+            "POST", self.url, params={"wait": "true"}, json=wire.alert_to_discord(alert)
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()

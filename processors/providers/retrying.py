@@ -54,8 +54,9 @@ class _RetryingChain:
     async def get_swaps(
         self, wallet: str, *, before: str | None = None, limit: int = 100
     ) -> SwapPage:
-        return await self.policy.run(lambda: self.inner.get_swaps(wallet, before=before,
-                                                                  limit=limit))  # fmt: skip
+        return await self.policy.run(
+            lambda: self.inner.get_swaps(wallet, before=before, limit=limit)
+        )
 
     async def get_balances(self, wallet: str) -> WalletBalances:
         return await self.policy.run(lambda: self.inner.get_balances(wallet))

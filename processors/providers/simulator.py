@@ -158,9 +158,13 @@ class SimulatedTokenData:
         for mint in mints:
             if mint == SOL_MINT:
                 out[mint] = TokenInfo(
-                    mint=mint, symbol="SOL", name="Wrapped SOL", price_usd=sol_usd,
-                    price_sol=1.0, fetched_at=now,
-                )  # fmt: skip
+                    mint=mint,
+                    symbol="SOL",
+                    name="Wrapped SOL",
+                    price_usd=sol_usd,
+                    price_sol=1.0,
+                    fetched_at=now,
+                )
                 continue
             token = self.world.tokens.get(mint)
             if token is None:

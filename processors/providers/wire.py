@@ -183,10 +183,13 @@ def swap_to_helius(s: Swap) -> dict[str, Any]:
                     }
                 ],
             },
-            {"account": pool, "nativeBalanceChange": sign * s.sol_lamports,
-             "tokenBalanceChanges": []},
+            {
+                "account": pool,
+                "nativeBalanceChange": sign * s.sol_lamports,
+                "tokenBalanceChanges": [],
+            },
         ],
-    }  # fmt: skip
+    }
 
 
 def swaps_from_helius(txs: list[HeliusTransaction], wallet: str) -> list[Swap]:
@@ -212,7 +215,7 @@ def swaps_from_helius(txs: list[HeliusTransaction], wallet: str) -> list[Swap]:
         sol_delta = native + fee + wsol  # what the swap moved, fee excluded
         if len(tokens) != 1:
             continue
-        (mint, (amount, decimals)), = tokens.items()  # fmt: skip
+        ((mint, (amount, decimals)),) = tokens.items()
         side: Side
         if amount > 0 and sol_delta < 0:
             side, sol = "buy", -sol_delta
@@ -220,26 +223,43 @@ def swaps_from_helius(txs: list[HeliusTransaction], wallet: str) -> list[Swap]:
             side, sol = "sell", sol_delta
         else:
             continue
-        out.append(Swap(signature=tx.signature, wallet=wallet, mint=mint, side=side,
-                        token_amount=abs(amount), decimals=decimals, sol_lamports=sol,
-                        fee_lamports=fee, timestamp=tx.timestamp))  # fmt: skip
+        out.append(
+            Swap(
+                signature=tx.signature,
+                wallet=wallet,
+                mint=mint,
+                side=side,
+                token_amount=abs(amount),
+                decimals=decimals,
+                sol_lamports=sol,
+                fee_lamports=fee,
+                timestamp=tx.timestamp,
+            )
+        )
     return out
 
 
 def balances_to_helius(b: WalletBalances) -> dict[str, Any]:
     return {
         "tokens": [
-            {"mint": t.mint, "amount": t.amount, "decimals": t.decimals,
-             "tokenAccount": _account("ata", b.wallet, t.mint)}
+            {
+                "mint": t.mint,
+                "amount": t.amount,
+                "decimals": t.decimals,
+                "tokenAccount": _account("ata", b.wallet, t.mint),
+            }
             for t in b.tokens
         ],
         "nativeBalance": b.lamports,
-    }  # fmt: skip
+    }
 
 
 def balances_from_helius(doc: HeliusBalances, wallet: str, *, now: int) -> WalletBalances:
-    tokens = [TokenBalance(mint=t.mint, amount=t.amount, decimals=t.decimals)
-              for t in doc.tokens if t.amount > 0]  # fmt: skip
+    tokens = [
+        TokenBalance(mint=t.mint, amount=t.amount, decimals=t.decimals)
+        for t in doc.tokens
+        if t.amount > 0
+    ]
     return WalletBalances(wallet=wallet, lamports=doc.native_balance, tokens=tokens, fetched_at=now)
 
 

@@ -1,6 +1,6 @@
 """The advanced similarity flow's wall time against the sum of its parts.
 
-    .venv/bin/python tests/benchmarks/bench_similarity_flow.py [--wallets 10] [--latency 0.02]
+    .venv/bin/python -m tests.benchmarks.bench_similarity_flow [--wallets 10] [--latency 0.02]
 
 Runs the whole flow (deep sync of every wallet ∥ balance fetches → similarity ∥ enrichment)
 through real queues and an in-process worker, over simulated providers that take ``latency``
@@ -24,11 +24,11 @@ from pathlib import Path
 
 import msgspec
 
-from processors.jobs_analysis import start_similarity_flow
-from processors.jobs_types import SimilarityOutcome
+from processors.jobs.analysis import start_similarity_flow
+from processors.jobs.types import SimilarityOutcome
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
 from streamq._embedded import free_port, start_server
+from tests.support.deployment import deployment
 
 
 @contextlib.contextmanager
@@ -53,8 +53,13 @@ async def bench(url: str, n_wallets: int, latency: float, concurrency: int) -> N
     world = providers.chain.world  # type: ignore[attr-defined]
     wallets = list(world.wallets)[:n_wallets]
     with tempfile.TemporaryDirectory() as tmp:
-        async with deployment(url, providers=providers, store_path=f"{tmp}/bench.db",
-                              concurrency=concurrency, enrichment_wait=60.0) as d:  # fmt: skip
+        async with deployment(
+            url,
+            providers=providers,
+            store_path=f"{tmp}/bench.db",
+            concurrency=concurrency,
+            enrichment_wait=60.0,
+        ) as d:
             started = time.perf_counter()
             handle, needing = await start_similarity_flow(d.runtime, wallets, request_id="bench")
             out = msgspec.convert(await handle.result(timeout=600), SimilarityOutcome)
@@ -75,19 +80,23 @@ async def bench(url: str, n_wallets: int, latency: float, concurrency: int) -> N
             assert parent is not None and parent.finished_at is not None
             parts["analyze-similarity (after the sync point)"] = parent.finished_at - last_child
     total = sum(parts.values())
-    print(f"settings: {n_wallets} wallets ({len(needing)} deep-synced), simulated latency "
-          f"{latency * 1000:.0f} ms per call, worker concurrency {concurrency}, redis {url}")  # fmt: skip
+    print(
+        f"settings: {n_wallets} wallets ({len(needing)} deep-synced), simulated latency "
+        f"{latency * 1000:.0f} ms per call, worker concurrency {concurrency}, redis {url}"
+    )
     for name, seconds in parts.items():
         print(f"  {name:<45} {seconds:8.3f} s")
     print(f"  {'sum of the parts':<45} {total:8.3f} s")
     print(f"  {'flow wall time (enqueue -> result)':<45} {wall:8.3f} s")
-    print(f"  parallelism: the flow took {wall / total:.0%} of the sum ({total / wall:.1f}x), "
-          f"{out.processed_wallets} wallets, {len(out.similarity.pairs)} pairs")  # fmt: skip
+    print(
+        f"  parallelism: the flow took {wall / total:.0%} of the sum ({total / wall:.1f}x), "
+        f"{out.processed_wallets} wallets, {len(out.similarity.pairs)} pairs"
+    )
 
 
 def _child_ids(d: object, parent: str, wallets: list[str], needing: list[str]) -> list[str]:
-    from processors.jobs_analysis import similarity_children
-    from processors.jobs_types import SimilarityRequest
+    from processors.jobs.analysis import similarity_children
+    from processors.jobs.types import SimilarityRequest
 
     req = SimilarityRequest(wallets=wallets, request_id="bench", wallets_needing_sync=needing)
     return [str(c.id) for c in similarity_children(d.runtime, req)]  # type: ignore[attr-defined]
@@ -99,8 +108,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--concurrency", type=int, default=50)
     args = parser.parse_args()
-    print(f"command: python tests/benchmarks/bench_similarity_flow.py --wallets {args.wallets} "
-          f"--latency {args.latency} --concurrency {args.concurrency}")  # fmt: skip
+    print(
+        f"command: python tests/benchmarks/bench_similarity_flow.py --wallets {args.wallets} "
+        f"--latency {args.latency} --concurrency {args.concurrency}"
+    )
     with redis_url() as url:
         asyncio.run(bench(url, args.wallets, args.latency, args.concurrency))
 

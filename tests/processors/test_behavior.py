@@ -12,14 +12,26 @@ from processors.solana import b58encode, is_valid_address
 
 W = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 H = 3600
-STYLE_TO_CLASS = {"holder": "holder", "flipper": "flipper", "sniper": "sniper",
-                  "hf_bot": "high_frequency"}  # fmt: skip
+STYLE_TO_CLASS = {
+    "holder": "holder",
+    "flipper": "flipper",
+    "sniper": "sniper",
+    "hf_bot": "high_frequency",
+}
 
 
 def sw(n: int, mint: str, side: str, amount: int, t: int) -> Swap:
-    return Swap(signature=f"s{n:05d}", wallet=W, mint=mint, side=side,  # type: ignore[arg-type]
-                token_amount=amount, decimals=6, sol_lamports=10**9, fee_lamports=5000,
-                timestamp=t)  # fmt: skip
+    return Swap(
+        signature=f"s{n:05d}",
+        wallet=W,
+        mint=mint,
+        side=side,  # type: ignore[arg-type]
+        token_amount=amount,
+        decimals=6,
+        sol_lamports=10**9,
+        fee_lamports=5000,
+        timestamp=t,
+    )
 
 
 def test_holding_periods_by_hand() -> None:

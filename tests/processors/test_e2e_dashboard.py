@@ -11,12 +11,16 @@ import httpx
 import msgspec
 import pytest
 
-from processors.jobs_types import DashboardOutcome
+from processors.jobs.types import DashboardOutcome
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
+from tests.support.deployment import deployment
 
-STYLE_TO_CLASS = {"holder": "holder", "flipper": "flipper", "sniper": "sniper",
-                  "hf_bot": "high_frequency"}  # fmt: skip
+STYLE_TO_CLASS = {
+    "holder": "holder",
+    "flipper": "flipper",
+    "sniper": "sniper",
+    "hf_bot": "high_frequency",
+}
 DASHBOARD = "/api/v1/analyses/wallets/dashboard-analysis"
 
 
@@ -46,8 +50,14 @@ async def test_dashboard_over_http_matches_ground_truth_with_ordered_progress(
         r = await d.http.post(DASHBOARD, json={"walletAddress": wallet})
         assert r.status_code == 202, r.text
         body = r.json()
-        assert set(body) >= {"jobId", "requestId", "status", "queueName",
-                             "estimatedProcessingTime", "monitoringUrl"}  # fmt: skip
+        assert set(body) >= {
+            "jobId",
+            "requestId",
+            "status",
+            "queueName",
+            "estimatedProcessingTime",
+            "monitoringUrl",
+        }
         assert body["status"] == "queued" and body["queueName"] == d.queue("analysis-operations")
         assert body["estimatedProcessingTime"] == "13 minute(s)"  # a MISSING wallet syncs
         events = await sse_events(d.http, body["eventsUrl"])
@@ -66,9 +76,14 @@ async def test_dashboard_over_http_matches_ground_truth_with_ordered_progress(
         assert out.synced and out.sync is not None and out.sync.new_swaps == len(truth.swaps)
         s = out.pnl.stats
         assert (s.realised_sol, s.unrealised_sol, s.fees_sol, s.net_sol) == (
-            truth.realised_sol, truth.unrealised_sol, truth.fees_sol, truth.net_sol)  # fmt: skip
+            truth.realised_sol,
+            truth.unrealised_sol,
+            truth.fees_sol,
+            truth.net_sol,
+        )
         assert {t.mint: t.net_sol for t in out.pnl.tokens} == {
-            m: t.net_sol for m, t in truth.tokens.items()}  # fmt: skip
+            m: t.net_sol for m, t in truth.tokens.items()
+        }
         b = out.behavior
         assert b.trades == len(truth.swaps) and b.completed_holds == len(truth.hold_seconds)
         assert b.median_hold_seconds == statistics.median(truth.hold_seconds)
@@ -76,8 +91,9 @@ async def test_dashboard_over_http_matches_ground_truth_with_ordered_progress(
 
         # The enrichment job ran alongside; its result is there once it finishes.
         assert out.enrichment_job_id is not None
-        enriched = await d.app.handle(d.queue("enrichment-operations"),
-                                      out.enrichment_job_id).result(timeout=20)  # fmt: skip
+        enriched = await d.app.handle(
+            d.queue("enrichment-operations"), out.enrichment_job_id
+        ).result(timeout=20)
         assert set(enriched) == {wallet}
         held = {t.mint for t in world.balances(wallet).tokens}
         assert {t["mint"] for t in enriched[wallet]["tokens"]} == held
@@ -91,12 +107,17 @@ async def test_dashboard_over_http_matches_ground_truth_with_ordered_progress(
         assert pnl["stats"]["net_sol"] == truth.net_sol
         beh = (await d.http.get(f"/api/v1/wallets/{wallet}/behavior")).json()
         assert beh["classification"] == "flipper"
-        statuses = (await d.http.get("/api/v1/analyses/wallets/status",
-                                     params={"walletAddresses": wallet})).json()  # fmt: skip
+        statuses = (
+            await d.http.get("/api/v1/analyses/wallets/status", params={"walletAddresses": wallet})
+        ).json()
         assert statuses["statuses"][0]["status"] == "FRESH"
         progress = (await d.http.get(f"/api/v1/jobs/{body['jobId']}/progress")).json()
-        assert progress == {"jobId": body["jobId"], "state": "completed", "progress": 100.0,
-                            "message": "done"}  # fmt: skip
+        assert progress == {
+            "jobId": body["jobId"],
+            "state": "completed",
+            "progress": 100.0,
+            "message": "done",
+        }
 
 
 async def test_two_concurrent_dashboards_never_interleave_and_share_one_sync(
@@ -107,12 +128,15 @@ async def test_two_concurrent_dashboards_never_interleave_and_share_one_sync(
     wallet = next(a for a, s in world.wallets.items() if s == "hf_bot")
     async with deployment(valkey_url, providers=providers, serve=True) as d:
         first, second = await _both(d.http, wallet)
-        handles = [d.app.handle(d.queue("analysis-operations"), b["jobId"])
-                   for b in (first, second)]  # fmt: skip
+        handles = [
+            d.app.handle(d.queue("analysis-operations"), b["jobId"]) for b in (first, second)
+        ]
         outs = [msgspec.convert(await h.result(timeout=30), DashboardOutcome) for h in handles]
     a, b = sorted(outs, key=lambda o: o.locked_at)
-    print(f"lock held {a.locked_at:.3f}-{a.released_at:.3f} then "
-          f"{b.locked_at:.3f}-{b.released_at:.3f}")  # fmt: skip
+    print(
+        f"lock held {a.locked_at:.3f}-{a.released_at:.3f} then "
+        f"{b.locked_at:.3f}-{b.released_at:.3f}"
+    )
     assert a.released_at <= b.locked_at, "the two analyses interleaved"
     assert a.synced and not b.synced, "the second did not reuse the first's fresh sync"
     assert a.pnl == b.pnl and a.behavior == b.behavior
@@ -143,8 +167,9 @@ async def test_invalid_addresses_are_named_in_a_400(valkey_url: str, bad: str) -
         assert r.status_code == 400
         err = r.json()["error"]
         assert err["code"] == "invalid_wallet_address" and repr(bad) in err["message"]
-        r = await d.http.post("/api/v1/analyses/similarity/queue",
-                              json={"walletAddresses": [good, bad, "x"]})  # fmt: skip
+        r = await d.http.post(
+            "/api/v1/analyses/similarity/queue", json={"walletAddresses": [good, bad, "x"]}
+        )
         assert r.status_code == 400
         assert r.json()["error"]["known"] == [bad, "x"]
         r = await d.http.get(f"/api/v1/wallets/{bad or 'z'}/summary")

@@ -10,12 +10,12 @@ from pathlib import Path
 import anyio
 import msgspec
 
-from processors.jobs_types import DashboardOutcome
+from processors.jobs.types import DashboardOutcome
 from processors.providers.factory import ProviderSettings, build_providers, close_providers
 from processors.providers.ratelimit import SharedRateLimiter
-from processors.providers.standin import StandIn
-from processors.testing import deployment
 from server import running_server
+from tests.support.deployment import deployment
+from tests.support.standin import StandIn
 
 
 def max_in_window(times: list[float], window: float) -> int:
@@ -34,15 +34,23 @@ async def test_jobs_respect_the_transaction_api_rate_limit(valkey_url: str) -> N
     hfs = [a for a, s in world.wallets.items() if s == "hf_bot"]
     others = [a for a, s in world.wallets.items() if s == "flipper"]
     async with running_server(stand.app) as url:
-        providers = build_providers(ProviderSettings(
-            kind="http", helius_api_key=stand.api_key, helius_url=url, dexscreener_url=url,
-            polymarket_gamma_url=url, polymarket_data_url=url, webhook_url=f"{url}/webhook",
-        ))  # fmt: skip
+        providers = build_providers(
+            ProviderSettings(
+                kind="http",
+                helius_api_key=stand.api_key,
+                helius_url=url,
+                dexscreener_url=url,
+                polymarket_gamma_url=url,
+                polymarket_data_url=url,
+                webhook_url=f"{url}/webhook",
+            )
+        )
         try:
             async with deployment(valkey_url, providers=providers) as d:
                 syncs = [await d.app.enqueue("sync-wallet", {"wallet": w}) for w in [*hfs, *others]]
-                dash = await d.app.enqueue("dashboard-wallet-analysis",
-                                           {"wallet": others[0], "request_id": "r1"})  # fmt: skip
+                dash = await d.app.enqueue(
+                    "dashboard-wallet-analysis", {"wallet": others[0], "request_id": "r1"}
+                )
                 with anyio.fail_after(60):
                     for h in syncs:
                         await h.result(timeout=None)
@@ -54,9 +62,11 @@ async def test_jobs_respect_the_transaction_api_rate_limit(valkey_url: str) -> N
     dex = [t for t, path in stand.requests if path.startswith("/latest/dex/")]
     busiest, busiest_dex = max_in_window(helius, 0.9), max_in_window(dex, 0.9)
     span = max(helius) - min(helius)
-    print(f"transaction API: {len(helius)} requests over {span:.2f} s, at most {busiest} in any "
-          f"0.9 s (limit 10/s); token API: {len(dex)} requests, at most {busiest_dex} in 0.9 s "
-          "(limit 5/s)")  # fmt: skip
+    print(
+        f"transaction API: {len(helius)} requests over {span:.2f} s, at most {busiest} in any "
+        f"0.9 s (limit 10/s); token API: {len(dex)} requests, at most {busiest_dex} in 0.9 s "
+        "(limit 5/s)"
+    )
     assert len(helius) >= 15, "too few requests to exercise the limit"
     assert busiest <= 10 and busiest_dex <= 5
     assert (len(helius) - 1) / span <= 10.5
@@ -73,25 +83,47 @@ async def test_two_worker_deployments_share_one_rate_limit(valkey_url: str, tmp_
     wallets = [a for a, s in world.wallets.items() if s in ("hf_bot", "flipper")]
     suffix = f"-t{secrets.token_hex(4)}"
     async with running_server(stand.app) as url:
-        clients = [build_providers(ProviderSettings(
-            kind="http", helius_api_key=stand.api_key, helius_url=url, dexscreener_url=url,
-            polymarket_gamma_url=url, polymarket_data_url=url, webhook_url=f"{url}/webhook",
-        )) for _ in range(2)]  # fmt: skip
+        clients = [
+            build_providers(
+                ProviderSettings(
+                    kind="http",
+                    helius_api_key=stand.api_key,
+                    helius_url=url,
+                    dexscreener_url=url,
+                    polymarket_gamma_url=url,
+                    polymarket_data_url=url,
+                    webhook_url=f"{url}/webhook",
+                )
+            )
+            for _ in range(2)
+        ]
         db = str(tmp_path / "shared.db")
         try:
             async with (
-                deployment(valkey_url, providers=clients[0], store_path=db, queue_suffix=suffix,
-                           concurrency=2) as one,
-                deployment(valkey_url, providers=clients[1], store_path=db, queue_suffix=suffix,
-                           concurrency=2) as two,
-            ):  # fmt: skip
+                deployment(
+                    valkey_url,
+                    providers=clients[0],
+                    store_path=db,
+                    queue_suffix=suffix,
+                    concurrency=2,
+                ) as one,
+                deployment(
+                    valkey_url,
+                    providers=clients[1],
+                    store_path=db,
+                    queue_suffix=suffix,
+                    concurrency=2,
+                ) as two,
+            ):
                 handles = [await one.app.enqueue("sync-wallet", {"wallet": w}) for w in wallets]
                 with anyio.fail_after(60):
                     for h in handles:
                         await h.result(timeout=None)
                 for d in (one, two):
-                    assert isinstance(d.runtime.providers.chain.http.limiter,  # type: ignore[attr-defined]
-                                      SharedRateLimiter)  # fmt: skip
+                    assert isinstance(
+                        d.runtime.providers.chain.http.limiter,  # type: ignore[attr-defined]
+                        SharedRateLimiter,
+                    )
         finally:
             for p in clients:
                 await close_providers(p)

@@ -13,7 +13,7 @@ from processors.errors import ProviderError
 from processors.models import Alert
 from processors.providers.base import Providers
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
+from tests.support.deployment import deployment
 
 
 class RecordingSink:
@@ -27,9 +27,12 @@ class RecordingSink:
     async def send(self, alert: Alert) -> None:
         self.attempts += 1
         if self.fail is not None:
-            raise ProviderError("webhook answered 503" if self.fail else "webhook answered 404",
-                                provider="webhook", retryable=self.fail,
-                                status=503 if self.fail else 404)  # fmt: skip
+            raise ProviderError(
+                "webhook answered 503" if self.fail else "webhook answered 404",
+                provider="webhook",
+                retryable=self.fail,
+                status=503 if self.fail else 404,
+            )
         self.sent.append((time.monotonic(), alert.id))
 
 
@@ -59,8 +62,10 @@ async def test_anomaly_batch_finds_injected_anomalies_and_alerts_at_the_rate_lim
         found, truth = set(batch["anomalies"]), set(world.anomalies)
         recall = len(found & truth) / len(truth)
         precision = len(found & truth) / len(found)
-        print(f"anomaly batch job: recall {recall:.3f}, precision {precision:.3f}, "
-              f"{batch['checked']} trades checked, {len(batch['alerts'])} alerts")  # fmt: skip
+        print(
+            f"anomaly batch job: recall {recall:.3f}, precision {precision:.3f}, "
+            f"{batch['checked']} trades checked, {len(batch['alerts'])} alerts"
+        )
         assert recall >= 0.9 and precision >= 0.9
         assert batch["ingested"] == batch["checked"] == len(world.trades)
         alerts = d.queue("polymarket-alerts")
@@ -96,8 +101,14 @@ async def test_a_failing_webhook_ends_in_the_dead_letter_stream(
     sink = RecordingSink(fail=retryable)
     async with deployment(valkey_url, providers=with_sink(sink)) as d:
         store = d.runtime.store
-        alert = Alert(id="anomaly-test", kind="polymarket-anomaly", severity="critical",
-                      title="t", description="d", created_at=1)  # fmt: skip
+        alert = Alert(
+            id="anomaly-test",
+            kind="polymarket-anomaly",
+            severity="critical",
+            title="t",
+            description="d",
+            created_at=1,
+        )
         assert store.add_alert(alert)
         queue = d.queue("polymarket-alerts")
         handle = await d.app.enqueue("send-alert", {"alert_id": alert.id}, id=f"alert-{alert.id}")

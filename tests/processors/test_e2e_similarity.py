@@ -11,12 +11,12 @@ import pytest
 
 import streamq
 from processors.errors import ProviderError
-from processors.jobs_types import DashboardOutcome, SimilarityOutcome
+from processors.jobs.types import DashboardOutcome, SimilarityOutcome
 from processors.models import SwapPage, WalletBalances
 from processors.providers.base import Providers
 from processors.providers.retrying import RetryPolicy, with_retries
 from processors.providers.simulator import simulated_providers
-from processors.testing import Deployment, deployment
+from tests.support.deployment import Deployment, deployment
 
 QUEUE_FLOW = "/api/v1/analyses/similarity/queue"
 
@@ -55,8 +55,11 @@ async def test_copy_traders_score_above_every_unrelated_pair(valkey_url: str) ->
     providers = simulated_providers(seed=7)
     world = providers.chain.world  # type: ignore[attr-defined]
     copiers = dict(world.leaders)  # copier -> leader
-    others = [a for a, s in world.wallets.items()
-              if s in ("flipper", "holder") and a not in copiers.values()][:3]  # fmt: skip
+    others = [
+        a
+        for a, s in world.wallets.items()
+        if s in ("flipper", "holder") and a not in copiers.values()
+    ][:3]
     wallets = [*copiers, *copiers.values(), *others]
     async with deployment(valkey_url, providers=providers, serve=True) as d:
         body = await run_flow(d, wallets)
@@ -79,8 +82,10 @@ async def test_copy_traders_score_above_every_unrelated_pair(valkey_url: str) ->
     copy = [frozenset(p) for p in copiers.items()]
     unrelated = [frozenset(p) for p in combinations(wallets, 2) if frozenset(p) not in copy]
     low, high = min(pairs[p] for p in copy), max(pairs[p] for p in unrelated)
-    print(f"similarity separation: copy-trader pairs >= {low:.3f}, unrelated <= {high:.3f}, "
-          f"margin {low - high:.3f}")  # fmt: skip
+    print(
+        f"similarity separation: copy-trader pairs >= {low:.3f}, unrelated <= {high:.3f}, "
+        f"margin {low - high:.3f}"
+    )
     assert low > high
     assert quick.json()["similarity"]["pairs"][0]["score"] == out.similarity.pairs[0].score
     # Enrichment ran in parallel over the balances the flow fetched.
@@ -95,10 +100,14 @@ async def test_flow_completes_on_the_rest_when_one_wallet_keeps_failing(valkey_u
     wallets = [a for a, s in world.wallets.items() if s in ("flipper", "sniper")][:5]
     broken = wallets[2]
     providers = with_retries(
-        Providers(chain=BrokenWallet(base.chain, broken), tokens=base.tokens,
-                  polymarket=base.polymarket, alerts=base.alerts),
+        Providers(
+            chain=BrokenWallet(base.chain, broken),
+            tokens=base.tokens,
+            polymarket=base.polymarket,
+            alerts=base.alerts,
+        ),
         RetryPolicy(attempts=2, base=0.01),
-    )  # fmt: skip
+    )
     async with deployment(valkey_url, providers=providers, serve=True) as d:
         body = await run_flow(d, wallets)
         raw = await d.app.handle(body["queueName"], body["jobId"]).result(timeout=60)
@@ -120,25 +129,32 @@ async def test_flow_completes_on_the_rest_when_one_wallet_keeps_failing(valkey_u
 async def test_analyses_complete_through_thirty_percent_provider_failures(
     valkey_url: str,
 ) -> None:
-    providers = with_retries(simulated_providers(seed=4, error_rate=0.3),
-                             RetryPolicy(attempts=5, base=0.005))  # fmt: skip
+    providers = with_retries(
+        simulated_providers(seed=4, error_rate=0.3), RetryPolicy(attempts=5, base=0.005)
+    )
     world = providers.chain.world  # type: ignore[attr-defined]
     wallets = [a for a, s in world.wallets.items() if s in ("holder", "sniper", "flipper")][:4]
     async with deployment(valkey_url, providers=providers, serve=True) as d:
         jobs = []
         for w in wallets:
-            r = await d.http.post("/api/v1/analyses/wallets/dashboard-analysis",
-                                  json={"walletAddress": w, "enrichMetadata": False})  # fmt: skip
+            r = await d.http.post(
+                "/api/v1/analyses/wallets/dashboard-analysis",
+                json={"walletAddress": w, "enrichMetadata": False},
+            )
             jobs.append(r.json()["jobId"])
         flow = await run_flow(d, wallets)
         q = d.queue("analysis-operations")
-        outs = [msgspec.convert(await d.app.handle(q, j).result(timeout=60), DashboardOutcome)
-                for j in jobs]  # fmt: skip
+        outs = [
+            msgspec.convert(await d.app.handle(q, j).result(timeout=60), DashboardOutcome)
+            for j in jobs
+        ]
         sim = msgspec.convert(
             await d.app.handle(q, flow["jobId"]).result(timeout=60), SimilarityOutcome
         )
-        stats = {name: await d.app.stats(d.queue(name))
-                 for name in ("analysis-operations", "wallet-operations")}  # fmt: skip
+        stats = {
+            name: await d.app.stats(d.queue(name))
+            for name in ("analysis-operations", "wallet-operations")
+        }
     for w, out in zip(wallets, outs, strict=True):
         assert out.pnl.stats.net_sol == world.truth(w).net_sol
     assert sim.failed_wallets == {} and sim.processed_wallets == len(wallets)

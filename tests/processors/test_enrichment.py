@@ -7,8 +7,9 @@ from processors.models import TokenBalance, TokenInfo, WalletBalances
 
 
 def info(mint: str, price: float | None, at: int = 0) -> TokenInfo:
-    return TokenInfo(mint=mint, symbol=mint.upper(), name=f"{mint} token", price_usd=price,
-                     fetched_at=at)  # fmt: skip
+    return TokenInfo(
+        mint=mint, symbol=mint.upper(), name=f"{mint} token", price_usd=price, fetched_at=at
+    )
 
 
 def test_plan_reuses_fresh_cache_and_batches_the_rest() -> None:

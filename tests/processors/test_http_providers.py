@@ -25,9 +25,9 @@ from processors.providers.http import (
     WebhookAlertSink,
 )
 from processors.providers.simulator import SimulatedChain, SimulatedTokenData
-from processors.providers.standin import StandIn
+from processors.services.wallet import sync_wallet
 from processors.store import Store
-from processors.wallet_service import sync_wallet
+from tests.support.standin import StandIn
 
 pytestmark = pytest.mark.anyio
 
@@ -42,8 +42,15 @@ def _free_port() -> int:
 def standin() -> Iterator[tuple[StandIn, str]]:
     stand = StandIn()
     port = _free_port()
-    config = uvicorn.Config(stand.app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="off", ws="none", access_log=False)  # fmt: skip
+    config = uvicorn.Config(
+        stand.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ws="none",
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -193,8 +200,10 @@ async def test_rate_limited_client_never_bursts(services: tuple[StandIn, str]) -
     # seconds after the calls began, whatever the concurrency (lateness is allowed, bursts not).
     early = [k for k, t in enumerate(times) if t - start < k * 0.1 - 0.001]
     busiest = max(sum(1 for u in times if t <= u < t + 1.0) for t in times)
-    print(f"25 concurrent calls at 10 req/s: {elapsed:.2f}s in all, busiest 1 s window "
-          f"{busiest} (11 only if the first request was late, never early)")  # fmt: skip
+    print(
+        f"25 concurrent calls at 10 req/s: {elapsed:.2f}s in all, busiest 1 s window "
+        f"{busiest} (11 only if the first request was late, never early)"
+    )
     assert early == []
     assert elapsed >= 2.4 - 0.001
     await chain.aclose()
@@ -204,9 +213,15 @@ async def test_webhook_alerts(services: tuple[StandIn, str]) -> None:
     stand, url = services
     stand.webhooks.clear()
     sink = WebhookAlertSink(f"{url}/webhook", rate_limit=100, **FAST)
-    alert = Alert(id="a-1", kind="polymarket-anomaly", severity="critical", title="Big bet",
-                  description="Wallet 0xabc bet $40,000", fields={"score": "0.95"},
-                  created_at=1_793_491_200)  # fmt: skip
+    alert = Alert(
+        id="a-1",
+        kind="polymarket-anomaly",
+        severity="critical",
+        title="Big bet",
+        description="Wallet 0xabc bet $40,000",
+        fields={"score": "0.95"},
+        created_at=1_793_491_200,
+    )
     stand.fail_next("/webhook", 429, 1)
     await sink.send(alert)
     assert len(stand.webhooks) == 1
@@ -221,10 +236,16 @@ async def test_webhook_alerts(services: tuple[StandIn, str]) -> None:
 async def test_factory_builds_working_http_providers(services: tuple[StandIn, str]) -> None:
     stand, url = services
     settings = ProviderSettings.from_env(
-        {"PROCESSORS_PROVIDERS": "http", "HELIUS_API_KEY": "test-key", "HELIUS_URL": url,
-         "DEXSCREENER_URL": url, "POLYMARKET_GAMMA_URL": url, "POLYMARKET_DATA_URL": url,
-         "ALERT_WEBHOOK_URL": f"{url}/webhook"}
-    )  # fmt: skip
+        {
+            "PROCESSORS_PROVIDERS": "http",
+            "HELIUS_API_KEY": "test-key",
+            "HELIUS_URL": url,
+            "DEXSCREENER_URL": url,
+            "POLYMARKET_GAMMA_URL": url,
+            "POLYMARKET_DATA_URL": url,
+            "ALERT_WEBHOOK_URL": f"{url}/webhook",
+        }
+    )
     providers = build_providers(settings)
     wallet = next(iter(stand.world.wallets))
     assert (await providers.chain.get_balances(wallet)).wallet == wallet

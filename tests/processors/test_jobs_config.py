@@ -13,7 +13,8 @@ from processors.app import build_app, queue_workers
 from processors.config import JOBS, QUEUES
 from processors.errors import InsufficientData, InvalidWalletAddress, ProviderError, RateLimited
 from processors.ids import dashboard_job_id, similarity_job_id, sync_job_id
-from processors.jobs_support import mapped_errors, runtime_of
+from processors.jobs.signals import mapped_errors
+from processors.runtime import runtime_of
 from processors.settings import Settings
 
 

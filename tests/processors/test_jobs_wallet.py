@@ -7,17 +7,17 @@ import anyio
 import msgspec
 import pytest
 
-from processors import jobs_wallet
 from processors.config import SYNC
-from processors.jobs_support import cached_balances
+from processors.jobs import wallet as wallet_jobs
+from processors.jobs.balance_cache import cached_balances
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
+from tests.support.deployment import deployment
 
 
 async def test_sync_is_incremental_and_caps_high_frequency_wallets(
     valkey_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(jobs_wallet, "SYNC", msgspec.structs.replace(SYNC, dashboard_max_swaps=120))
+    monkeypatch.setattr(wallet_jobs, "SYNC", msgspec.structs.replace(SYNC, dashboard_max_swaps=120))
     providers = simulated_providers(seed=8)
     world = providers.chain.world  # type: ignore[attr-defined]
     hf = next(a for a, s in world.wallets.items() if s == "hf_bot")

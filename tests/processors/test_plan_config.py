@@ -10,16 +10,24 @@ WALLET = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 
 def test_design_queue_layout_and_plan_values() -> None:
     assert set(config.QUEUES) == {
-        "wallet-operations", "analysis-operations", "enrichment-operations",
-        "polymarket-whale-updates", "polymarket-anomaly-batch", "polymarket-analysis",
+        "wallet-operations",
+        "analysis-operations",
+        "enrichment-operations",
+        "polymarket-whale-updates",
+        "polymarket-anomaly-batch",
+        "polymarket-analysis",
         "polymarket-alerts",
-    }  # fmt: skip
+    }
     jobs = config.JOBS
-    for name, queue in [("sync-wallet", "wallet-operations"), ("fetch-balances", "wallet-operations"),
-                        ("analyze-pnl", "analysis-operations"), ("analyze-behavior", "analysis-operations"),
-                        ("analyze-similarity", "analysis-operations"),
-                        ("dashboard-wallet-analysis", "analysis-operations"),
-                        ("enrich-token-balances", "enrichment-operations")]:  # fmt: skip
+    for name, queue in [
+        ("sync-wallet", "wallet-operations"),
+        ("fetch-balances", "wallet-operations"),
+        ("analyze-pnl", "analysis-operations"),
+        ("analyze-behavior", "analysis-operations"),
+        ("analyze-similarity", "analysis-operations"),
+        ("dashboard-wallet-analysis", "analysis-operations"),
+        ("enrich-token-balances", "enrichment-operations"),
+    ]:
         assert jobs[name].queue == queue
     assert jobs["sync-wallet"].timeout == 600 and jobs["sync-wallet"].max_attempts == 3
     assert jobs["dashboard-wallet-analysis"].priority == "critical"

@@ -14,8 +14,9 @@ W = "9WzDXwBbmkg8ZTbNMqUxvQRAyrZzDsGYdLVL9zYtAWWM"
 SOL = LAMPORTS_PER_SOL
 
 
-def swap(n: int, mint: str, side: str, tokens: float, sol: float, *, dec: int = 6,
-         fee: int = 5_000) -> Swap:  # fmt: skip
+def swap(
+    n: int, mint: str, side: str, tokens: float, sol: float, *, dec: int = 6, fee: int = 5_000
+) -> Swap:
     return Swap(
         signature=f"sig{n}",
         wallet=W,
@@ -99,7 +100,11 @@ def test_every_simulated_wallet_matches_the_simulator_ledger_exactly() -> None:
         for t in report.tokens:
             want = truth.tokens[t.mint]
             assert (t.realised_sol, t.unrealised_sol, t.net_sol, t.remaining) == (
-                want.realised_sol, want.unrealised_sol, want.net_sol, want.remaining)  # fmt: skip
+                want.realised_sol,
+                want.unrealised_sol,
+                want.net_sol,
+                want.remaining,
+            )
             assert (t.buys, t.sells) == (want.buys, want.sells)
         checked += 1
     assert checked == len(world.wallets) > 10
@@ -111,20 +116,50 @@ def round_trips(draw: st.DrawFn) -> list[Swap]:
     held, out, n = 0, [], 0
     for _ in range(draw(st.integers(1, 12))):
         amount = draw(st.integers(1, 10**12))
-        out.append(Swap(signature=f"b{n}", wallet=W, mint="T", side="buy", token_amount=amount,
-                        decimals=6, sol_lamports=draw(st.integers(1, 10**12)),
-                        fee_lamports=draw(st.integers(0, 10**6)), timestamp=n))  # fmt: skip
+        out.append(
+            Swap(
+                signature=f"b{n}",
+                wallet=W,
+                mint="T",
+                side="buy",
+                token_amount=amount,
+                decimals=6,
+                sol_lamports=draw(st.integers(1, 10**12)),
+                fee_lamports=draw(st.integers(0, 10**6)),
+                timestamp=n,
+            )
+        )
         held, n = held + amount, n + 1
         if draw(st.booleans()):
             part = draw(st.integers(1, held))
-            out.append(Swap(signature=f"s{n}", wallet=W, mint="T", side="sell", token_amount=part,
-                            decimals=6, sol_lamports=draw(st.integers(0, 10**12)),
-                            fee_lamports=draw(st.integers(0, 10**6)), timestamp=n))  # fmt: skip
+            out.append(
+                Swap(
+                    signature=f"s{n}",
+                    wallet=W,
+                    mint="T",
+                    side="sell",
+                    token_amount=part,
+                    decimals=6,
+                    sol_lamports=draw(st.integers(0, 10**12)),
+                    fee_lamports=draw(st.integers(0, 10**6)),
+                    timestamp=n,
+                )
+            )
             held, n = held - part, n + 1
     if held:
-        out.append(Swap(signature=f"s{n}", wallet=W, mint="T", side="sell", token_amount=held,
-                        decimals=6, sol_lamports=draw(st.integers(0, 10**12)), fee_lamports=0,
-                        timestamp=n))  # fmt: skip
+        out.append(
+            Swap(
+                signature=f"s{n}",
+                wallet=W,
+                mint="T",
+                side="sell",
+                token_amount=held,
+                decimals=6,
+                sol_lamports=draw(st.integers(0, 10**12)),
+                fee_lamports=0,
+                timestamp=n,
+            )
+        )
     return out
 
 

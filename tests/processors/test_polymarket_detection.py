@@ -9,16 +9,34 @@ from processors.models import PolymarketTrade
 from processors.providers.sim_polymarket import PolymarketConfig, PolymarketWorld
 
 
-def trade(i: int, wallet: str, notional: float, price: float = 0.5, t: int | None = None,
-          market: str = "M") -> PolymarketTrade:  # fmt: skip
-    return PolymarketTrade(trade_id=f"t{i}", wallet=wallet, condition_id=market, outcome="Yes",
-                           side="BUY", size=notional / price, price=price,
-                           timestamp=i * 60 if t is None else t)  # fmt: skip
+def trade(
+    i: int,
+    wallet: str,
+    notional: float,
+    price: float = 0.5,
+    t: int | None = None,
+    market: str = "M",
+) -> PolymarketTrade:
+    return PolymarketTrade(
+        trade_id=f"t{i}",
+        wallet=wallet,
+        condition_id=market,
+        outcome="Yes",
+        side="BUY",
+        size=notional / price,
+        price=price,
+        timestamp=i * 60 if t is None else t,
+    )
 
 
 def test_whale_ranking_by_hand() -> None:
-    trades = [trade(1, "a", 100), trade(2, "b", 5000), trade(3, "a", 200), trade(4, "c", 350),
-              trade(5, "b", 1000, market="N")]  # fmt: skip
+    trades = [
+        trade(1, "a", 100),
+        trade(2, "b", 5000),
+        trade(3, "a", 200),
+        trade(4, "c", 350),
+        trade(5, "b", 1000, market="N"),
+    ]
     whales = rank_whales(trades, top=2)
     assert [w.wallet for w in whales] == ["b", "c"]
     b = whales[0]
@@ -53,8 +71,10 @@ def test_injected_anomalies_are_found(seed: int) -> None:
     flagged = {s.trade_id for s in score_trades(world.trades) if s.flagged}
     hits = len(flagged & truth)
     recall, precision = hits / len(truth), hits / max(1, len(flagged))
-    print(f"seed {seed}: {len(world.trades)} trades, {len(truth)} injected anomalies, "
-          f"{len(flagged)} flagged: recall {recall:.3f}, precision {precision:.3f}")  # fmt: skip
+    print(
+        f"seed {seed}: {len(world.trades)} trades, {len(truth)} injected anomalies, "
+        f"{len(flagged)} flagged: recall {recall:.3f}, precision {precision:.3f}"
+    )
     assert recall >= 0.9 and precision >= 0.9
     whales = rank_whales(world.trades, top=len(world.whales))
     assert {w.wallet for w in whales} == world.whales
@@ -72,8 +92,11 @@ def test_batches_scored_against_history_match_the_whole_run() -> None:
         batch = [t for t in trades if lo <= t.timestamp < lo + 30]
         flagged |= {s.trade_id for s in score_trades(batch, history) if s.flagged}
         history += batch
-    late_truth = {i for i, _ in world.anomalies.items()
-                  if next(t for t in trades if t.trade_id == i).timestamp >= window_start}  # fmt: skip
+    late_truth = {
+        i
+        for i, _ in world.anomalies.items()
+        if next(t for t in trades if t.trade_id == i).timestamp >= window_start
+    }
     assert start < window_start and late_truth
     assert len(flagged & late_truth) / len(late_truth) >= 0.9
     assert len(flagged & late_truth) / len(flagged) >= 0.9

@@ -3,19 +3,19 @@ from __future__ import annotations
 import pytest
 
 from processors.errors import ProcessorsError, ProviderError
-from processors.polymarket_service import (
+from processors.providers.sim_polymarket import PolymarketWorld
+from processors.providers.simulator import (
+    Faults,
+    SimulatedAlertSink,
+    SimulatedPolymarket,
+)
+from processors.services.polymarket import (
     analyze_trade,
     analyze_trade_by_id,
     deliver_alert,
     detect_anomalies,
     ingest_trades,
     update_whales,
-)
-from processors.providers.sim_polymarket import PolymarketWorld
-from processors.providers.simulator import (
-    Faults,
-    SimulatedAlertSink,
-    SimulatedPolymarket,
 )
 from processors.store import Store
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import msgspec
 
-from processors.jobs_types import DashboardOutcome
+from processors.jobs.types import DashboardOutcome
 from processors.providers.simulator import simulated_providers
-from processors.testing import deployment
+from tests.support.deployment import deployment
 
 
 async def test_trigger_active_jobs_and_health(valkey_url: str) -> None:
@@ -21,13 +21,17 @@ async def test_trigger_active_jobs_and_health(valkey_url: str) -> None:
         assert set(healthy["queues"]) == set(d.runtime.queues())
 
         await d.app.pause(analysis)  # hold the jobs so "already running" can be seen
-        r = await d.http.post("/api/v1/analyses/wallets/trigger-analysis",
-                              json={"walletAddresses": [w1, w2]})  # fmt: skip
+        r = await d.http.post(
+            "/api/v1/analyses/wallets/trigger-analysis", json={"walletAddresses": [w1, w2]}
+        )
         assert r.status_code == 202 and r.headers["deprecation"] == "true"
         first = r.json()
         assert first["triggeredAnalyses"] == [w1, w2] and first["skippedAnalyses"] == []
-        again = (await d.http.post("/api/v1/analyses/wallets/trigger-analysis",
-                                   json={"walletAddresses": [w1]})).json()  # fmt: skip
+        again = (
+            await d.http.post(
+                "/api/v1/analyses/wallets/trigger-analysis", json={"walletAddresses": [w1]}
+            )
+        ).json()
         assert again["skippedAnalyses"] == [w1] and again["jobIds"][w1] == first["jobIds"][w1]
         active = (await d.http.get(f"/api/v1/jobs/wallet/{w1}/active")).json()
         assert [j["jobId"] for j in active["jobs"]] == [first["jobIds"][w1]]
@@ -66,18 +70,37 @@ async def test_bad_requests_are_4xx_in_the_error_envelope(valkey_url: str) -> No
         assert await error("POST", queue, 400, json={"walletAddresses": [a, a]}) == (
             "not_enough_wallets"
         )
-        assert await error("POST", queue, 422,
-                           json={"walletAddresses": [a, b], "failureThreshold": 0}) == (
-            "invalid_payload")  # fmt: skip
+        assert await error(
+            "POST", queue, 422, json={"walletAddresses": [a, b], "failureThreshold": 0}
+        ) == ("invalid_payload")
         assert await error("POST", queue, 422, json={"wallets": [a, b]}) == "invalid_payload"
         assert await error("POST", queue, 400, content=b"{nope") == "malformed_json"
-        assert await error("POST", "/api/v1/analyses/similarity", 422,
-                           json={"walletAddresses": [a, b]}) == "insufficient_data"  # fmt: skip
+        assert await error("POST", queue, 400, content=b"") == "bad_request"
+        big = b'{"walletAddresses": ["' + b"x" * (2 << 20) + b'"]}'  # over the 1 MiB limit
+        assert await error("POST", queue, 413, content=big) == "payload_too_large"
+        wrong = await h.post(queue, json={"walletAddresses": [a, b], "vectorType": 3})
+        assert wrong.status_code == 422 and wrong.json()["error"]["path"] == "$.vectorType"
+        assert (
+            await error(
+                "POST", "/api/v1/analyses/similarity", 422, json={"walletAddresses": [a, b]}
+            )
+            == "insufficient_data"
+        )
         assert await error("GET", f"/api/v1/wallets/{a}/pnl", 404) == "not_analyzed"
-        assert await error("GET", "/api/v1/analyses/wallets/status", 400,
-                           params={"walletAddresses": f"{a},bad"}) == "invalid_wallet_address"  # fmt: skip
+        assert (
+            await error(
+                "GET",
+                "/api/v1/analyses/wallets/status",
+                400,
+                params={"walletAddresses": f"{a},bad"},
+            )
+            == "invalid_wallet_address"
+        )
         ok = await h.get("/api/v1/analyses/wallets/status", params={"walletAddresses": f"{a},{b}"})
         assert [s["status"] for s in ok.json()["statuses"]] == ["MISSING", "MISSING"]
         doc = (await h.get("/openapi.json")).json()
-        assert {"/api/v1/analyses/wallets/dashboard-analysis", "/api/v1/jobs/{id}/status",
-                "/health/queues"} <= set(doc["paths"])  # fmt: skip
+        assert {
+            "/api/v1/analyses/wallets/dashboard-analysis",
+            "/api/v1/jobs/{id}/status",
+            "/health/queues",
+        } <= set(doc["paths"])

@@ -12,8 +12,17 @@ from processors.providers.sim_world import SimWorld, WorldConfig
 
 
 def buy(wallet: str, mint: str, sol: int, n: int = 0) -> Swap:
-    return Swap(signature=f"{wallet}{mint}{n}", wallet=wallet, mint=mint, side="buy",
-                token_amount=1, decimals=0, sol_lamports=sol, fee_lamports=0, timestamp=n)  # fmt: skip
+    return Swap(
+        signature=f"{wallet}{mint}{n}",
+        wallet=wallet,
+        mint=mint,
+        side="buy",
+        token_amount=1,
+        decimals=0,
+        sol_lamports=sol,
+        fee_lamports=0,
+        timestamp=n,
+    )
 
 
 def test_vectors_and_measures_by_hand() -> None:
@@ -57,9 +66,13 @@ def test_needs_two_wallets_with_swaps() -> None:
 def test_holdings_cosine_uses_prices() -> None:
     swaps = {"A": [buy("A", "X", 1)], "B": [buy("B", "Y", 1)]}
     bal = {
-        "A": WalletBalances(wallet="A", lamports=0, tokens=[TokenBalance(mint="Z", amount=10, decimals=0)]),
-        "B": WalletBalances(wallet="B", lamports=0, tokens=[TokenBalance(mint="Z", amount=99, decimals=0)]),
-    }  # fmt: skip
+        "A": WalletBalances(
+            wallet="A", lamports=0, tokens=[TokenBalance(mint="Z", amount=10, decimals=0)]
+        ),
+        "B": WalletBalances(
+            wallet="B", lamports=0, tokens=[TokenBalance(mint="Z", amount=99, decimals=0)]
+        ),
+    }
     pair = analyze_similarity(swaps, balances=bal, prices={"Z": 2.0}).pairs[0]
     assert pair.capital_cosine == 0.0
     assert pair.holdings_cosine == pytest.approx(1.0)
@@ -77,8 +90,10 @@ def test_copy_traders_score_above_every_unrelated_pair(seed: int) -> None:
     for measure in ("capital_cosine", "binary_cosine", "jaccard"):
         lowest_copy = min(getattr(p, measure) for p in related)
         highest_other = max(getattr(p, measure) for p in others)
-        print(f"seed {seed} {measure}: lowest copy-trader pair {lowest_copy:.3f}, "
-              f"highest unrelated pair {highest_other:.3f}")  # fmt: skip
+        print(
+            f"seed {seed} {measure}: lowest copy-trader pair {lowest_copy:.3f}, "
+            f"highest unrelated pair {highest_other:.3f}"
+        )
         assert lowest_copy > highest_other
     top = {frozenset((p.wallet_a, p.wallet_b)) for p in result.pairs[: len(copies)]}
     assert top == copies

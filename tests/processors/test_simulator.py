@@ -52,7 +52,12 @@ def test_population_and_addresses() -> None:
     world = SimWorld()
     styles = list(world.wallets.values())
     assert {s: styles.count(s) for s in set(styles)} == {
-        "holder": 5, "flipper": 6, "sniper": 4, "hf_bot": 3, "copy_trader": 4}  # fmt: skip
+        "holder": 5,
+        "flipper": 6,
+        "sniper": 4,
+        "hf_bot": 3,
+        "copy_trader": 4,
+    }
     assert all(is_valid_address(a) for a in world.wallets)
     assert all(is_valid_address(m) for m in world.tokens)
     for copier, leader in world.leaders.items():

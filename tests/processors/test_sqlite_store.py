@@ -11,11 +11,11 @@ from processors.analysis.behavior import analyze_behavior
 from processors.analysis.pnl import compute_pnl
 from processors.analysis.polymarket import rank_whales, score_trades
 from processors.analysis.similarity import analyze_similarity
-from processors.migrations import MIGRATIONS
 from processors.models import Alert, TokenInfo
 from processors.providers.sim_polymarket import PolymarketWorld
 from processors.providers.sim_world import SimWorld
 from processors.store import Store
+from processors.store.migrations import MIGRATIONS
 
 WORLD = SimWorld()
 WALLETS = list(WORLD.wallets)
@@ -34,8 +34,19 @@ def test_file_store_is_wal_and_migrated(store: Store, tmp_path: Path) -> None:
     conn = sqlite3.connect(tmp_path / "app.db")
     tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     conn.close()
-    assert {"wallets", "swaps", "pnl_reports", "token_pnl", "behavior", "token_info",
-            "similarity_results", "pm_trades", "pm_whales", "anomalies", "alerts"} <= tables  # fmt: skip
+    assert {
+        "wallets",
+        "swaps",
+        "pnl_reports",
+        "token_pnl",
+        "behavior",
+        "token_info",
+        "similarity_results",
+        "pm_trades",
+        "pm_whales",
+        "anomalies",
+        "alerts",
+    } <= tables
     store.close()
     again = Store(tmp_path / "app.db")  # reopening applies nothing twice
     assert again.version == len(MIGRATIONS)
@@ -96,7 +107,8 @@ def test_polymarket_tables(store: Store) -> None:
     assert store.save_anomalies(flagged, now=50) == 5
     assert store.save_anomalies(flagged, now=60) == 0
     assert [a.trade_id for a in store.anomalies()] == [
-        a.trade_id for a in sorted(flagged, key=lambda a: (-a.score, a.trade_id))]  # fmt: skip
+        a.trade_id for a in sorted(flagged, key=lambda a: (-a.score, a.trade_id))
+    ]
 
 
 def test_alert_lifecycle(store: Store) -> None:

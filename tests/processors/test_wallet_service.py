@@ -18,9 +18,7 @@ from processors.providers.simulator import (
     SimulatedTokenData,
     simulated_providers,
 )
-from processors.solana import b58encode
-from processors.store import Store
-from processors.wallet_service import (
+from processors.services.wallet import (
     dashboard_analysis,
     enrich_wallet_balances,
     fetch_balances,
@@ -29,10 +27,16 @@ from processors.wallet_service import (
     token_infos,
     wallets_needing_sync,
 )
+from processors.solana import b58encode
+from processors.store import Store
 
 pytestmark = pytest.mark.anyio
-STYLE_TO_CLASS = {"holder": "holder", "flipper": "flipper", "sniper": "sniper",
-                  "hf_bot": "high_frequency"}  # fmt: skip
+STYLE_TO_CLASS = {
+    "holder": "holder",
+    "flipper": "flipper",
+    "sniper": "sniper",
+    "hf_bot": "high_frequency",
+}
 
 
 def world_of(p: Providers) -> SimWorld:
@@ -55,14 +59,19 @@ async def test_dashboard_matches_ground_truth_exactly(tmp_path: Path) -> None:
         assert result.sync.new_swaps == len(truth.swaps)
         s = result.pnl.stats
         assert (s.realised_sol, s.unrealised_sol, s.fees_sol, s.net_sol) == (
-            truth.realised_sol, truth.unrealised_sol, truth.fees_sol, truth.net_sol)  # fmt: skip
+            truth.realised_sol,
+            truth.unrealised_sol,
+            truth.fees_sol,
+            truth.net_sol,
+        )
         for t in result.pnl.tokens:
             assert t.net_sol == truth.tokens[t.mint].net_sol
         b = result.behavior
         assert b.trades == len(truth.swaps)
         assert b.completed_holds == len(truth.hold_seconds)
         assert b.median_hold_seconds == (
-            statistics.median(truth.hold_seconds) if truth.hold_seconds else None)  # fmt: skip
+            statistics.median(truth.hold_seconds) if truth.hold_seconds else None
+        )
         if style != "copy_trader":
             assert b.classification == STYLE_TO_CLASS[style]
         assert store.pnl(address) == result.pnl and store.behavior(address) == result.behavior
@@ -152,8 +161,9 @@ async def test_similarity_flow_end_to_end() -> None:
     copier, leader = next(iter(world.leaders.items()))
     others = [a for a in world.wallets if a not in (copier, leader)][:4]
     wallets = [copier, leader, *others]
-    result = await similarity_flow(store, providers, wallets, request_id="req-9",
-                                   wallets_needing_sync=wallets, now=10**6)  # fmt: skip
+    result = await similarity_flow(
+        store, providers, wallets, request_id="req-9", wallets_needing_sync=wallets, now=10**6
+    )
     assert result.processed_wallets == 6 and result.success_rate == 1.0
     top = result.similarity.pairs[0]
     assert {top.wallet_a, top.wallet_b} == {copier, leader}
@@ -189,15 +199,18 @@ async def test_enrichment_is_database_first() -> None:
     async def on_batch(got: dict[str, TokenInfo]) -> None:
         batches.append(len(got))
 
-    enriched = await enrich_wallet_balances(store, providers.tokens, balances, now=100,
-                                            on_batch=on_batch)  # fmt: skip
+    enriched = await enrich_wallet_balances(
+        store, providers.tokens, balances, now=100, on_batch=on_batch
+    )
     mints = {t.mint for b in balances.values() for t in b.tokens}
     assert sum(batches) == len(mints) + 1  # + SOL for the SOL/USD price
     for w in wallets:
         e = enriched[w]
         assert e.unpriced_tokens == 0
-        want = sum(t.amount / 10**t.decimals * world.current_price(t.mint) * world.config.sol_usd
-                   for t in balances[w].tokens)  # fmt: skip
+        want = sum(
+            t.amount / 10**t.decimals * world.current_price(t.mint) * world.config.sol_usd
+            for t in balances[w].tokens
+        )
         assert e.tokens_value_usd == pytest.approx(want)
         assert e.total_value_usd == pytest.approx(want + e.sol * world.config.sol_usd)
     tokens = providers.tokens

@@ -22,8 +22,8 @@ from processors.analysis.behavior import BehaviorMetrics
 from processors.analysis.pnl import PnlReport
 from processors.analysis.polymarket import AnomalyScore, Whale
 from processors.analysis.similarity import SimilarityResult
-from processors.migrations import migrate
 from processors.models import Alert, PolymarketTrade, Swap, TokenInfo
+from processors.store.migrations import migrate
 
 __all__ = ["Store", "WalletState", "WalletStatus"]
 
@@ -124,10 +124,19 @@ class Store:
         """Store a sync's swaps (duplicates ignored) and mark the wallet synced; returns new rows."""
         at = _now(now)
         rows = [
-            (s.wallet, s.signature, s.mint, s.side, s.token_amount, s.decimals, s.sol_lamports,
-             s.fee_lamports, s.timestamp)
+            (
+                s.wallet,
+                s.signature,
+                s.mint,
+                s.side,
+                s.token_amount,
+                s.decimals,
+                s.sol_lamports,
+                s.fee_lamports,
+                s.timestamp,
+            )
             for s in swaps
-        ]  # fmt: skip
+        ]
         with self._tx() as conn:
             before = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO swaps VALUES (?,?,?,?,?,?,?,?,?)", rows)
@@ -185,8 +194,17 @@ class Store:
             " fee_lamports, timestamp FROM swaps WHERE wallet = ? ORDER BY timestamp, signature",
             (wallet,),
         )
-        keys = ("wallet", "signature", "mint", "side", "token_amount", "decimals", "sol_lamports",
-                "fee_lamports", "timestamp")  # fmt: skip
+        keys = (
+            "wallet",
+            "signature",
+            "mint",
+            "side",
+            "token_amount",
+            "decimals",
+            "sol_lamports",
+            "fee_lamports",
+            "timestamp",
+        )
         return [msgspec.convert(dict(zip(keys, r, strict=True)), Swap) for r in rows]
 
     # -- analysis results ----------------------------------------------------------------------
@@ -201,11 +219,14 @@ class Store:
             conn.execute("DELETE FROM token_pnl WHERE wallet = ?", (report.wallet,))
             conn.executemany(
                 "INSERT INTO token_pnl VALUES (?, ?, ?, ?, ?, ?)",
-                [(report.wallet, t.mint, t.realised_sol, t.unrealised_sol, t.fees_sol, t.net_sol)
-                 for t in report.tokens],
-            )  # fmt: skip
-            conn.execute("UPDATE wallets SET last_analyzed_at = ? WHERE address = ?",
-                         (at, report.wallet))  # fmt: skip
+                [
+                    (report.wallet, t.mint, t.realised_sol, t.unrealised_sol, t.fees_sol, t.net_sol)
+                    for t in report.tokens
+                ],
+            )
+            conn.execute(
+                "UPDATE wallets SET last_analyzed_at = ? WHERE address = ?", (at, report.wallet)
+            )
 
     def pnl(self, wallet: str) -> PnlReport | None:
         return self._one("SELECT report FROM pnl_reports WHERE wallet = ?", (wallet,), PnlReport)
@@ -249,8 +270,11 @@ class Store:
             )
 
     def similarity(self, request_id: str) -> SimilarityResult | None:
-        return self._one("SELECT result FROM similarity_results WHERE request_id = ?",
-                         (request_id,), SimilarityResult)  # fmt: skip
+        return self._one(
+            "SELECT result FROM similarity_results WHERE request_id = ?",
+            (request_id,),
+            SimilarityResult,
+        )
 
     def _one(self, sql: str, params: Sequence[object], kind: type[T]) -> T | None:
         rows = self._query(sql, params)
@@ -260,8 +284,9 @@ class Store:
 
     def add_pm_trades(self, trades: Iterable[PolymarketTrade]) -> int:
         """Store trades not seen before (unchecked); returns how many were new."""
-        rows = [(t.trade_id, t.wallet, t.condition_id, t.timestamp, _encode(t).decode())
-                for t in trades]  # fmt: skip
+        rows = [
+            (t.trade_id, t.wallet, t.condition_id, t.timestamp, _encode(t).decode()) for t in trades
+        ]
         with self._tx() as conn:
             before = conn.total_changes
             conn.executemany(
@@ -272,9 +297,13 @@ class Store:
             return conn.total_changes - before
 
     def pm_trades(
-        self, *, since: int = 0, until: int | None = None, unchecked_only: bool = False,
+        self,
+        *,
+        since: int = 0,
+        until: int | None = None,
+        unchecked_only: bool = False,
         limit: int | None = None,
-    ) -> list[PolymarketTrade]:  # fmt: skip
+    ) -> list[PolymarketTrade]:
         """Stored trades with ``since <= timestamp < until``, oldest first."""
         sql = "SELECT trade FROM pm_trades WHERE timestamp >= ?"
         params: list[object] = [since]
@@ -291,13 +320,15 @@ class Store:
         return [dec.decode(str(r[0])) for r in self._query(sql, params)]
 
     def pm_trade(self, trade_id: str) -> PolymarketTrade | None:
-        return self._one("SELECT trade FROM pm_trades WHERE trade_id = ?", (trade_id,),
-                         PolymarketTrade)  # fmt: skip
+        return self._one(
+            "SELECT trade FROM pm_trades WHERE trade_id = ?", (trade_id,), PolymarketTrade
+        )
 
     def mark_pm_checked(self, trade_ids: Iterable[str]) -> None:
         with self._tx() as conn:
-            conn.executemany("UPDATE pm_trades SET checked = 1 WHERE trade_id = ?",
-                             [(i,) for i in trade_ids])  # fmt: skip
+            conn.executemany(
+                "UPDATE pm_trades SET checked = 1 WHERE trade_id = ?", [(i,) for i in trade_ids]
+            )
 
     def replace_whales(self, whales: Sequence[Whale], *, now: int | None = None) -> None:
         """Replace the whale ranking with ``whales`` (one transaction: readers see old or new)."""
@@ -317,8 +348,10 @@ class Store:
     def save_anomalies(self, anomalies: Iterable[AnomalyScore], *, now: int | None = None) -> int:
         """Store flagged anomalies not stored before; returns how many were new."""
         at = _now(now)
-        rows = [(a.trade_id, a.wallet, a.condition_id, a.score, _encode(a).decode(), at)
-                for a in anomalies]  # fmt: skip
+        rows = [
+            (a.trade_id, a.wallet, a.condition_id, a.score, _encode(a).decode(), at)
+            for a in anomalies
+        ]
         with self._tx() as conn:
             before = conn.total_changes
             conn.executemany("INSERT OR IGNORE INTO anomalies VALUES (?, ?, ?, ?, ?, ?)", rows)

@@ -57,8 +57,7 @@ async def ingest_trades(
     """Fetch trades in ``[since, until)`` page by page and store the new ones; returns how many."""
     added, offset = 0, 0
     while True:
-        page = await polymarket.get_trades(since=since, until=until, limit=page_size,
-                                           offset=offset)  # fmt: skip
+        page = await polymarket.get_trades(since=since, until=until, limit=page_size, offset=offset)
         added += await anyio.to_thread.run_sync(store.add_pm_trades, page)
         if len(page) < page_size:
             return added
@@ -133,8 +132,9 @@ async def detect_anomalies(
         if await anyio.to_thread.run_sync(store.add_alert, alert):
             alerts.append(alert.id)
     await anyio.to_thread.run_sync(store.mark_pm_checked, [t.trade_id for t in pending])
-    return BatchResult(checked=len(pending), detected=len(flagged), anomalies=flagged,
-                       alerts=alerts)  # fmt: skip
+    return BatchResult(
+        checked=len(pending), detected=len(flagged), anomalies=flagged, alerts=alerts
+    )
 
 
 async def analyze_trade(

@@ -13,9 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 import streamq
-from processors.jobs_support import Runtime, wallet_jobs
-from processors.routes import checked_wallets, events_url, runtime
-from processors.routes_schemas import (
+from processors.api.requests import checked_job_id, checked_wallets, events_url, runtime
+from processors.api.schemas import (
     ActiveJobs,
     JobProgressView,
     JobResultView,
@@ -23,11 +22,11 @@ from processors.routes_schemas import (
     QueueHealth,
     QueuesHealth,
 )
-from server.context import Call, check_job_id, json_response
-from server.errors import ApiError
-from server.routing import OperationTable
+from processors.jobs.wallet_index import active_wallet_jobs
+from processors.runtime import Runtime
+from server import ApiError, Call, OperationTable, json_response
 
-__all__ = ["active_jobs_of", "find_job", "operation"]
+__all__ = ["find_job", "operation", "status_view"]
 
 operation = OperationTable()
 TAGS = ("application jobs",)
@@ -50,7 +49,7 @@ async def find_job(rt: Runtime, job_id: str) -> streamq.Job | None:
 
 async def _job(request: Request, call: Call) -> streamq.Job:
     rt = await runtime(call)
-    job_id = check_job_id(request.path_params["id"])
+    job_id = checked_job_id(request.path_params["id"])
     job = await find_job(rt, job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r} (never queued, or expired)")
@@ -59,27 +58,45 @@ async def _job(request: Request, call: Call) -> streamq.Job:
 
 def status_view(job: streamq.Job) -> JobStatusView:
     return JobStatusView(
-        job_id=job.id, queue=job.queue, name=job.name, state=job.state, progress=job.progress,
-        progress_message=job.progress_message, attempt=job.attempt,
-        max_attempts=job.max_attempts, request_id=job.request_id,
-        created_at=job.created_at or 0.0, started_at=job.started_at,
-        finished_at=job.finished_at, error=job.error, events_url=events_url(job.queue, job.id),
-    )  # fmt: skip
+        job_id=job.id,
+        queue=job.queue,
+        name=job.name,
+        state=job.state,
+        progress=job.progress,
+        progress_message=job.progress_message,
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        request_id=job.request_id,
+        created_at=job.created_at or 0.0,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        error=job.error,
+        events_url=events_url(job.queue, job.id),
+    )
 
 
 @operation(
-    "GET", "/api/v1/jobs/{id}/status", summary="A job's state, progress and attempts",
-    scope="read", responses={200: JobStatusView}, errors=(400, 404), tags=TAGS,
-)  # fmt: skip
+    "GET",
+    "/api/v1/jobs/{id}/status",
+    summary="A job's state, progress and attempts",
+    scope="read",
+    responses={200: JobStatusView},
+    errors=(400, 404),
+    tags=TAGS,
+)
 async def job_status(request: Request, call: Call) -> Response:
     return json_response(status_view(await _job(request, call)))
 
 
 @operation(
-    "GET", "/api/v1/jobs/{id}/result", summary="A job's result (202 while it runs)",
-    scope="read", responses={200: JobResultView, 202: JobResultView}, errors=(400, 404),
+    "GET",
+    "/api/v1/jobs/{id}/result",
+    summary="A job's result (202 while it runs)",
+    scope="read",
+    responses={200: JobResultView, 202: JobResultView},
+    errors=(400, 404),
     tags=TAGS,
-)  # fmt: skip
+)
 async def job_result(request: Request, call: Call) -> Response:
     """200 with ``result`` once completed, or with ``error`` once dead or cancelled; 202 with
     only the state while the job is still on its way."""
@@ -89,40 +106,47 @@ async def job_result(request: Request, call: Call) -> Response:
 
 
 @operation(
-    "GET", "/api/v1/jobs/{id}/progress", summary="A job's progress",
-    scope="read", responses={200: JobProgressView}, errors=(400, 404), tags=TAGS,
-)  # fmt: skip
+    "GET",
+    "/api/v1/jobs/{id}/progress",
+    summary="A job's progress",
+    scope="read",
+    responses={200: JobProgressView},
+    errors=(400, 404),
+    tags=TAGS,
+)
 async def job_progress(request: Request, call: Call) -> Response:
     job = await _job(request, call)
-    return json_response(JobProgressView(job_id=job.id, state=job.state, progress=job.progress,
-                                         message=job.progress_message))  # fmt: skip
-
-
-async def active_jobs_of(rt: Runtime, wallet: str) -> list[streamq.Job]:
-    """The wallet's dashboard and similarity jobs that have not finished."""
-    jobs = []
-    for queue, job_id in await wallet_jobs(rt, wallet):
-        job = await rt.app.job(queue, job_id)
-        if job is not None and not job.finished:
-            jobs.append(job)
-    return jobs
+    return json_response(
+        JobProgressView(
+            job_id=job.id, state=job.state, progress=job.progress, message=job.progress_message
+        )
+    )
 
 
 @operation(
-    "GET", "/api/v1/jobs/wallet/{address}/active", summary="A wallet's unfinished jobs",
-    scope="read", responses={200: ActiveJobs}, errors=(400,), tags=TAGS,
-)  # fmt: skip
+    "GET",
+    "/api/v1/jobs/wallet/{address}/active",
+    summary="A wallet's unfinished jobs",
+    scope="read",
+    responses={200: ActiveJobs},
+    errors=(400,),
+    tags=TAGS,
+)
 async def wallet_active_jobs(request: Request, call: Call) -> Response:
     rt = await runtime(call)
     [wallet] = checked_wallets([request.path_params["address"]])
-    jobs = await active_jobs_of(rt, wallet)
+    jobs = await active_wallet_jobs(rt, wallet)
     return json_response(ActiveJobs(wallet_address=wallet, jobs=[status_view(j) for j in jobs]))
 
 
 @operation(
-    "GET", "/health/queues", summary="Health of the application's queues",
-    scope="read", responses={200: QueuesHealth, 503: QueuesHealth}, tags=("health",),
-)  # fmt: skip
+    "GET",
+    "/health/queues",
+    summary="Health of the application's queues",
+    scope="read",
+    responses={200: QueuesHealth, 503: QueuesHealth},
+    tags=("health",),
+)
 async def queues_health(request: Request, call: Call) -> Response:
     """``unhealthy`` (503) when Redis does not answer; ``degraded`` when a queue has no live
     worker, is paused or has dead letters; else ``healthy``."""
@@ -133,9 +157,18 @@ async def queues_health(request: Request, call: Call) -> Response:
     degraded = False
     for q in rt.queues():
         s = await call.app.stats(q)
-        queues[q] = QueueHealth(waiting=s.waiting, active=s.active, delayed=s.delayed,
-                                dead=s.dead, workers=s.workers, paused=s.paused,
-                                oldest_waiting_seconds=s.oldest_waiting_age)  # fmt: skip
+        queues[q] = QueueHealth(
+            waiting=s.waiting,
+            active=s.active,
+            delayed=s.delayed,
+            dead=s.dead,
+            workers=s.workers,
+            paused=s.paused,
+            oldest_waiting_seconds=s.oldest_waiting_age,
+        )
         degraded = degraded or s.workers == 0 or s.paused or s.dead > 0
-    return json_response(QueuesHealth(overall_status="degraded" if degraded else "healthy",
-                                      redis=True, queues=queues))  # fmt: skip
+    return json_response(
+        QueuesHealth(
+            overall_status="degraded" if degraded else "healthy", redis=True, queues=queues
+        )
+    )

@@ -21,11 +21,13 @@ import httpx
 import msgspec
 
 import streamq
+from processors.api import operations
 from processors.app import build_app
-from processors.jobs_support import Runtime, runtime_of
 from processors.providers.base import Providers
+from processors.runtime import Runtime, runtime_of
 from processors.settings import Settings
 from processors.store import Store
+from server import ServerSettings, create_app, running_server
 
 __all__ = ["Deployment", "deployment"]
 
@@ -60,8 +62,12 @@ async def deployment(
     **settings: Any,
 ) -> AsyncIterator[Deployment]:
     """Builds, runs and afterwards removes one deployment (queue suffix random per call)."""
-    options: dict[str, Any] = {"backoff_scale": 0.02, "lock_wait": 30.0, "enrichment_wait": 5.0,
-                               "queue_suffix": f"-t{secrets.token_hex(4)}"}  # fmt: skip
+    options: dict[str, Any] = {
+        "backoff_scale": 0.02,
+        "lock_wait": 30.0,
+        "enrichment_wait": 5.0,
+        "queue_suffix": f"-t{secrets.token_hex(4)}",
+    }
     options.update(settings)
     s = Settings(redis_url=redis_url, store_path=store_path, schedules=schedules, **options)
     store = Store(store_path)
@@ -71,15 +77,13 @@ async def deployment(
     tasks = [asyncio.create_task(w.run()) for w in running]
     try:
         if serve:
-            from processors.routes import operations
-            from server import ServerSettings, create_app, running_server
-
             asgi = create_app(
-                ServerSettings(heartbeat_seconds=0.5, rate_limit_per_second=0,
-                               stats_sample_seconds=0),
+                ServerSettings(
+                    heartbeat_seconds=0.5, rate_limit_per_second=0, stats_sample_seconds=0
+                ),
                 app,
                 extra_operations=operations(),
-            )  # fmt: skip
+            )
             async with (
                 running_server(asgi) as url,
                 httpx.AsyncClient(base_url=url, timeout=60) as client,

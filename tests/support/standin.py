@@ -80,11 +80,21 @@ class StandIn:
             out.append(wire.swap_to_helius(s))
             if i % 7 == 6:
                 out.append(
-                    {"signature": f"transfer{i}{s.signature[:40]}", "timestamp": s.timestamp,
-                     "fee": 5000, "feePayer": address, "type": "TRANSFER",
-                     "accountData": [{"account": address, "nativeBalanceChange": -1_005_000,
-                                      "tokenBalanceChanges": []}]}
-                )  # fmt: skip
+                    {
+                        "signature": f"transfer{i}{s.signature[:40]}",
+                        "timestamp": s.timestamp,
+                        "fee": 5000,
+                        "feePayer": address,
+                        "type": "TRANSFER",
+                        "accountData": [
+                            {
+                                "account": address,
+                                "nativeBalanceChange": -1_005_000,
+                                "tokenBalanceChanges": [],
+                            }
+                        ],
+                    }
+                )
         return out
 
     async def _transactions(self, request: Request) -> Response:
@@ -154,8 +164,9 @@ class _Faults:
                 await anyio.sleep(delay)
             if status:
                 headers = {"Retry-After": "0.2"} if status == 429 else {}
-                response = JSONResponse({"error": f"injected {status}"}, status_code=status,
-                                        headers=headers)  # fmt: skip
+                response = JSONResponse(
+                    {"error": f"injected {status}"}, status_code=status, headers=headers
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -14,7 +14,7 @@ from processors.analysis.polymarket import AnomalyScore
 from processors.analysis.similarity import SimilarityResult, VectorType
 from processors.config import SIMILARITY
 from processors.models import WalletBalances
-from processors.wallet_service import SyncResult
+from processors.services.wallet import SyncResult
 
 __all__ = [
     "AlertOutcome",

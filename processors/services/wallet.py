@@ -115,13 +115,21 @@ async def sync_wallet(
     """
     validate_address(wallet)
     at = int(time.time()) if now is None else now
-    status = (await anyio.to_thread.run_sync(
-        lambda: store.wallet_statuses([wallet], fresh_for=SYNC.skip_if_synced_within, now=at)
-    ))[0]  # fmt: skip
+    status = (
+        await anyio.to_thread.run_sync(
+            lambda: store.wallet_statuses([wallet], fresh_for=SYNC.skip_if_synced_within, now=at)
+        )
+    )[0]
     if status.status == "FRESH" and not force:
         await progress(100, "already current")
-        return SyncResult(wallet=wallet, status="already-current", new_swaps=0, fetched=0,
-                          pages=0, last_synced_at=status.last_synced_at)  # fmt: skip
+        return SyncResult(
+            wallet=wallet,
+            status="already-current",
+            new_swaps=0,
+            fetched=0,
+            pages=0,
+            last_synced_at=status.last_synced_at,
+        )
     known = None if force else await anyio.to_thread.run_sync(store.newest_signature, wallet)
     fetched: list[Swap] = []
     before: str | None = None
@@ -147,8 +155,14 @@ async def sync_wallet(
         lambda: store.record_sync(wallet, fetched, newest_signature=newest, now=at)
     )
     await progress(100, f"synced {added} new swaps")
-    return SyncResult(wallet=wallet, status="synced", new_swaps=added, fetched=len(fetched),
-                      pages=pages, last_synced_at=at)  # fmt: skip
+    return SyncResult(
+        wallet=wallet,
+        status="synced",
+        new_swaps=added,
+        fetched=len(fetched),
+        pages=pages,
+        last_synced_at=at,
+    )
 
 
 async def token_infos(
@@ -163,8 +177,7 @@ async def token_infos(
     """Token info for ``mints``: stored when fresh enough, else fetched in batches and stored."""
     at = int(time.time()) if now is None else now
     cached = await anyio.to_thread.run_sync(store.token_infos, list(dict.fromkeys(mints)))
-    plan = plan_enrichment(mints, cached, now=at, max_age=max_age,
-                           batch_size=ENRICHMENT.batch_size)  # fmt: skip
+    plan = plan_enrichment(mints, cached, now=at, max_age=max_age, batch_size=ENRICHMENT.batch_size)
     out = {m: cached[m] for m in plan.cached}
     for batch in plan.batches:
         fetched = await tokens.get_tokens(batch)
@@ -220,22 +233,31 @@ async def dashboard_analysis(
     validate_address(wallet)
     at = int(time.time()) if now is None else now
     await progress(10, "checking wallet status")
-    status = (await anyio.to_thread.run_sync(
-        lambda: store.wallet_statuses([wallet], fresh_for=SYNC.fresh_for, now=at)
-    ))[0]  # fmt: skip
+    status = (
+        await anyio.to_thread.run_sync(
+            lambda: store.wallet_statuses([wallet], fresh_for=SYNC.fresh_for, now=at)
+        )
+    )[0]
     sync = None
     if status.status != "FRESH" or force_refresh:
         await progress(15, f"wallet {status.status.lower()}, syncing")
-        sync = await sync_wallet(store, providers.chain, wallet, force=force_refresh,
-                                 max_swaps=max_swaps, now=at)  # fmt: skip
+        sync = await sync_wallet(
+            store, providers.chain, wallet, force=force_refresh, max_swaps=max_swaps, now=at
+        )
     await progress(40, "sync done" if sync else "wallet current, sync skipped")
     # Sequential on purpose (02): both read the same swaps and write the same wallet row.
     pnl = await analyze_wallet_pnl(store, providers.tokens, wallet, now=at)
     await progress(65, "PnL done")
     behavior = await analyze_wallet_behavior(store, providers.tokens, wallet, now=at)
     await progress(80, "behaviour done")
-    return DashboardResult(wallet=wallet, synced=sync is not None, sync=sync, pnl=pnl,
-                           behavior=behavior, processing_seconds=time.monotonic() - started)  # fmt: skip
+    return DashboardResult(
+        wallet=wallet,
+        synced=sync is not None,
+        sync=sync,
+        pnl=pnl,
+        behavior=behavior,
+        processing_seconds=time.monotonic() - started,
+    )
 
 
 async def fetch_balances(
@@ -309,10 +331,16 @@ async def similarity_flow(
         if retryable is not None:
             raise retryable
     result = await similarity_of(
-        store, providers, wallets, balances=balances,
-        failed={w: str(e) for w, e in failures.items()}, request_id=request_id,
-        vector_type=vector_type, failure_threshold=failure_threshold, now=now,
-    )  # fmt: skip
+        store,
+        providers,
+        wallets,
+        balances=balances,
+        failed={w: str(e) for w, e in failures.items()},
+        request_id=request_id,
+        vector_type=vector_type,
+        failure_threshold=failure_threshold,
+        now=now,
+    )
     await progress(90, "similarity done")
     return result
 
@@ -346,8 +374,12 @@ async def similarity_of(
     usable = {w: b for w, b in balances.items() if w in ok}
     mints = sorted({t.mint for b in usable.values() for t in b.tokens})
     infos = await token_infos(store, providers.tokens, mints, now=now)
-    result = analyze_similarity(swaps, vector_type=vector_type, balances=usable,
-                                prices={m: i.price_sol for m, i in infos.items()})  # fmt: skip
+    result = analyze_similarity(
+        swaps,
+        vector_type=vector_type,
+        balances=usable,
+        prices={m: i.price_sol for m, i in infos.items()},
+    )
     await anyio.to_thread.run_sync(lambda: store.save_similarity(request_id, result, now=now))
     return SimilarityFlowResult(
         request_id=request_id,

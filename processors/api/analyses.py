@@ -1,0 +1,352 @@
+"""The application's analysis endpoints (02, 03, 04), declared as server Operations so they get
+the server's auth, rate limits, error envelope and OpenAPI entries.
+
+- ``POST /api/v1/analyses/wallets/dashboard-analysis``: 202 with the job to watch;
+- ``POST /api/v1/analyses/similarity``: the quick, synchronous similarity over stored data;
+- ``POST /api/v1/analyses/similarity/queue``: the advanced similarity flow, 202;
+- ``GET /api/v1/analyses/wallets/status``: FRESH / STALE / MISSING per wallet;
+- ``POST /api/v1/analyses/wallets/trigger-analysis``: deprecated, one dashboard job per wallet;
+- ``GET /api/v1/wallets/{address}/summary|pnl|behavior``: the stored results.
+
+The job API and ``/health/queues`` are in ``processors.api.jobs``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import Response
+
+import streamq
+from processors.analysis.behavior import BehaviorMetrics
+from processors.analysis.pnl import PnlReport
+from processors.api.requests import (
+    checked_wallets,
+    events_url,
+    monitoring_url,
+    read_json,
+    runtime,
+)
+from processors.api.schemas import (
+    DashboardAccepted,
+    DashboardBody,
+    SimilarityAccepted,
+    SimilarityBody,
+    TriggerBody,
+    TriggerResult,
+    WalletStatuses,
+    WalletStatusView,
+    WalletSummary,
+)
+from processors.config import SIMILARITY, SYNC
+from processors.errors import InsufficientData, ProviderError
+from processors.jobs.analysis import start_dashboard, start_similarity_flow
+from processors.jobs.wallet_index import active_wallet_jobs
+from processors.runtime import Runtime
+from processors.services.wallet import SimilarityFlowResult, similarity_flow
+from server import ApiError, Call, OperationTable, Param, json_response
+
+__all__ = ["operation"]
+
+operation = OperationTable()
+TAGS = ("analyses",)
+
+
+def _new_request_id(kind: str) -> str:
+    return f"{kind}-{int(time.time() * 1000)}-{secrets.token_hex(5)}"
+
+
+def _estimate(minutes: int) -> str:
+    return f"{round(minutes / 60)} hour(s)" if minutes > 60 else f"{minutes} minute(s)"
+
+
+async def enqueue_dashboard(
+    rt: Runtime, wallet: str, *, force: bool, enrich: bool
+) -> tuple[streamq.JobHandle, str, bool]:
+    request_id = _new_request_id("dashboard")
+    try:
+        handle, needs = await start_dashboard(
+            rt, wallet, request_id=request_id, force=force, enrich=enrich
+        )
+    except streamq.InvalidJob as exc:
+        raise ApiError(400, "invalid_job", str(exc)) from None
+    return handle, request_id, needs
+
+
+@operation(
+    "POST",
+    "/api/v1/analyses/wallets/dashboard-analysis",
+    summary="Queue a dashboard wallet analysis",
+    scope="write",
+    body=DashboardBody,
+    responses={202: DashboardAccepted},
+    errors=(400, 413, 422, 503),
+    tags=TAGS,
+)
+async def dashboard_analysis(request: Request, call: Call) -> Response:
+    """Syncs the wallet only if STALE/MISSING (or ``forceRefresh``), then PnL and behaviour;
+    token enrichment runs alongside. Watch ``monitoringUrl`` or the job's SSE ``eventsUrl``."""
+    body: DashboardBody = await read_json(request, call, DashboardBody)
+    rt = await runtime(call)
+    [wallet] = checked_wallets([body.wallet_address])
+    handle, request_id, needs_sync = await enqueue_dashboard(
+        rt, wallet, force=body.force_refresh, enrich=body.enrich_metadata
+    )
+    return json_response(
+        DashboardAccepted(
+            job_id=handle.id,
+            request_id=request_id,
+            status=handle.state_at_enqueue or "queued",
+            queue_name=handle.queue,
+            estimated_processing_time=_estimate(3 + (10 if needs_sync else 0)),
+            monitoring_url=monitoring_url(handle.id),
+            events_url=events_url(handle.queue, handle.id),
+            deduplicated=handle.deduplicated,
+        ),
+        202,
+    )
+
+
+@operation(
+    "POST",
+    "/api/v1/analyses/similarity",
+    summary="Quick wallet similarity (synchronous)",
+    scope="write",
+    body=SimilarityBody,
+    responses={200: SimilarityFlowResult},
+    errors=(400, 413, 422, 503),
+    tags=TAGS,
+)
+async def quick_similarity(request: Request, call: Call) -> Response:
+    """Similarity over the wallets' stored history and their current balances, computed in the
+    request (01's "Pipeline 1"); wallets never synced have no history to compare."""
+    body: SimilarityBody = await read_json(request, call, SimilarityBody)
+    rt = await runtime(call)
+    wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
+    try:
+        result = await similarity_flow(
+            rt.store,
+            rt.providers,
+            wallets,
+            request_id=_new_request_id("similarity"),
+            vector_type=body.vector_type,
+            failure_threshold=body.failure_threshold,
+        )
+    except InsufficientData as exc:
+        raise ApiError(422, "insufficient_data", str(exc)) from None
+    except ProviderError as exc:
+        raise ApiError(503, "provider_unavailable", str(exc)) from None
+    return json_response(result)
+
+
+@operation(
+    "POST",
+    "/api/v1/analyses/similarity/queue",
+    summary="Queue the advanced similarity flow",
+    scope="write",
+    body=SimilarityBody,
+    responses={202: SimilarityAccepted},
+    errors=(400, 413, 422, 503),
+    tags=TAGS,
+)
+async def queue_similarity(request: Request, call: Call) -> Response:
+    """04's flow: deep sync of the wallets that need it ∥ balances, then similarity ∥
+    enrichment; runs if at least ``failureThreshold`` of the wallets (and two) make it."""
+    body: SimilarityBody = await read_json(request, call, SimilarityBody)
+    rt = await runtime(call)
+    wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
+    if not 0.0 < body.failure_threshold <= 1.0:
+        raise ApiError(
+            422, "invalid_payload", "failureThreshold must be in (0, 1]", path="$.failureThreshold"
+        )
+    request_id = _new_request_id("similarity")
+    try:
+        handle, needing = await start_similarity_flow(
+            rt,
+            wallets,
+            request_id=request_id,
+            vector_type=body.vector_type,
+            failure_threshold=body.failure_threshold,
+            force_sync=body.force_sync,
+        )
+    except streamq.InvalidJob as exc:
+        raise ApiError(400, "invalid_job", str(exc)) from None
+    minutes = 2 + (10 if needing else 0)
+    return json_response(
+        SimilarityAccepted(
+            job_id=handle.id,
+            request_id=request_id,
+            status=handle.state_at_enqueue or "queued",
+            queue_name=handle.queue,
+            wallets_needing_sync=needing,
+            estimated_processing_time=_estimate(minutes),
+            monitoring_url=monitoring_url(handle.id),
+            events_url=events_url(handle.queue, handle.id),
+        ),
+        202,
+    )
+
+
+@operation(
+    "GET",
+    "/api/v1/analyses/wallets/status",
+    summary="Sync status of wallets (FRESH, STALE, MISSING)",
+    scope="read",
+    responses={200: WalletStatuses},
+    errors=(400,),
+    tags=TAGS,
+    params=(
+        Param(
+            "walletAddresses",
+            "query",
+            {"type": "string"},
+            "comma-separated addresses (the parameter may also repeat)",
+            required=True,
+        ),
+    ),
+)
+async def wallet_status(request: Request, call: Call) -> Response:
+    """FRESH if synced within the freshness window, STALE if earlier, MISSING if never."""
+    raw = [
+        a.strip()
+        for v in request.query_params.getlist("walletAddresses")
+        for a in v.split(",")
+        if a.strip()
+    ]
+    rt = await runtime(call)
+    wallets = checked_wallets(raw)
+    statuses = await anyio.to_thread.run_sync(
+        lambda: rt.store.wallet_statuses(wallets, fresh_for=SYNC.fresh_for)
+    )
+    return json_response(
+        WalletStatuses(
+            statuses=[
+                WalletStatusView(
+                    wallet_address=s.address,
+                    status=s.status,
+                    last_synced_at=s.last_synced_at,
+                    swap_count=s.swap_count,
+                )
+                for s in statuses
+            ]
+        )
+    )
+
+
+@operation(
+    "POST",
+    "/api/v1/analyses/wallets/trigger-analysis",
+    summary="Deprecated: trigger analyses (use dashboard-analysis)",
+    scope="write",
+    body=TriggerBody,
+    responses={202: TriggerResult},
+    errors=(400, 413, 422, 503),
+    tags=TAGS,
+)
+async def trigger_analysis(request: Request, call: Call) -> Response:
+    """Kept working for old clients (02): queues a dashboard analysis per wallet, skipping
+    wallets with one already running. Answers with ``Deprecation: true``."""
+    body: TriggerBody = await read_json(request, call, TriggerBody)
+    rt = await runtime(call)
+    wallets = checked_wallets(body.wallet_addresses)
+    triggered: list[str] = []
+    skipped: list[str] = []
+    ids: dict[str, str] = {}
+    for w in wallets:
+        running = [
+            j for j in await active_wallet_jobs(rt, w) if j.name == "dashboard-wallet-analysis"
+        ]
+        if running:
+            skipped.append(w)
+            ids[w] = running[0].id
+            continue
+        handle, _, _ = await enqueue_dashboard(rt, w, force=False, enrich=True)
+        triggered.append(w)
+        ids[w] = handle.id
+    message = (
+        f"Analysis for {len(triggered)} wallet(s) has been triggered successfully. "
+        f"{len(skipped)} were skipped as they were already in progress."
+    )
+    response = json_response(
+        TriggerResult(
+            message=message, triggered_analyses=triggered, skipped_analyses=skipped, job_ids=ids
+        ),
+        202,
+    )
+    response.headers["Deprecation"] = "true"
+    response.headers["Link"] = (
+        '</api/v1/analyses/wallets/dashboard-analysis>; rel="successor-version"'
+    )
+    return response
+
+
+async def _wallet(call: Call, request: Request) -> tuple[Runtime, str]:
+    rt = await runtime(call)
+    [wallet] = checked_wallets([request.path_params["address"]])
+    return rt, wallet
+
+
+@operation(
+    "GET",
+    "/api/v1/wallets/{address}/summary",
+    summary="A wallet's sync status and results",
+    scope="read",
+    responses={200: WalletSummary},
+    errors=(400,),
+    tags=("wallets",),
+)
+async def wallet_summary(request: Request, call: Call) -> Response:
+    rt, wallet = await _wallet(call, request)
+    store = rt.store
+    [status] = await anyio.to_thread.run_sync(
+        lambda: store.wallet_statuses([wallet], fresh_for=SYNC.fresh_for)
+    )
+    pnl = await anyio.to_thread.run_sync(store.pnl, wallet)
+    behavior = await anyio.to_thread.run_sync(store.behavior, wallet)
+    return json_response(
+        WalletSummary(
+            wallet_address=wallet,
+            status=status.status,
+            last_synced_at=status.last_synced_at,
+            swap_count=status.swap_count,
+            pnl=pnl.stats if pnl else None,
+            behavior=behavior,
+        )
+    )
+
+
+@operation(
+    "GET",
+    "/api/v1/wallets/{address}/pnl",
+    summary="A wallet's PnL report",
+    scope="read",
+    responses={200: PnlReport},
+    errors=(400, 404),
+    tags=("wallets",),
+)
+async def wallet_pnl(request: Request, call: Call) -> Response:
+    rt, wallet = await _wallet(call, request)
+    report = await anyio.to_thread.run_sync(rt.store.pnl, wallet)
+    if report is None:
+        raise ApiError(404, "not_analyzed", f"no PnL analysis of {wallet} yet")
+    return json_response(report)
+
+
+@operation(
+    "GET",
+    "/api/v1/wallets/{address}/behavior",
+    summary="A wallet's behaviour metrics",
+    scope="read",
+    responses={200: BehaviorMetrics},
+    errors=(400, 404),
+    tags=("wallets",),
+)
+async def wallet_behavior(request: Request, call: Call) -> Response:
+    rt, wallet = await _wallet(call, request)
+    metrics = await anyio.to_thread.run_sync(rt.store.behavior, wallet)
+    if metrics is None:
+        raise ApiError(404, "not_analyzed", f"no behaviour analysis of {wallet} yet")
+    return json_response(metrics)

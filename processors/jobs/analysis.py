@@ -1,0 +1,290 @@
+"""``analysis-operations``: ``analyze-pnl``, ``analyze-behavior``, ``dashboard-wallet-analysis``
+(02) and ``analyze-similarity``, the parent of the advanced similarity flow (03/04)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+
+import anyio
+import msgspec
+
+import streamq
+from processors.analysis.behavior import BehaviorMetrics
+from processors.analysis.enrichment import EnrichedWallet
+from processors.analysis.pnl import PnlReport
+from processors.analysis.similarity import VectorType
+from processors.config import ENRICHMENT_OPERATIONS, LOCKS, SIMILARITY, WALLET_OPERATIONS
+from processors.ids import (
+    balances_job_id,
+    dashboard_job_id,
+    enrichment_job_id,
+    similarity_job_id,
+    sync_job_id,
+)
+from processors.jobs.coordination import enqueue_flow, wallet_lock
+from processors.jobs.signals import mapped_errors
+from processors.jobs.types import (
+    AnalyzeWallet,
+    DashboardOutcome,
+    DashboardRequest,
+    EnrichBalances,
+    FetchBalances,
+    SimilarityOutcome,
+    SimilarityRequest,
+    SyncWallet,
+)
+from processors.jobs.wallet_index import index_wallet_job
+from processors.models import WalletBalances
+from processors.runtime import Runtime, runtime_of
+from processors.services.wallet import (
+    analyze_wallet_behavior,
+    analyze_wallet_pnl,
+    dashboard_analysis,
+    similarity_of,
+    wallets_needing_sync,
+)
+from processors.solana import validate_address, validate_addresses
+
+__all__ = [
+    "analyze_behavior_job",
+    "analyze_pnl_job",
+    "dashboard_job",
+    "similarity_children",
+    "similarity_job",
+    "start_dashboard",
+    "start_similarity_flow",
+]
+
+log = logging.getLogger(__name__)
+
+
+# -- producers (the routes and the demo start these) -------------------------------------------
+
+
+def similarity_children(rt: Runtime, req: SimilarityRequest) -> list[streamq.EnqueueRequest]:
+    """04's parallel I/O: a deep sync of each wallet that needs one ∥ every wallet's balances.
+
+    Child ids derive from the request, so the parent (or a retry of it) finds the same jobs.
+    """
+    tag = hashlib.md5(req.request_id.encode(), usedforsecurity=False).hexdigest()[:8]
+    syncs = [
+        streamq.EnqueueRequest(
+            name="sync-wallet",
+            payload=SyncWallet(wallet=w, request_id=req.request_id, deep=True),
+            id=sync_job_id(w, req.request_id),
+            queue=rt.queue(WALLET_OPERATIONS),
+            request_id=req.request_id,
+        )
+        for w in dict.fromkeys(req.wallets_needing_sync)
+    ]
+    balances = [
+        streamq.EnqueueRequest(
+            name="fetch-balances",
+            payload=FetchBalances(wallet=w),
+            id=f"{balances_job_id(w)}:{tag}",
+            queue=rt.queue(WALLET_OPERATIONS),
+            request_id=req.request_id,
+        )
+        for w in dict.fromkeys(req.wallets)
+    ]
+    return [*syncs, *balances]
+
+
+async def start_dashboard(
+    rt: Runtime, wallet: str, *, request_id: str, force: bool = False, enrich: bool = True
+) -> tuple[streamq.JobHandle, bool]:
+    """Enqueues 02's dashboard job (id per wallet and request); returns its handle and whether
+    a sync is expected. Raises InvalidWalletAddress."""
+    validate_address(wallet)
+    needs = bool(await wallets_needing_sync(rt.store, [wallet])) or force
+    request = streamq.EnqueueRequest(
+        name="dashboard-wallet-analysis",
+        payload=DashboardRequest(
+            wallet=wallet, request_id=request_id, force_refresh=force, enrich_metadata=enrich
+        ),
+        id=dashboard_job_id(wallet, request_id),
+        request_id=request_id,
+    )
+    [handle] = await rt.app.enqueue_many([request])
+    await index_wallet_job(rt, wallet, handle.queue, handle.id)
+    return handle, needs
+
+
+async def start_similarity_flow(
+    rt: Runtime,
+    wallets: list[str],
+    *,
+    request_id: str,
+    vector_type: VectorType = "capital",
+    failure_threshold: float = SIMILARITY.failure_threshold,
+    force_sync: bool = False,
+) -> tuple[streamq.JobHandle, list[str]]:
+    """Enqueues 04's flow; returns the parent's handle and the wallets it deep-syncs (the STALE
+    or MISSING ones, decided once, here). Raises InvalidWalletAddress."""
+    wallets = validate_addresses(dict.fromkeys(wallets))
+    needing = wallets if force_sync else await wallets_needing_sync(rt.store, wallets)
+    req = SimilarityRequest(
+        wallets=wallets,
+        request_id=request_id,
+        vector_type=vector_type,
+        failure_threshold=failure_threshold,
+        wallets_needing_sync=needing,
+    )
+    parent = streamq.EnqueueRequest(
+        name="analyze-similarity",
+        payload=req,
+        id=similarity_job_id(wallets, request_id),
+        request_id=request_id,
+    )
+    handle = await enqueue_flow(rt, parent, similarity_children(rt, req))
+    for w in wallets:
+        await index_wallet_job(rt, w, handle.queue, handle.id)
+    return handle, needing
+
+
+# -- handlers ----------------------------------------------------------------------------------
+
+
+async def analyze_pnl_job(ctx: streamq.Context, req: AnalyzeWallet) -> PnlReport:
+    """``analyze-pnl``: the wallet's PnL per token from its stored swaps, under its lock."""
+    rt = runtime_of(ctx.app)
+    with mapped_errors():
+        validate_address(req.wallet)
+        async with wallet_lock(rt, req.wallet, ttl=LOCKS.sync_wallet_ttl):
+            return await analyze_wallet_pnl(rt.store, rt.providers.tokens, req.wallet)
+
+
+async def analyze_behavior_job(ctx: streamq.Context, req: AnalyzeWallet) -> BehaviorMetrics:
+    """``analyze-behavior``: the wallet's trading behaviour, under its lock."""
+    rt = runtime_of(ctx.app)
+    with mapped_errors():
+        validate_address(req.wallet)
+        async with wallet_lock(rt, req.wallet, ttl=LOCKS.sync_wallet_ttl):
+            return await analyze_wallet_behavior(rt.store, rt.providers.tokens, req.wallet)
+
+
+async def dashboard_job(ctx: streamq.Context, req: DashboardRequest) -> DashboardOutcome:
+    """``dashboard-wallet-analysis`` (02): lock the wallet, sync only if STALE/MISSING (or
+    forced), PnL, then behaviour; the enrichment job starts first and runs alongside."""
+    rt = runtime_of(ctx.app)
+    started = time.monotonic()
+    with mapped_errors():
+        validate_address(req.wallet)
+    await ctx.progress(5, "starting")
+    enrichment: streamq.JobHandle | None = None
+    if req.enrich_metadata:
+        enrichment = await ctx.enqueue(
+            "enrich-token-balances",
+            EnrichBalances(wallets=[req.wallet], request_id=req.request_id),
+            id=enrichment_job_id([req.wallet], req.request_id),
+        )
+
+    async def progress(pct: float, message: str) -> None:
+        await ctx.progress(pct, message)
+        if pct == 40:
+            await ctx.progress(50, "analysing PnL")
+
+    with mapped_errors():
+        async with wallet_lock(rt, req.wallet, ttl=LOCKS.dashboard_ttl):
+            locked_at = time.time()
+            result = await dashboard_analysis(
+                rt.store,
+                rt.providers,
+                req.wallet,
+                force_refresh=req.force_refresh,
+                progress=progress,
+            )
+            released_at = time.time()
+    done: dict[str, EnrichedWallet] | None = None
+    if enrichment is not None:
+        await ctx.progress(85, "token enrichment running alongside")
+        job = await enrichment.info()
+        if job is not None and job.state == "completed":
+            done = msgspec.convert(job.result, dict[str, EnrichedWallet])
+    await ctx.progress(100, "done")
+    return DashboardOutcome(
+        success=True,
+        wallet=req.wallet,
+        request_id=req.request_id,
+        synced=result.synced,
+        sync=result.sync,
+        pnl=result.pnl,
+        behavior=result.behavior,
+        enrichment_job_id=enrichment.id if enrichment else None,
+        enrichment_queue=enrichment.queue if enrichment else None,
+        enrichment=done,
+        locked_at=locked_at,
+        released_at=released_at,
+        processing_seconds=time.monotonic() - started,
+    )
+
+
+async def similarity_job(ctx: streamq.Context, req: SimilarityRequest) -> SimilarityOutcome:
+    """``analyze-similarity``, 04's flow parent: after deep syncs ∥ balance fetches, similarity
+    ∥ enrichment over the wallets that made it (at least ``failure_threshold`` of them, and
+    two)."""
+    rt = runtime_of(ctx.app)
+    with mapped_errors():
+        wallets = validate_addresses(dict.fromkeys(req.wallets))
+    # The broker ran this parent once its children (deep syncs ∥ balance fetches) ended.
+    children = await ctx.children()
+    await ctx.progress(60, f"{len(children)} sync and balance jobs done")
+    wallet_of = {c.id: c.payload.wallet for c in similarity_children(rt, req)}
+    failed: dict[str, str] = {}
+    balances: dict[str, WalletBalances] = {}
+    children_seconds = 0.0
+    for o in children:
+        wallet = wallet_of.get(o.id)
+        if wallet is None:
+            continue
+        if o.state != "completed":
+            failed.setdefault(wallet, f"{o.name}: {o.error or o.state}")
+        elif o.name == "fetch-balances":
+            balances[wallet] = msgspec.convert(o.result, WalletBalances)
+        info = await ctx.app.job(rt.queue(WALLET_OPERATIONS), o.id)
+        if info is not None and info.started_at and info.finished_at:
+            children_seconds += info.finished_at - info.started_at
+    enrichment = await ctx.enqueue(
+        "enrich-token-balances",
+        EnrichBalances(
+            wallets=[w for w in wallets if w in balances],
+            request_id=req.request_id,
+            balances=balances,
+        ),
+        id=enrichment_job_id(wallets, req.request_id),
+        queue=rt.queue(ENRICHMENT_OPERATIONS),
+    )
+    with mapped_errors():
+        result = await similarity_of(
+            rt.store,
+            rt.providers,
+            wallets,
+            balances=balances,
+            failed=failed,
+            request_id=req.request_id,
+            vector_type=req.vector_type,
+            failure_threshold=req.failure_threshold,
+        )
+    await ctx.progress(90, "similarity done")
+    enriched: dict[str, EnrichedWallet] | None = None
+    with anyio.move_on_after(rt.settings.enrichment_wait):
+        job = await enrichment.wait(timeout=None)
+        if job.state == "completed":
+            enriched = msgspec.convert(job.result, dict[str, EnrichedWallet])
+    await ctx.progress(100, "done")
+    synced = [w for w in req.wallets_needing_sync if w not in failed]
+    return SimilarityOutcome(
+        request_id=req.request_id,
+        similarity=result.similarity,
+        requested_wallets=result.requested_wallets,
+        processed_wallets=result.processed_wallets,
+        failed_wallets=result.failed_wallets,
+        success_rate=result.success_rate,
+        synced_wallets=synced,
+        balances=result.balances,
+        enrichment_job_id=enrichment.id,
+        enrichment=enriched,
+        children_seconds=children_seconds,
+    )

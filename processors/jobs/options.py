@@ -1,0 +1,44 @@
+"""streamq task options for the plans' jobs, read from ``processors.config.JOBS``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamq
+from processors.config import CACHE, JOBS
+from processors.runtime import Runtime
+
+__all__ = ["backoff_of", "task_options"]
+
+# Per-job options beyond what the plans' table says.
+_EXTRA: dict[str, dict[str, Any]] = {
+    # A fetch's result outlives the 30 s balance cache window only briefly.
+    "fetch-balances": {"result_ttl": 2 * CACHE.balances_ttl},
+}
+
+
+def backoff_of(name: str, scale: float = 1.0) -> streamq.Backoff:
+    """The retry backoff of job ``name``, its delays multiplied by ``scale``."""
+    spec = JOBS[name]
+    base = spec.backoff_delay * scale
+    if spec.backoff == "fixed":
+        return streamq.Backoff.fixed(base)
+    return streamq.Backoff.exponential(base, maximum=max(base, 60.0 * scale))
+
+
+def task_options(rt: Runtime, name: str, **overrides: Any) -> dict[str, Any]:
+    """The keyword arguments of ``App.task`` for job ``name`` in this deployment."""
+    spec = JOBS[name]
+    options: dict[str, Any] = {
+        "queue": rt.queue(spec.queue),
+        "priority": spec.priority,
+        "timeout": spec.timeout,
+        "max_attempts": spec.max_attempts,
+        "backoff": backoff_of(name, rt.settings.backoff_scale),
+        # The plans' staleAfter is the lease: a job whose worker stops renewing it that long
+        # is taken over by another worker.
+        "lease": spec.stale_after or 30.0,
+    }
+    options.update(_EXTRA.get(name, {}))
+    options.update(overrides)
+    return options
