@@ -140,6 +140,16 @@ class App:
     def url(self) -> str | None:
         return self._url
 
+    def use_redis_url(self, url: str) -> None:
+        """Points the app at ``url`` instead of the Redis it was built with (what a command
+        line's ``--redis-url`` does to a loaded app). Raises ``ConfigurationError`` once the app
+        is connected: its clients already talk to the other server."""
+        if self._client is not None:
+            raise ConfigurationError(
+                f"the app is already connected to {self._url}; set its Redis URL before first use"
+            )
+        self._url = url
+
     async def connect(self) -> App:
         """Connects (starting the embedded server if needed); safe to call many times."""
         if self._client is not None:

@@ -274,4 +274,4 @@ def test_serve_refuses_a_public_address_without_tokens(redis_url: str) -> None:
 
 
 def test_root_is_the_repository() -> None:
-    assert (ROOT / "streamq" / "cli.py").exists()
+    assert (ROOT / "streamq" / "cli" / "__init__.py").exists()

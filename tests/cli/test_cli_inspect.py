@@ -193,7 +193,8 @@ async def test_rates_cover_the_sampled_span_when_busier_than_the_sample(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from streamq import EnqueueRequest, _cli_inspect
+    from streamq import EnqueueRequest
+    from streamq.cli import _read
 
     queue = uniq("rate")
     app, _ = make_app(app_factory, queue)
@@ -202,6 +203,6 @@ async def test_rates_cover_the_sampled_span_when_busier_than_the_sample(
     assert r.json()["rates"]["queued"] == 0.5  # 30 in the last minute
     # With a sample smaller than the minute's events, the rate is over the sample's span:
     # 10 events written within a moment are far more than 10 per minute.
-    monkeypatch.setattr(_cli_inspect, "RATE_SAMPLE", 10)
+    monkeypatch.setattr(_read, "RATE_SAMPLE", 10)
     r = await cli(capsys, "inspect", "queue", queue, "--json", "--redis-url", redis_url)
     assert r.json()["rates"]["queued"] > 5

@@ -8,8 +8,8 @@ import re
 from typing import TYPE_CHECKING
 
 from streamq import _keys
-from streamq._cli_output import UsageError, emit_json, progress
 from streamq._connection import broker_errors
+from streamq.cli._output import UsageError, emit_json, progress
 
 if TYPE_CHECKING:
     from streamq._app import App
@@ -59,7 +59,7 @@ async def resolve(app: App, queue: str, ids: list[str]) -> tuple[list[str], list
     return list(dict.fromkeys(found)), missing
 
 
-async def run(app: App, args: argparse.Namespace) -> int:
+async def command(app: App, args: argparse.Namespace) -> int:
     """Replays or purges; exit 1 if some ids matched no dead letter (the rest are done)."""
     if bool(args.all) == bool(args.ids):
         raise UsageError("name dead letters (job ids or entry ids) or pass --all, not both")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -122,3 +123,10 @@ def zsh(parser: argparse.ArgumentParser) -> str:
 
 
 SHELLS = {"bash": bash, "zsh": zsh}
+
+
+def command(args: argparse.Namespace) -> int:
+    from streamq.cli._parser import build_parser  # the parser names this module
+
+    sys.stdout.write(SHELLS[args.shell](build_parser()))
+    return 0

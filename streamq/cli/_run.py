@@ -10,12 +10,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
-import inspect
 import json
 import logging
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -23,12 +20,13 @@ import sys
 import time
 from typing import Any
 
-import httpx
 import msgspec
 
-from streamq._app import App
-from streamq._cli_output import CliError
 from streamq._embedded import Embedded, free_port
+from streamq.cli._app_spec import default_app_spec
+from streamq.cli._contract import Application, ExampleJob, load_application
+from streamq.cli._output import CliError
+from streamq.cli._serve import server_installed
 
 STOP_GRACE_S = 15.0
 
@@ -51,19 +49,17 @@ def pick_port(host: str, wanted: int) -> int:
     return wanted if wanted and port_free(host, wanted) else free_port()
 
 
-def run(args: argparse.Namespace) -> int:
-    from streamq._cli_commands import default_app_spec, load_app
-
+def command(args: argparse.Namespace) -> int:
     spec = args.app or default_app_spec()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polls
-    app = load_app(spec)  # fail on a bad --app before anything starts
+    application = load_application(spec)  # fail on a bad --app before anything starts
     url = args.redis_url or os.environ.get("STREAMQ_REDIS_URL")
     embedded: Embedded | None = None
     if not url:
         embedded = Embedded()
         url = embedded.attach_or_start()
     try:
-        return asyncio.run(Supervisor(args, spec, app, url, embedded).run())
+        return asyncio.run(Supervisor(args, application, url, embedded).run())
     finally:
         if embedded is not None and embedded.owned:
             embedded.stop()
@@ -72,17 +68,22 @@ def run(args: argparse.Namespace) -> int:
 
 class Supervisor:
     def __init__(
-        self, args: argparse.Namespace, spec: str, app: App, url: str, embedded: Embedded | None
+        self,
+        args: argparse.Namespace,
+        application: Application,
+        url: str,
+        embedded: Embedded | None,
     ) -> None:
         self.args = args
-        self.spec = spec
-        self.app = app
+        self.application = application
+        self.spec = application.spec
+        self.app = application.app
         self.url = url
         self.embedded = embedded
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stop = asyncio.Event()
         self.failed: str | None = None
-        app._url = url
+        self.app.use_redis_url(url)
         self.env = {**os.environ, "STREAMQ_REDIS_URL": url, "PYTHONUNBUFFERED": "1"}
 
     def spawn(self, name: str, *argv: str) -> None:
@@ -126,7 +127,7 @@ class Supervisor:
     async def start_server(self) -> str | None:
         if self.args.no_server:
             return None
-        if importlib.util.find_spec("server") is None:
+        if not server_installed():
             say("(no HTTP server: the server package is not installed)")
             return None
         host = self.args.host
@@ -140,6 +141,8 @@ class Supervisor:
             *("--host", host, "--port", str(port)),
         )
         base = f"http://{host}:{port}"
+        import httpx  # here: the other commands need not load it
+
         deadline = time.monotonic() + 30
         async with httpx.AsyncClient(timeout=1.0) as client:
             while time.monotonic() < deadline and not self.stop.is_set():
@@ -196,16 +199,12 @@ class Supervisor:
         say("")
 
     def example_job(self) -> tuple[str, str, Any] | None:
-        """(queue, name, payload) for the curl line: the app module's ``example_job`` dict
-        if it has one, else a demo job, else its first task with placeholder values."""
-        module = sys.modules.get(self.spec.partition(":")[0])
-        given = getattr(module, "example_job", None)
-        if callable(given):
-            given = given(self.app)
-        if isinstance(given, dict) and {"queue", "name"} <= set(given):
-            return str(given["queue"]), str(given["name"]), given.get("payload")
-        tasks = self.app.tasks
-        task = tasks.get("resize-image") or next(iter(tasks.values()), None)
+        """(queue, name, payload) for the curl line: the application's ``example_job`` if it
+        declares one, else its first task with placeholder values."""
+        given: ExampleJob | None = self.application.example()
+        if given is not None:
+            return given["queue"], given["name"], given.get("payload")
+        task = next(iter(self.app.tasks.values()), None)
         if task is None:
             return None
         return task.queue, task.name, example_payload(task.payload_type)
@@ -222,14 +221,12 @@ class Supervisor:
         )
 
     async def produce(self) -> None:
-        module = sys.modules.get(self.spec.partition(":")[0])
-        workload = getattr(module, "demo_workload", None)
+        workload = self.application.demo_workload
+        if workload is None:
+            return
         try:
-            if workload is not None and inspect.iscoroutinefunction(workload):
-                say("demo workload: running demo_workload(app) of the app")
-                await workload(self.app)
-            elif {"resize-image", "send-email"} <= set(self.app.tasks):
-                await light_stream(self.app)
+            say(f"demo workload: {self.application.workload_summary()}")
+            await workload(self.app)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the demo is a convenience: report and keep the system up
@@ -295,23 +292,6 @@ class Supervisor:
                 child.wait()
         if self.children:
             say(f"stopped {', '.join(self.children)}")
-
-
-async def light_stream(app: App) -> None:
-    """A few demo jobs a second: images to resize, mails to send (some to a bad address, so
-    the dead-letter stream has something to show)."""
-    say("demo workload: a light stream of resize-image and send-email jobs")
-    n = 0
-    while True:
-        n += 1
-        await app.enqueue(
-            "resize-image",
-            {"image": f"img-{n}.png", "width": random.choice([320, 640, 1280])},
-            priority=random.choice(["high", "normal", "normal", "low"]),
-        )
-        to = f"user{n}@example.com" if n % 7 else f"user{n}-at-example.com"
-        await app.enqueue("send-email", to)
-        await asyncio.sleep(0.25)
 
 
 def example_payload(payload_type: Any) -> Any:

@@ -1,4 +1,4 @@
-"""The no-op task the benchmarks run (queue from $BENCH_QUEUE)."""
+"""The no-op task ``streamq bench`` runs in its worker process (queue from $BENCH_QUEUE)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,13 @@
-"""``streamq inspect ...``: reads through ``_cli_inspect`` and shows tables (or ``--json``)."""
+"""``streamq inspect ...``: reads through ``_read`` and shows tables (or ``--json``)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING, Any
 
-from streamq import _cli_inspect as read
-from streamq._cli_output import CliError, age, cell, emit_json, fields, table, timestamp
 from streamq._types import LANES
+from streamq.cli import _read as read
+from streamq.cli._output import CliError, age, cell, emit_json, fields, table, timestamp
 
 if TYPE_CHECKING:
     from streamq._app import App
@@ -249,14 +249,3 @@ async def dead(app: App, args: argparse.Namespace) -> int:
         ],
     )
     return 0
-
-
-VIEWS = {
-    "queues": queues,
-    "queue": queue,
-    "lanes": lanes,
-    "groups": groups,
-    "pending": pending,
-    "job": job,
-    "dead": dead,
-}

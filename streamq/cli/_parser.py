@@ -1,57 +1,35 @@
-"""The ``streamq`` command line.
-
-Exit codes: 0 ok; 1 the operation failed (Redis unreachable, job not found, a command that
-refused); 2 usage (bad arguments, an unknown queue, lane or event type). Errors are one line
-on stderr, never a traceback. Every read command takes ``--json``.
-
-Redis: ``--redis-url``, else ``$STREAMQ_REDIS_URL``, else the embedded server of ``./.streamq/``.
-"""
+"""The ``streamq`` argument parser: every command, its options, help and example, wired to the
+module that runs it."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, NoReturn
 
-import msgspec
-
-from streamq._cli_commands import (
-    bench_command,
-    completion_command,
-    dead_command,
-    default_app_spec,
-    enqueue_command,
-    load_app,
-    on_app,
-    pause_command,
-    redis_command,
-    run_command,
-    serve_command,
-    tail_command,
-    view_command,
-    worker_command,
+from streamq.cli import (
+    _bench,
+    _completion,
+    _dead,
+    _enqueue,
+    _inspect,
+    _pause,
+    _redis,
+    _run,
+    _serve,
+    _tail,
+    _worker,
 )
-from streamq._cli_output import CliError, UsageError
-from streamq._errors import InvalidJob, StreamqError
-
-__all__ = [
-    "CliError",
-    "UsageError",
-    "build_parser",
-    "default_app_spec",
-    "load_app",
-    "main",
-]
+from streamq.cli._output import UsageError
+from streamq.cli._session import on_app
 
 EXAMPLES = {
     "worker": "streamq worker streamq.demo:app --concurrency 50",
     "enqueue": "streamq enqueue demo send-email --payload '\"a@example.com\"' --app streamq.demo:app",
     "redis": "streamq redis",
     "run": "streamq run --workers 2",
-    "serve": "streamq serve --host 127.0.0.1 --port 8000 --app processors.app:app",
+    "serve": "streamq serve --host 127.0.0.1 --port 8000 --app streamq.demo:app",
     "bench": "streamq bench --jobs 20000",
     "inspect": "streamq inspect queues",
     "inspect queues": "streamq inspect queues --json",
@@ -69,8 +47,6 @@ EXAMPLES = {
     "resume": "streamq resume wallet-operations",
     "completion": 'eval "$(streamq completion bash)"',
 }
-# Commands that run for long and log as they go; the others only log warnings.
-_LONG_RUNNING = {"worker", "serve", "run", "redis", "bench"}
 
 
 class Parser(argparse.ArgumentParser):
@@ -132,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub = group(parser, "", "command")
 
-    p = add(sub, "worker", "run the handlers of an app", worker_command)
+    p = add(sub, "worker", "run the handlers of an app", _worker.command)
     p.add_argument("app", help="module[:attribute] of the App, e.g. myproject.tasks:app")
     p.add_argument("--queues", help="comma-separated queues (default: all of the app's)")
     p.add_argument("--concurrency", type=int, default=50)
@@ -142,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics-host", default="127.0.0.1")
 
-    p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", enqueue_command)
+    p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", _enqueue.command)
     p.add_argument("queue", help="the queue's name")
     p.add_argument("name")
     p.add_argument("--payload", help="JSON payload, @FILE for a file, - for stdin")
@@ -152,16 +128,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app", help="module[:attribute] of the App, to validate the payload")
     p.add_argument("--json", action="store_true", help="(the output is always JSON)")
 
-    add(sub, "redis", "run the embedded Redis (Valkey) in the foreground", redis_command)
+    add(sub, "redis", "run the embedded Redis (Valkey) in the foreground", _redis.command)
 
     p = add(
         sub,
         "run",
         "embedded Redis + HTTP server + workers + a demo workload (what `make run` does)",
-        run_command,
+        _run.command,
     )
     p.add_argument(
-        "--app", default=None, help="module[:attribute] (default: processors, else demo)"
+        "--app",
+        default=None,
+        help="module[:attribute] ($STREAMQ_APP, else [tool.streamq] app in ./pyproject.toml, "
+        "else streamq.demo:app)",
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument("--concurrency", type=int, default=50, help="jobs at once per worker")
@@ -172,12 +151,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status-every", type=float, default=5.0, help="seconds between status lines")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
 
-    p = add(sub, "serve", "run the HTTP server (REST API, SSE, /metrics, docs)", serve_command)
+    p = add(sub, "serve", "run the HTTP server (REST API, SSE, /metrics, docs)", _serve.command)
     p.add_argument("--host", default=None, help="bind address ($STREAMQ_HOST, 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="port ($STREAMQ_PORT, 8000)")
-    p.add_argument("--app", default=None, help="module[:attribute] ($STREAMQ_APP, processors)")
+    p.add_argument(
+        "--app",
+        default=None,
+        help="module[:attribute] ($STREAMQ_APP, else [tool.streamq] app in ./pyproject.toml, "
+        "else streamq.demo:app)",
+    )
 
-    p = add(sub, "bench", "benchmarks: throughput, latency, Redis cost per job", bench_command)
+    p = add(sub, "bench", "benchmarks: throughput, latency, Redis cost per job", _bench.command)
     p.add_argument("--jobs", type=int, default=20_000)
     p.add_argument("--quick", action="store_true", help="a short run (smaller numbers)")
 
@@ -187,44 +171,46 @@ def build_parser() -> argparse.ArgumentParser:
         inspect,
         "queues",
         "every queue: lanes, delayed, dead, workers, rates",
-        on_app(view_command("queues")),
+        on_app(_inspect.queues),
         as_json,
     )
     p.add_argument("--names", action="store_true", help="only the names, one a line")
-    p = add(inspect, "queue", "one queue in detail", on_app(view_command("queue")), as_json)
+    p = add(inspect, "queue", "one queue in detail", on_app(_inspect.queue), as_json)
     p.add_argument("queue", help="the queue's name")
     p = add(
         inspect,
         "job",
         "a job's record, attempts and event history",
-        on_app(view_command("job")),
+        on_app(_inspect.job),
         as_json,
     )
     p.add_argument("queue", help="the queue's name")
     p.add_argument("id", help="job id")
-    for name, help in (
-        ("lanes", "a queue's lanes: length, waiting, pending, lag, oldest entry"),
-        ("groups", "consumer groups and consumers (idle times, lag), worker heartbeats"),
+    for name, help, view in (
+        ("lanes", "a queue's lanes: length, waiting, pending, lag, oldest entry", _inspect.lanes),
+        (
+            "groups",
+            "consumer groups and consumers (idle times, lag), worker heartbeats",
+            _inspect.groups,
+        ),
     ):
-        p = add(inspect, name, help, on_app(view_command(name)), as_json)
+        p = add(inspect, name, help, on_app(view), as_json)
         p.add_argument("queue", help="the queue's name")
     p = add(
         inspect,
         "pending",
         "delivered, unsettled entries: owner, idle, deliveries",
-        on_app(view_command("pending")),
+        on_app(_inspect.pending),
         as_json,
     )
     p.add_argument("queue", help="the queue's name")
     p.add_argument("--lane", help="only this lane")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
-    p = add(
-        inspect, "dead", "dead letters: job, reason, error", on_app(view_command("dead")), as_json
-    )
+    p = add(inspect, "dead", "dead letters: job, reason, error", on_app(_inspect.dead), as_json)
     p.add_argument("queue", help="the queue's name")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
-    p = add(sub, "tail", "follow a queue's events live", on_app(tail_command), as_json)
+    p = add(sub, "tail", "follow a queue's events live", on_app(_tail.command), as_json)
     p.add_argument("queue", help="the queue's name")
     p.add_argument("--job", help="only this job's events")
     p.add_argument("--type", action="append", help="only these event types (comma list)")
@@ -238,7 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("replay", "put dead letters back as fresh jobs"),
         ("purge", "delete dead letters and their job records"),
     ):
-        p = add(dead, action, help, on_app(dead_command), as_json)
+        p = add(dead, action, help, on_app(_dead.command), as_json)
         p.add_argument("queue", help="the queue's name")
         p.add_argument("ids", nargs="*", metavar="ID", help="job ids or dead-letter entry ids")
         p.add_argument(
@@ -246,50 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         )
 
     for name, help in (("pause", "stop workers taking new jobs"), ("resume", "undo pause")):
-        p = add(sub, name, f"{help} from a queue", on_app(pause_command), as_json)
+        p = add(sub, name, f"{help} from a queue", on_app(_pause.command), as_json)
         p.add_argument("queue", help="the queue's name")
 
-    p = add(sub, "completion", "print a shell completion script", completion_command)
+    p = add(sub, "completion", "print a shell completion script", _completion.command)
     p.add_argument("shell", choices=["bash", "zsh"])
     return parser
 
 
 def _usage(args: argparse.Namespace) -> int:  # pragma: no cover - subcommands are required
     raise UsageError("name a subcommand")
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"streamq: error: {message}", file=sys.stderr)
-    return code
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help (0) or a usage error (2), already printed
-        return int(exc.code or 0)
-    if getattr(args, "redis_url", None) is None and args.global_redis_url:
-        args.redis_url = args.global_redis_url
-    level = args.log_level or ("INFO" if args.command in _LONG_RUNNING else "WARNING")
-    if level.upper() not in logging.getLevelNamesMapping():
-        return _fail(f"unknown log level {level!r}; use DEBUG, INFO, WARNING or ERROR", 2)
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        return int(args.fn(args))
-    except (UsageError, InvalidJob) as exc:
-        return _fail(str(exc), 2)
-    except (CliError, StreamqError, msgspec.ValidationError) as exc:
-        return _fail(str(exc), 1)
-    except KeyboardInterrupt:
-        return 130
-    except BrokenPipeError:  # `streamq ... | head`
-        return 0
-    except Exception as exc:  # never a traceback for an operator; the type says where to look
-        return _fail(f"unexpected {type(exc).__name__}: {exc}", 1)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from streamq import _keys
-from streamq._cli_output import UsageError, timestamp
 from streamq._connection import broker_errors
 from streamq._types import Event
+from streamq.cli._output import UsageError, timestamp
 
 if TYPE_CHECKING:
     from streamq._app import App
@@ -68,7 +68,7 @@ def line(ev: Event, colour: bool) -> str:
     return f"{text}  {detail}" if detail else text
 
 
-async def run(app: App, args: argparse.Namespace) -> int:
+async def command(app: App, args: argparse.Namespace) -> int:
     """Follows events until Ctrl-C, ``--count`` matching events, or ``--duration`` seconds."""
     types = parse_types(args.type)
     after = "0-0" if args.since == "start" else args.since

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from streamq import _keys
-from streamq._cli_output import UsageError
 from streamq._codec import decode_spec
 from streamq._connection import broker_errors
 from streamq._handle import parse_event
 from streamq._types import LANES
+from streamq.cli._output import UsageError
 
 if TYPE_CHECKING:
     from streamq._app import App
