@@ -88,10 +88,10 @@ class Runtime:
             self._store.close()
 
 
-def runtime_of(app: streamq.App) -> Runtime:
-    """The Runtime ``processors.app.build_app`` attached to ``app``; raises ProcessorsError
-    for an App built elsewhere."""
-    rt = _RUNTIMES.get(app)
+def runtime_of(app: object) -> Runtime:
+    """The Runtime ``processors.app.build_app`` attached to ``app`` (an App, or a handler's
+    ``ctx.app``); raises ProcessorsError for an App built elsewhere."""
+    rt = _RUNTIMES.get(app) if isinstance(app, streamq.App) else None
     if rt is None:
         raise ProcessorsError("this streamq App was not built by processors.app.build_app")
     return rt

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from streamq import _keys
 from streamq._codec import decode_any, decode_spec
-from streamq._connection import broker_errors
-from streamq._handle import parse_event
+from streamq._connection import (
+    as_bytes,
+    as_text,
+    broker_errors,
+    hash_fields,
+    read_entries,
+    stream_entries,
+)
+from streamq._events import parse_event
 from streamq._ids import validate_job_id
 from streamq._types import LANES, DeadLetter, Event, Job, LaneStats, QueueStats
 
 if TYPE_CHECKING:
-    from streamq._app import App
+    from streamq._broker import Broker
 
 # A worker that has not renewed its heartbeat for this long is not counted as alive.
 WORKER_ALIVE_MS = 15_000
@@ -56,53 +63,42 @@ def job_from_hash(queue: str, job_id: str, h: dict[bytes, bytes]) -> Job:
     )
 
 
-async def read_job(app: App, queue: str, job_id: str) -> Job | None:
+async def read_job(broker: Broker, queue: str, job_id: str) -> Job | None:
     validate_job_id(job_id)
-    await app.connect()
+    await broker.connect()
     with broker_errors(f"reading job {job_id}"):
-        h = await app.redis.hgetall(_keys.job(queue, job_id))
+        h = hash_fields(await broker.redis.hgetall(_keys.job(queue, job_id)))
     if not h or b"spec" not in h:
         return None
     return job_from_hash(queue, job_id, h)
 
 
-async def cancel(app: App, queue: str, job_id: str) -> bool:
+async def cancel(broker: Broker, queue: str, job_id: str) -> bool:
     validate_job_id(job_id)
-    await app.connect()
-    keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue)]
-    args = [
-        _keys.prefix(queue),
-        _keys.GROUP,
-        app.events_maxlen,
-        job_id,
-        int(app.result_ttl * 1000),
-        app.keep_last,
-    ]
+    await broker.connect()
     with broker_errors(f"cancelling job {job_id}"):
-        state = await app.scripts.call("cancel", keys, args)
-    return state in (b"cancelled", b"cancelling")
+        state = await broker.scripts.cancel(queue, job_id)
+    return state in ("cancelled", "cancelling")
 
 
-async def set_paused(app: App, queue: str, paused: bool) -> None:
-    await app.register_queue(queue)
-    keys = [_keys.events(queue), _keys.paused(queue)]
-    args = [_keys.prefix(queue), _keys.GROUP, app.events_maxlen, "1" if paused else "0"]
+async def set_paused(broker: Broker, queue: str, paused: bool) -> None:
+    await broker.register_queue(queue)
     with broker_errors(f"pausing {queue}" if paused else f"resuming {queue}"):
-        await app.scripts.call("pause", keys, args)
+        await broker.scripts.pause(queue, paused)
 
 
-async def queue_names(app: App) -> list[str]:
-    await app.connect()
+async def queue_names(broker: Broker) -> list[str]:
+    await broker.connect()
     with broker_errors("listing queues"):
-        members = await app.redis.smembers(_keys.registry())
-    return sorted(m.decode() for m in members)
+        members = await broker.redis.smembers(_keys.registry())
+    return sorted(as_text(m) for m in members)
 
 
-async def stats(app: App, queue: str) -> QueueStats:
-    await app.connect()
+async def stats(broker: Broker, queue: str) -> QueueStats:
+    await broker.connect()
     now_ms = time.time() * 1000
     with broker_errors(f"reading stats of {queue}"):
-        pipe = app.redis.pipeline(transaction=False)
+        pipe = broker.redis.pipeline(transaction=False)
         for lane in LANES:
             pipe.xlen(_keys.lane(queue, lane))
             pipe.xpending(_keys.lane(queue, lane), _keys.GROUP)
@@ -119,7 +115,7 @@ async def stats(app: App, queue: str) -> QueueStats:
             count = pending["pending"] if isinstance(pending, dict) else 0
             lanes[lane] = LaneStats(depth=max(length - count, 0), pending=count)
         delayed, dead, totals, paused, workers = replies[2 * len(LANES) :]
-        oldest = await _oldest_waiting_age(app, queue, lanes, now_ms)
+        oldest = await _oldest_waiting_age(broker, queue, lanes, now_ms)
     return QueueStats(
         queue=queue,
         paused=bool(paused),
@@ -135,7 +131,7 @@ async def stats(app: App, queue: str) -> QueueStats:
 
 
 async def _oldest_waiting_age(
-    app: App, queue: str, lanes: dict[str, LaneStats], now_ms: float
+    broker: Broker, queue: str, lanes: dict[str, LaneStats], now_ms: float
 ) -> float:
     """Age of the oldest undelivered entry: the first entry after each group's last delivery."""
     waiting = [lane for lane, s in lanes.items() if s.depth > 0]
@@ -144,11 +140,11 @@ async def _oldest_waiting_age(
     oldest = now_ms
     for lane in waiting:
         key = _keys.lane(queue, lane)
-        groups = await app.redis.xinfo_groups(key)
+        groups = await broker.redis.xinfo_groups(key)
         last = next(
             (g["last-delivered-id"] for g in groups if g["name"] == _keys.GROUP.encode()), b"0-0"
         )
-        first = await app.redis.xrange(key, min=b"(" + last, count=1)
+        first = stream_entries(await broker.redis.xrange(key, min=b"(" + as_bytes(last), count=1))
         if first:
             oldest = min(oldest, int(first[0][0].split(b"-")[0]))
     return max(now_ms - oldest, 0.0) / 1000.0
@@ -167,66 +163,67 @@ def _dead_letter(entry_id: bytes, f: dict[bytes, bytes]) -> DeadLetter:
     )
 
 
-async def dead_letters(app: App, queue: str, count: int, after: str) -> list[DeadLetter]:
-    await app.connect()
+async def dead_letters(broker: Broker, queue: str, count: int, after: str) -> list[DeadLetter]:
+    await broker.connect()
     start = after if after == "-" else f"({after}"
     with broker_errors(f"reading dead letters of {queue}"):
-        entries = await app.redis.xrange(_keys.dead(queue), min=start, count=count)
+        entries = stream_entries(
+            await broker.redis.xrange(_keys.dead(queue), min=start, count=count)
+        )
     return [_dead_letter(eid, f) for eid, f in entries]
 
 
-async def _dead_op(app: App, verb: str, queue: str, ids: list[str] | None) -> int:
-    await app.connect()
-    keys = [_keys.events(queue), _keys.dead(queue)]
-    head: list[Any] = [_keys.prefix(queue), _keys.GROUP, app.events_maxlen, _REPLAY_BATCH]
+async def replay_dead(broker: Broker, queue: str, ids: list[str] | None) -> int:
+    await broker.connect()
     total = 0
-    with broker_errors(f"{verb} of dead letters on {queue}"):
+    with broker_errors(f"replay of dead letters on {queue}"):
         if ids is not None:
             for start in range(0, len(ids), _REPLAY_BATCH):
-                reply = await app.scripts.call(
-                    verb, keys, [*head, "ids", *ids[start : start + _REPLAY_BATCH]]
-                )
-                total += _done(reply)[1]
+                chunk = ids[start : start + _REPLAY_BATCH]
+                total += (await broker.scripts.replay(queue, chunk, limit=_REPLAY_BATCH))[1]
             return total
         while True:  # all: in batches, so no single script call blocks Redis for long
-            processed, n = _done(await app.scripts.call(verb, keys, [*head, "all"]))
+            processed, n = await broker.scripts.replay(queue, None, limit=_REPLAY_BATCH)
             total += n
             if processed < _REPLAY_BATCH:
                 return total
 
 
-def _done(reply: Any) -> tuple[int, int]:
-    """(entries processed, jobs affected) from a replay ({p, n}) or purge (n) reply."""
-    if isinstance(reply, list):
-        return int(reply[0]), int(reply[1])
-    return int(reply), int(reply)
-
-
-async def replay_dead(app: App, queue: str, ids: list[str] | None) -> int:
-    return await _dead_op(app, "replay", queue, ids)
-
-
-async def purge_dead(app: App, queue: str, ids: list[str] | None) -> int:
-    return await _dead_op(app, "purge", queue, ids)
+async def purge_dead(broker: Broker, queue: str, ids: list[str] | None) -> int:
+    await broker.connect()
+    total = 0
+    with broker_errors(f"purge of dead letters on {queue}"):
+        if ids is not None:
+            for start in range(0, len(ids), _REPLAY_BATCH):
+                chunk = ids[start : start + _REPLAY_BATCH]
+                total += await broker.scripts.purge(queue, chunk, limit=_REPLAY_BATCH)
+            return total
+        while True:
+            n = await broker.scripts.purge(queue, None, limit=_REPLAY_BATCH)
+            total += n
+            if n < _REPLAY_BATCH:
+                return total
 
 
 async def read_events(
-    app: App, queue: str, after: str, count: int, block_ms: int | None
+    broker: Broker, queue: str, after: str, count: int, block_ms: int | None
 ) -> list[Event]:
-    await app.connect()
+    await broker.connect()
     with broker_errors(f"reading events of {queue}"):
-        reply = await app.redis.xread({_keys.events(queue): after}, count=count, block=block_ms)
-    return [parse_event(queue, eid, f) for _, entries in reply or () for eid, f in entries]
+        reply = await broker.redis.xread({_keys.events(queue): after}, count=count, block=block_ms)
+    return [parse_event(queue, eid, f) for _, entries in read_entries(reply) for eid, f in entries]
 
 
-async def follow_events(app: App, queue: str, after: str, job: str | None) -> AsyncIterator[Event]:
-    await app.connect()
+async def follow_events(
+    broker: Broker, queue: str, after: str, job: str | None
+) -> AsyncIterator[Event]:
+    await broker.connect()
     if after == "$":
         with broker_errors(f"reading events of {queue}"):
-            last = await app.redis.xrevrange(_keys.events(queue), count=1)
+            last = stream_entries(await broker.redis.xrevrange(_keys.events(queue), count=1))
         after = last[0][0].decode() if last else "0-0"
     while True:
-        events = await read_events(app, queue, after, 500, 5000)
+        events = await read_events(broker, queue, after, 500, 5000)
         for event in events:
             after = event.id
             if job is None or event.job == job:

@@ -1,27 +1,25 @@
-"""The App: task registry, Redis connection and the producer/operator API."""
+"""The App: the public facade over a Broker (Redis client, scripts, retention settings) and a
+task registry, with the producer and operator API. Nothing inside streamq imports this module
+but ``streamq/__init__.py``: internal modules take the Broker, or the ``Application`` protocol."""
 
 from __future__ import annotations
 
 import logging
-import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-
-from streamq import _admin, _keys
-from streamq._connection import broker_errors, make_client
-from streamq._context import Delivery
-from streamq._embedded import DEFAULT_DIR, Embedded
+from streamq import _admin
+from streamq._broker import Broker
 from streamq._enqueue import EnqueueRequest, enqueue_batch
-from streamq._errors import ConfigurationError, UnknownJob
-from streamq._handle import JobHandle, Waiters
-from streamq._scripts import Scripts
-from streamq._task import TaskDef
+from streamq._errors import ConfigurationError
+from streamq._handle import JobHandle, Waiters, waiters_of
+from streamq._scripts import Retention, Scripts
+from streamq._task import TaskDef, TaskRegistry
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
 if TYPE_CHECKING:
+    from streamq._delivery import FinishHook
     from streamq._flows import Flow, FlowState
     from streamq._schedule import Schedule
 
@@ -52,23 +50,119 @@ class App:
         embedded_dir: Path | str | None = None,
     ) -> None:
         self.name = name
-        self.tasks: dict[str, TaskDef] = {}
-        self.result_ttl = result_ttl
-        self.dead_ttl = dead_ttl
-        self.keep_last = keep_last
-        self.events_maxlen = events_maxlen
-        self.dead_maxlen = dead_maxlen
-        self._url = redis_url
-        self._embedded_dir = Path(embedded_dir) if embedded_dir else DEFAULT_DIR
-        self._embedded: Embedded | None = None
-        self._client: Any = None
-        self._scripts: Scripts | None = None
-        self._registered_queues: set[str] = set()
-        self._connect_lock = anyio.Lock()
-        self.waiters = Waiters(self)
-        # Called as ``await hook(app, delivery, outcome)`` after a worker's outcome for a
-        # delivery is written: outcome "c" completed, "d" dead, "x" cancelled.
-        self.finish_hooks: list[Callable[[App, Delivery, str], Awaitable[None]]] = []
+        self.broker = Broker(
+            url=redis_url,
+            retention=Retention(
+                result_ttl=result_ttl,
+                dead_ttl=dead_ttl,
+                keep_last=keep_last,
+                events_maxlen=events_maxlen,
+                dead_maxlen=dead_maxlen,
+            ),
+            embedded_dir=embedded_dir,
+        )
+        self.registry = TaskRegistry()
+        self.tasks: dict[str, TaskDef] = self.registry.tasks
+        # Called as ``await hook(broker, delivery, outcome)`` after a worker's final outcome for
+        # a delivery is written: "completed", "dead" or "cancelled".
+        self.finish_hooks: list[FinishHook] = []
+
+    # -- settings and connection (held by the broker) ---------------------------------------------
+
+    @property
+    def result_ttl(self) -> float:
+        return self.broker.retention.result_ttl
+
+    @result_ttl.setter
+    def result_ttl(self, value: float) -> None:
+        self.broker.retention.result_ttl = value
+
+    @property
+    def dead_ttl(self) -> float:
+        return self.broker.retention.dead_ttl
+
+    @dead_ttl.setter
+    def dead_ttl(self, value: float) -> None:
+        self.broker.retention.dead_ttl = value
+
+    @property
+    def keep_last(self) -> int:
+        return self.broker.retention.keep_last
+
+    @keep_last.setter
+    def keep_last(self, value: int) -> None:
+        self.broker.retention.keep_last = value
+
+    @property
+    def events_maxlen(self) -> int:
+        return self.broker.retention.events_maxlen
+
+    @events_maxlen.setter
+    def events_maxlen(self, value: int) -> None:
+        self.broker.retention.events_maxlen = value
+
+    @property
+    def dead_maxlen(self) -> int:
+        return self.broker.retention.dead_maxlen
+
+    @dead_maxlen.setter
+    def dead_maxlen(self, value: int) -> None:
+        self.broker.retention.dead_maxlen = value
+
+    @property
+    def redis(self) -> Any:
+        """The redis.asyncio client (after the first awaited call, or :meth:`connect`).
+
+        ``Any`` at the facade on purpose: callers outside the broker read replies as bytes
+        (``decode_responses=False``); inside, ``Broker.redis`` is the typed client."""
+        return self.broker.redis
+
+    @property
+    def scripts(self) -> Scripts:
+        return self.broker.scripts
+
+    @property
+    def url(self) -> str | None:
+        return self.broker.url
+
+    def use_redis_url(self, url: str) -> None:
+        """Points the app at ``url`` instead of the Redis it was built with (what a command
+        line's ``--redis-url`` does to a loaded app). Raises ``ConfigurationError`` once the app
+        is connected: its clients already talk to the other server."""
+        if self.broker.connected:
+            raise ConfigurationError(
+                f"the app is already connected to {self.broker.url}; "
+                "set its Redis URL before first use"
+            )
+        self.broker.url = url
+
+    @property
+    def waiters(self) -> Waiters:
+        return waiters_of(self.broker)
+
+    async def connect(self) -> App:
+        """Connects (starting the embedded server if needed); safe to call many times."""
+        await self.broker.connect()
+        return self
+
+    async def close(self) -> None:
+        """Closes connections; stops the embedded server if this process started it."""
+        await self.waiters.close()
+        await self.broker.close()
+
+    async def __aenter__(self) -> App:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def ping(self) -> bool:
+        """True if Redis answers; never raises."""
+        return await self.broker.ping()
+
+    async def register_queue(self, queue: str) -> None:
+        """Adds ``queue`` to the registry (once per process)."""
+        await self.broker.register_queue(queue)
 
     # -- tasks -----------------------------------------------------------------------------------
 
@@ -94,7 +188,7 @@ class App:
         def register(fn: F) -> F:
             if name in self.tasks:
                 raise ConfigurationError(f"task {name!r} is already registered")
-            self.tasks[name] = TaskDef(
+            task = TaskDef(
                 name,
                 fn,
                 queue=queue,
@@ -106,98 +200,17 @@ class App:
                 max_deliveries=max_deliveries,
                 result_ttl=result_ttl,
             )
+            self.registry.add(task)
             return fn
 
         return register
 
     def task_def(self, queue: str | None, name: str) -> TaskDef:
         """The task ``name`` (on ``queue`` if given); raises ``UnknownJob`` naming the known ones."""
-        task = self.tasks.get(name)
-        if task is None or (queue is not None and task.queue != queue):
-            known = [t.name for t in self.tasks.values() if queue is None or t.queue == queue]
-            raise UnknownJob(name, known, queue)
-        return task
+        return self.registry.task_def(queue, name)
 
     def queues_of_tasks(self) -> list[str]:
-        return sorted({t.queue for t in self.tasks.values()})
-
-    # -- connection ------------------------------------------------------------------------------
-
-    @property
-    def redis(self) -> Any:
-        """The redis.asyncio client (after the first awaited call, or :meth:`connect`)."""
-        if self._client is None:
-            raise ConfigurationError("the app is not connected yet: await app.connect() first")
-        return self._client
-
-    @property
-    def scripts(self) -> Scripts:
-        if self._scripts is None:
-            raise ConfigurationError("the app is not connected yet: await app.connect() first")
-        return self._scripts
-
-    @property
-    def url(self) -> str | None:
-        return self._url
-
-    def use_redis_url(self, url: str) -> None:
-        """Points the app at ``url`` instead of the Redis it was built with (what a command
-        line's ``--redis-url`` does to a loaded app). Raises ``ConfigurationError`` once the app
-        is connected: its clients already talk to the other server."""
-        if self._client is not None:
-            raise ConfigurationError(
-                f"the app is already connected to {self._url}; set its Redis URL before first use"
-            )
-        self._url = url
-
-    async def connect(self) -> App:
-        """Connects (starting the embedded server if needed); safe to call many times."""
-        if self._client is not None:
-            return self
-        async with self._connect_lock:
-            if self._client is not None:
-                return self
-            url = self._url or os.environ.get("STREAMQ_REDIS_URL") or None
-            if url is None:
-                self._embedded = Embedded(self._embedded_dir)
-                url = await anyio.to_thread.run_sync(self._embedded.attach_or_start)
-            self._url = url
-            client = make_client(url)
-            self._scripts = Scripts(client)
-            self._client = client
-        return self
-
-    async def close(self) -> None:
-        """Closes connections; stops the embedded server if this process started it."""
-        await self.waiters.close()
-        if self._client is not None:
-            client, self._client = self._client, None
-            await client.aclose()
-        if self._embedded is not None and self._embedded.owned:
-            await anyio.to_thread.run_sync(self._embedded.stop)
-
-    async def __aenter__(self) -> App:
-        return await self.connect()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
-
-    async def ping(self) -> bool:
-        """True if Redis answers; never raises."""
-        try:
-            await self.connect()
-            return bool(await self.redis.ping())
-        except Exception:
-            return False
-
-    async def register_queue(self, queue: str) -> None:
-        """Adds ``queue`` to the registry (once per process)."""
-        if queue in self._registered_queues:
-            return
-        await self.connect()
-        with broker_errors(f"registering queue {queue}"):
-            await self.redis.sadd(_keys.registry(), queue)
-        self._registered_queues.add(queue)
+        return self.registry.queues()
 
     # -- producing -------------------------------------------------------------------------------
 
@@ -236,59 +249,59 @@ class App:
             dedup_ttl=dedup_ttl,
             parent=parent,
         )
-        return (await enqueue_batch(self, [request], durable=durable))[0]
+        return (await enqueue_batch(self.broker, self.registry, [request], durable=durable))[0]
 
     async def enqueue_many(
         self, requests: list[EnqueueRequest], *, durable: bool = False
     ) -> list[JobHandle]:
         """Enqueues many jobs with one script call per queue (per 1,000 jobs); validates all
         of them before writing any."""
-        return await enqueue_batch(self, requests, durable=durable)
+        return await enqueue_batch(self.broker, self.registry, requests, durable=durable)
 
     def handle(self, queue: str, id: str) -> JobHandle:
-        return JobHandle(self, queue, id)
+        return JobHandle(self.broker, queue, id)
 
     # -- reading and operating -------------------------------------------------------------------
 
     async def job(self, queue: str, id: str) -> Job | None:
-        return await _admin.read_job(self, queue, id)
+        return await _admin.read_job(self.broker, queue, id)
 
     async def cancel(self, queue: str, id: str) -> bool:
         """Cancels a job; True if it was (or is being) cancelled by this call."""
-        return await _admin.cancel(self, queue, id)
+        return await _admin.cancel(self.broker, queue, id)
 
     async def pause(self, queue: str) -> None:
-        await _admin.set_paused(self, queue, True)
+        await _admin.set_paused(self.broker, queue, True)
 
     async def resume(self, queue: str) -> None:
-        await _admin.set_paused(self, queue, False)
+        await _admin.set_paused(self.broker, queue, False)
 
     async def queue_names(self) -> list[str]:
-        return await _admin.queue_names(self)
+        return await _admin.queue_names(self.broker)
 
     async def stats(self, queue: str) -> QueueStats:
-        return await _admin.stats(self, queue)
+        return await _admin.stats(self.broker, queue)
 
     async def dead_letters(
         self, queue: str, count: int = 100, after: str = "-"
     ) -> list[DeadLetter]:
-        return await _admin.dead_letters(self, queue, count, after)
+        return await _admin.dead_letters(self.broker, queue, count, after)
 
     async def replay_dead(self, queue: str, ids: list[str] | None = None) -> int:
-        return await _admin.replay_dead(self, queue, ids)
+        return await _admin.replay_dead(self.broker, queue, ids)
 
     async def purge_dead(self, queue: str, ids: list[str] | None = None) -> int:
-        return await _admin.purge_dead(self, queue, ids)
+        return await _admin.purge_dead(self.broker, queue, ids)
 
     async def read_events(
         self, queue: str, after: str = "0-0", count: int = 100, block_ms: int | None = None
     ) -> list[Event]:
         """Events after entry id ``after`` (``"$"``: only new ones), waiting up to ``block_ms``."""
-        return await _admin.read_events(self, queue, after, count, block_ms)
+        return await _admin.read_events(self.broker, queue, after, count, block_ms)
 
     def events(self, queue: str, after: str = "$", job: str | None = None) -> AsyncIterator[Event]:
         """Follows a queue's events live (optionally one job's)."""
-        return _admin.follow_events(self, queue, after, job)
+        return _admin.follow_events(self.broker, queue, after, job)
 
     # -- orchestration (flows, recurring jobs, rate limits) ---------------------------------------
 
@@ -297,7 +310,7 @@ class App:
         (stored in Redis; ``limit=None`` removes it). Raises ``ConfigurationError``."""
         from streamq._ratelimit import set_rate_limit
 
-        await set_rate_limit(self, queue, limit, per)
+        await set_rate_limit(self.broker, queue, limit, per)
 
     async def enqueue_flow(self, flow: Flow) -> JobHandle:
         """Enqueues a parent job that waits (state ``waiting-children``) until its children,
@@ -305,13 +318,13 @@ class App:
         writing anything: raises ``InvalidJob`` (and subclasses) or ``BrokerUnavailable``."""
         from streamq._flows import enqueue_flow
 
-        return await enqueue_flow(self, flow)
+        return await enqueue_flow(self.broker, self.registry, flow)
 
     async def flow_state(self, queue: str, root_id: str) -> FlowState | None:
         """The state and progress of the flow rooted at ``root_id`` (None if unknown)."""
         from streamq._flows import flow_state
 
-        return await flow_state(self, queue, root_id)
+        return await flow_state(self.broker, queue, root_id)
 
     def schedule(self, name: str, payload: Any = None, **options: Any) -> Schedule:
         """Registers a recurring job in code: ``cron=`` (with ``tz=``) or ``every=`` seconds;
@@ -320,23 +333,25 @@ class App:
         Run by :class:`streamq.Scheduler` (workers start one). Raises ``ConfigurationError``."""
         from streamq._schedule import make_schedule, register
 
-        return register(self, make_schedule(self, name, payload, **options))
+        return register(self.registry, make_schedule(self.registry, name, payload, **options))
 
     async def add_schedule(self, name: str, payload: Any = None, **options: Any) -> Schedule:
         """Stores a recurring job in Redis (options as :meth:`schedule`), for every scheduler."""
         from streamq._schedule import add_schedule, make_schedule
 
         await self.connect()
-        return await add_schedule(self, make_schedule(self, name, payload, **options))
+        return await add_schedule(
+            self.broker, make_schedule(self.registry, name, payload, **options)
+        )
 
     async def schedules(self, queue: str | None = None) -> list[Schedule]:
         """Recurring jobs, in code and stored, of ``queue`` (default: all of the app's)."""
         from streamq._schedule import list_schedules
 
-        return await list_schedules(self, queue)
+        return await list_schedules(self.broker, self.registry, queue)
 
     async def remove_schedule(self, queue: str, schedule_id: str) -> bool:
         """Removes a stored recurring job; True if it existed."""
         from streamq._schedule import remove_schedule
 
-        return await remove_schedule(self, queue, schedule_id)
+        return await remove_schedule(self.broker, queue, schedule_id)

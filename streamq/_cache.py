@@ -12,13 +12,14 @@ import msgspec
 
 from streamq import _keys
 from streamq._codec import decode_any, encode
-from streamq._connection import broker_errors
-from streamq._enqueue import EnqueueRequest
+from streamq._connection import as_bytes, broker_errors
+from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError
 from streamq._ids import job_id
 
 if TYPE_CHECKING:
-    from streamq._app import App
+    from streamq._broker import Broker, HasBroker
+    from streamq._context import Application
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +30,16 @@ _SHARE_FINISHED = 5.0
 
 # Callers in one process that miss at the same time share one wait (not one Redis connection
 # each); across processes they share the job through its id.
-_inflight: weakref.WeakKeyDictionary[App, dict[str, asyncio.Future[Any]]] = (
+_inflight: weakref.WeakKeyDictionary[Broker, dict[str, asyncio.Future[Any]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def cache_key(queue: str, key: str) -> str:
-    return _keys.custom(queue, "cache", key)
-
-
-def _queue_of(app: App, request: EnqueueRequest) -> str:
-    return request.queue or app.task_def(None, request.name).queue
+cache_key = _keys.cache
 
 
 async def cached(
-    app: App,
+    app: Application,
     key: str,
     ttl: float,
     request: EnqueueRequest,
@@ -58,14 +54,15 @@ async def cached(
     ``JobFailed``, ``JobCancelled``, ``TimeoutError``, ``BrokerUnavailable``."""
     if not ttl > 0:
         raise ConfigurationError("cache ttl must be > 0 seconds")
-    await app.connect()
-    queue = _queue_of(app, request)
+    broker, registry = app.broker, app.registry
+    await broker.connect()
+    queue = request.queue or registry.task_def(None, request.name).queue
     rkey = cache_key(queue, key)
     with broker_errors(f"reading cache {key}"):
-        raw = await app.redis.get(rkey)
+        raw = await broker.redis.get(rkey)
     if raw is not None:
-        return decode_any(raw)
-    waiting = _inflight.setdefault(app, {})
+        return decode_any(as_bytes(raw))
+    waiting = _inflight.setdefault(broker, {})
     shared = waiting.get(rkey)
     if shared is not None:
         return await asyncio.shield(shared)
@@ -89,22 +86,28 @@ async def cached(
 
 
 async def _compute(
-    app: App, key: str, ttl: float, request: EnqueueRequest, rkey: str, timeout: float | None
+    app: Application,
+    key: str,
+    ttl: float,
+    request: EnqueueRequest,
+    rkey: str,
+    timeout: float | None,
 ) -> Any:
     job = msgspec.structs.replace(
         request,
         id=request.id or job_id("cached", key),
         dedup_ttl=request.dedup_ttl if request.dedup_ttl is not None else min(ttl, _SHARE_FINISHED),
     )
-    (handle,) = await app.enqueue_many([job])
+    (handle,) = await enqueue_batch(app.broker, app.registry, [job])
     result = await handle.result(timeout=timeout)
     with broker_errors(f"writing cache {key}"):
-        await app.redis.set(rkey, encode(result), px=max(int(ttl * 1000), 1))
+        await app.broker.redis.set(rkey, encode(result), px=max(int(ttl * 1000), 1))
     return result
 
 
-async def invalidate(app: App, key: str, queue: str) -> bool:
+async def invalidate(app: HasBroker, key: str, queue: str) -> bool:
     """Drops the cached result under ``key`` on ``queue``; True if there was one."""
-    await app.connect()
+    broker = app.broker
+    await broker.connect()
     with broker_errors(f"invalidating cache {key}"):
-        return bool(await app.redis.delete(cache_key(queue, key)))
+        return bool(await broker.redis.delete(cache_key(queue, key)))

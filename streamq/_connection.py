@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias, cast
 from urllib.parse import unquote
 
 import redis.asyncio as aioredis
@@ -19,12 +19,15 @@ from streamq._errors import BrokerUnavailable, ConfigurationError, QueueFull
 
 _RETRY_ON = [RedisConnectionError, RedisTimeoutError]
 
+RedisClient: TypeAlias = "aioredis.Redis | RedisCluster"
+"""The client streamq talks through: one server, or a cluster."""
+
 
 def is_cluster_url(url: str) -> bool:
     return url.startswith("redis+cluster://") or "," in url
 
 
-def make_client(url: str, *, max_connections: int = 64) -> Any:
+def make_client(url: str, *, max_connections: int = 64) -> RedisClient:
     """A redis.asyncio client for ``url`` that retries dropped connections with backoff."""
     common: dict[str, Any] = {
         "decode_responses": False,
@@ -58,6 +61,36 @@ def make_client(url: str, *, max_connections: int = 64) -> Any:
         url, max_connections=max_connections, timeout=30, **common
     )
     return aioredis.Redis.from_pool(pool)  # closing the client closes the pool
+
+
+def as_bytes(value: bytes | str) -> bytes:
+    """A reply as bytes (the client runs with ``decode_responses=False``; redis-py's types
+    allow ``str`` too)."""
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def as_text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+StreamEntry: TypeAlias = tuple[bytes, dict[bytes, bytes]]
+"""One stream entry as this client returns it: (entry id, fields), all bytes."""
+
+
+def stream_entries(reply: object) -> list[StreamEntry]:
+    """An XRANGE / XREVRANGE reply, typed as the client returns it (redis-py's own types
+    cannot know ``decode_responses=False``)."""
+    return cast("list[StreamEntry]", reply or [])
+
+
+def read_entries(reply: object) -> list[tuple[bytes, list[StreamEntry]]]:
+    """An XREAD reply: per stream, (key, entries); empty when the read timed out."""
+    return cast("list[tuple[bytes, list[StreamEntry]]]", reply or [])
+
+
+def hash_fields(reply: object) -> dict[bytes, bytes]:
+    """An HGETALL reply."""
+    return cast("dict[bytes, bytes]", reply or {})
 
 
 @contextlib.contextmanager

@@ -1,42 +1,54 @@
-"""What a handler sees of its job: the Context, and the worker's record of one delivery."""
+"""What a handler sees of its job (the Context), and what the worker, the scheduler and the
+context use of the application that runs them (the ``Application`` protocol)."""
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio.from_thread
 
-from streamq import _keys
 from streamq._codec import decode_any
 from streamq._connection import broker_errors
-from streamq._types import Job, JobSpec
+from streamq._delivery import Delivery
+from streamq._types import Job
 
 if TYPE_CHECKING:
-    from streamq._app import App
+    from streamq._broker import Broker
+    from streamq._delivery import FinishHook
     from streamq._flows import ChildResult
     from streamq._handle import JobHandle
+    from streamq._task import TaskRegistry
+
+__all__ = ["Application", "Context", "Delivery"]
 
 
-@dataclass(slots=True, eq=False)
-class Delivery:
-    """One delivery of a job to this worker, with the fencing token that guards its outcome."""
+class Application(Protocol):
+    """What the worker, the scheduler and a handler's context need of the application that
+    runs them; :class:`streamq.App` is the implementation. Declared here so that none of them
+    imports the facade."""
 
-    queue: str
-    lane: str
-    entry_id: str
-    job_id: str
-    spec: JobSpec
-    attempt: int
-    fence: int
-    deliveries: int
-    # Its earlier delivery died with its worker: it runs alone (see fetch-4.lua).
-    suspect: bool = False
-    task: asyncio.Task[None] | None = None
-    # Why the handler was cancelled by the worker: "cancel", "lost" or "shutdown".
-    stop_reason: str | None = None
-    settling: bool = field(default=False)
+    @property
+    def broker(self) -> Broker: ...
+
+    @property
+    def registry(self) -> TaskRegistry: ...
+
+    @property
+    def finish_hooks(self) -> list[FinishHook]: ...
+
+    @property
+    def enqueue(self) -> Callable[..., Awaitable[JobHandle]]: ...
+
+    @property
+    def redis(self) -> Any:
+        """The Redis client, as handlers have always reached it (``ctx.app.redis``)."""
+
+    async def job(self, queue: str, id: str) -> Job | None: ...
+
+    def handle(self, queue: str, id: str) -> JobHandle: ...
+
+    async def close(self) -> None: ...
 
 
 class Context:
@@ -44,7 +56,7 @@ class Context:
 
     __slots__ = ("_delivery", "_job", "app")
 
-    def __init__(self, app: App, delivery: Delivery) -> None:
+    def __init__(self, app: Application, delivery: Delivery) -> None:
         self.app = app
         self._delivery = delivery
         self._job: Job | None = None
@@ -107,19 +119,10 @@ class Context:
         """Records progress (0-100) and emits a progress event; False if this delivery no longer
         owns the job (its lease was taken), in which case the handler may stop early."""
         d = self._delivery
-        keys = [_keys.events(d.queue)]
-        args = [
-            _keys.prefix(d.queue),
-            _keys.GROUP,
-            self.app.events_maxlen,
-            d.job_id,
-            d.fence,
-            repr(float(percent)),
-            message,
-        ]
         with broker_errors(f"recording progress of {d.job_id}"):
-            applied = await self.app.scripts.call("progress", keys, args)
-        return bool(applied)
+            return await self.app.broker.scripts.progress(
+                d.queue, d.lease, percent=percent, message=message
+            )
 
     def progress_from_thread(self, percent: float, message: str = "") -> bool:
         """:meth:`progress` for plain (threaded) handlers."""
@@ -130,7 +133,7 @@ class Context:
         that is not a flow parent)."""
         from streamq._flows import children_of
 
-        return await children_of(self.app, self.queue, self.job_id)
+        return await children_of(self.app.broker, self.queue, self.job_id)
 
     async def enqueue(self, name: str, payload: Any = None, **options: Any) -> JobHandle:
         """Enqueues another job, carrying this job's request id unless one is given."""

@@ -11,17 +11,18 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 from redis.exceptions import ResponseError
 
-from streamq import _keys
 from streamq._codec import encode
 from streamq._connection import broker_errors
 from streamq._errors import InvalidJob
 from streamq._handle import JobHandle
 from streamq._ids import random_job_id, validate_job_id
 from streamq._metrics import JOBS_ENQUEUED
+from streamq._scripts import NewJob
 from streamq._types import JobSpec, lane_of
 
 if TYPE_CHECKING:
-    from streamq._app import App
+    from streamq._broker import Broker
+    from streamq._task import TaskRegistry
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +47,11 @@ class EnqueueRequest(msgspec.Struct, kw_only=True):
     parent: tuple[str, str] | None = None
 
 
-def _prepare(app: App, req: EnqueueRequest, now: float) -> tuple[str, str, str, list[Any]]:
-    """Validates one request; returns (queue, id, name, script arguments)."""
-    task = app.task_def(req.queue, req.name)
+def _prepare(
+    registry: TaskRegistry, result_ttl: float, req: EnqueueRequest, now: float
+) -> tuple[str, NewJob]:
+    """Validates one request; returns its queue and the job record to write."""
+    task = registry.task_def(req.queue, req.name)
     queue = req.queue or task.queue
     job_id = validate_job_id(req.id) if req.id is not None else random_job_id()
     payload = task.coerce(req.payload)
@@ -75,71 +78,71 @@ def _prepare(app: App, req: EnqueueRequest, now: float) -> tuple[str, str, str, 
         max_attempts=max_attempts,
         backoff=task.backoff,
         lease=task.lease,
-        result_ttl=task.result_ttl if task.result_ttl is not None else app.result_ttl,
+        result_ttl=task.result_ttl if task.result_ttl is not None else result_ttl,
         created_at=now,
         request_id=req.request_id,
         parent=parent_id,
         parent_queue=parent_queue,
     )
-    args = [
-        job_id,
-        task.name,
-        lane,
-        encode(spec),
-        max(int(delay * 1000), 0),
-        max_attempts,
-        int(task.lease * 1000),
-        task.max_deliveries,
-        -1 if req.dedup_ttl is None else int(req.dedup_ttl * 1000),
-        parent_id or "",
-    ]
-    return queue, job_id, task.name, args
+    return queue, NewJob(
+        id=job_id,
+        name=task.name,
+        lane=lane,
+        spec=encode(spec),
+        delay_ms=max(int(delay * 1000), 0),
+        max_attempts=max_attempts,
+        lease_ms=int(task.lease * 1000),
+        max_deliveries=task.max_deliveries,
+        dedup_ms=-1 if req.dedup_ttl is None else int(req.dedup_ttl * 1000),
+        parent=parent_id or "",
+    )
 
 
 async def enqueue_batch(
-    app: App, requests: list[EnqueueRequest], *, durable: bool = False
+    broker: Broker,
+    registry: TaskRegistry,
+    requests: list[EnqueueRequest],
+    *,
+    durable: bool = False,
 ) -> list[JobHandle]:
     now = time.time()
-    prepared = [_prepare(app, req, now) for req in requests]
-    await app.connect()
+    prepared = [_prepare(registry, broker.retention.result_ttl, req, now) for req in requests]
+    await broker.connect()
     by_queue: dict[str, list[int]] = defaultdict(list)
-    for index, (queue, _, _, _) in enumerate(prepared):
+    for index, (queue, _) in enumerate(prepared):
         by_queue[queue].append(index)
     handles: list[JobHandle | None] = [None] * len(prepared)
     for queue, indexes in by_queue.items():
-        await app.register_queue(queue)
-        keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue)]
-        head = [_keys.prefix(queue), _keys.GROUP, app.events_maxlen]
+        await broker.register_queue(queue)
         for start in range(0, len(indexes), _CHUNK):
             chunk = indexes[start : start + _CHUNK]
-            args = head + [a for i in chunk for a in prepared[i][3]]
             with broker_errors(f"enqueueing on {queue}"):
-                replies = await app.scripts.call("enqueue", keys, args)
-            for i, (state, dup) in zip(chunk, replies, strict=True):
-                _, job_id, name, _ = prepared[i]
+                replies = await broker.scripts.enqueue(queue, [prepared[i][1] for i in chunk])
+            for i, reply in zip(chunk, replies, strict=True):
+                job = prepared[i][1]
                 handles[i] = JobHandle(
-                    app,
+                    broker,
                     queue,
-                    job_id,
-                    name=name,
-                    deduplicated=bool(dup),
-                    state_at_enqueue=state.decode(),
+                    job.id,
+                    name=job.name,
+                    deduplicated=reply.deduplicated,
+                    state_at_enqueue=reply.state,
                 )
-                if not dup:
-                    JOBS_ENQUEUED.labels(queue, name).inc()
+                if not reply.deduplicated:
+                    JOBS_ENQUEUED.labels(queue, job.name).inc()
     if durable:
-        await _wait_for_aof(app)
+        await _wait_for_aof(broker)
     return [h for h in handles if h is not None]
 
 
-async def _wait_for_aof(app: App) -> None:
+async def _wait_for_aof(broker: Broker) -> None:
     """Waits until the local AOF holds the writes (WAITAOF, Redis 7.2+ and Valkey)."""
-    url = app.url or ""
+    url = broker.url or ""
     if url in _waitaof_missing:
         return
     try:
         with broker_errors("waiting for the AOF"):
-            await app.redis.execute_command("WAITAOF", 1, 0, 5000)
+            await broker.redis.execute_command("WAITAOF", 1, 0, 5000)
     except Exception as exc:
         cause = exc.__cause__
         if isinstance(cause, ResponseError) and "unknown command" in str(cause).lower():

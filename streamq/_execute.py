@@ -14,7 +14,7 @@ import anyio.to_thread
 import msgspec
 
 from streamq._codec import encode
-from streamq._context import Context, Delivery
+from streamq._context import Context
 from streamq._errors import Fatal, Retry
 from streamq._metrics import (
     JOB_RUN_SECONDS,
@@ -26,7 +26,8 @@ from streamq._metrics import (
 )
 
 if TYPE_CHECKING:
-    from streamq._app import App
+    from streamq._context import Application
+    from streamq._delivery import Delivery
     from streamq._settle import Settler
 
 log = logging.getLogger(__name__)
@@ -37,13 +38,13 @@ def _ms(seconds: float) -> int:
 
 
 class Executor:
-    def __init__(self, app: App, settler: Settler, limiter: anyio.CapacityLimiter) -> None:
+    def __init__(self, app: Application, settler: Settler, limiter: anyio.CapacityLimiter) -> None:
         self._app = app
         self._settler = settler
         self._limiter = limiter
 
     def _ttl(self, d: Delivery, dead: bool = False) -> int:
-        return _ms(self._app.dead_ttl if dead else d.spec.result_ttl)
+        return _ms(self._app.broker.retention.dead_ttl if dead else d.spec.result_ttl)
 
     def _dead(self, d: Delivery, reason: str, error: str) -> None:
         log.warning(
@@ -52,11 +53,11 @@ class Executor:
             extra={"job_id": d.job_id, "queue": d.queue, "attempt": d.attempt, "reason": reason},
         )
         JOBS_DEAD.labels(d.queue, d.spec.name).inc()
-        self._settler.add(d, "d", error, self._ttl(d, dead=True), reason)
+        self._settler.add(d, "dead", data=error, ttl_ms=self._ttl(d, dead=True), reason=reason)
 
     async def run(self, d: Delivery) -> None:
         spec = d.spec
-        task = self._app.tasks.get(spec.name)
+        task = self._app.registry.tasks.get(spec.name)
         if task is None:
             self._dead(d, "unknown_job", f"no handler for {spec.name!r} in this worker")
             return
@@ -85,9 +86,9 @@ class Executor:
         except asyncio.CancelledError:
             reason = d.stop_reason
             if reason == "cancel":
-                self._settler.add(d, "x", "", self._ttl(d))
+                self._settler.add(d, "cancelled", ttl_ms=self._ttl(d))
             elif reason == "shutdown":
-                self._settler.add(d, "h", "", 0)
+                self._settler.add(d, "hand_back")
             elif reason != "lost":
                 raise
             return
@@ -103,7 +104,11 @@ class Executor:
                     self._dead(d, "max_attempts", _describe(exc))
                     return
             self._settler.add(
-                d, "r", _describe(exc), _ms(max(exc.delay, 0.0)), "1" if exc.count_attempt else "0"
+                d,
+                "retry",
+                data=_describe(exc),
+                delay_ms=_ms(max(exc.delay, 0.0)),
+                count_attempt=exc.count_attempt,
             )
             return
         except Exception as exc:
@@ -124,7 +129,7 @@ class Executor:
                 extra={"job_id": d.job_id, "queue": d.queue, "attempt": d.attempt},
             )
             JOBS_RETRIED.labels(d.queue, spec.name).inc()
-            self._settler.add(d, "r", error, _ms(delay), "1")
+            self._settler.add(d, "retry", data=error, delay_ms=_ms(delay))
             return
         finally:
             JOB_RUN_SECONDS.labels(d.queue, spec.name).observe(time.perf_counter() - started)
@@ -134,7 +139,7 @@ class Executor:
             self._dead(d, "bad_result", f"result of {spec.name} cannot be encoded: {exc}")
             return
         JOBS_COMPLETED.labels(d.queue, spec.name).inc()
-        self._settler.add(d, "c", data, self._ttl(d))
+        self._settler.add(d, "completed", data=data, ttl_ms=self._ttl(d))
 
 
 def _describe(exc: BaseException) -> str:

@@ -7,16 +7,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 from streamq import _keys
 from streamq._codec import decode_spec
-from streamq._context import Delivery
+from streamq._delivery import Delivery
 from streamq._ratelimit import StartLimiter
 from streamq._types import LANES
 
 if TYPE_CHECKING:
-    from streamq._worker import Worker
+    from redis.typing import KeyT, StreamIdT
+
+    from streamq._broker import Broker
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +62,27 @@ def lane_order(fetch_number: int, guard_every: int) -> list[str]:
     return [LANES[turn], *(lane for lane in LANES if lane != LANES[turn])]
 
 
-async def fetch_loop(worker: Worker, queue: str) -> None:
-    app = worker.app
-    keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue), _keys.paused(queue)]
-    head: list[Any] = [_keys.prefix(queue), _keys.GROUP, app.events_maxlen, worker.consumer]
+class Fetching(Protocol):
+    """What the fetch loop uses of its worker (:class:`streamq.Worker`)."""
+
+    broker: Broker
+    consumer: str
+    batch_size: int
+    guard_every: int
+    slots: Slots
+    no_suspect: asyncio.Event
+    inflight: dict[str, Delivery]
+
+    @property
+    def stopping(self) -> bool: ...
+
+    def start(self, d: Delivery) -> None: ...
+
+
+async def fetch_loop(worker: Fetching, queue: str) -> None:
+    broker = worker.broker
     lane_keys = {lane: _keys.lane(queue, lane) for lane in LANES}
-    limiter = StartLimiter(app, queue)
+    limiter = StartLimiter(broker, queue)
     fetches = 0
     backoff = 0.05
     # The loop ends on worker.stopping rather than by cancellation: a blocked read in redis-py
@@ -79,14 +96,19 @@ async def fetch_loop(worker: Worker, queue: str) -> None:
         if n == 0:
             continue
         # A rate-limited queue admits fewer starts (or none for now, after a wait).
-        n = await limiter.admit(worker.slots, n)
+        n = await limiter.admit(worker.slots.give, n)
         if n == 0:
             continue
         fetches += 1
         order = lane_order(fetches, worker.guard_every)
         try:
-            paused, jobs, next_due, last_ids = await app.scripts.call(
-                "fetch", keys, [*head, n, _PROMOTE_LIMIT, "0" if worker.inflight else "1", *order]
+            reply = await broker.scripts.fetch(
+                queue,
+                consumer=worker.consumer,
+                count=n,
+                promote_limit=_PROMOTE_LIMIT,
+                may_take_suspect=not worker.inflight,
+                lanes=order,
             )
         except asyncio.CancelledError:
             worker.slots.give(n)
@@ -98,33 +120,36 @@ async def fetch_loop(worker: Worker, queue: str) -> None:
             backoff = min(backoff * 2, 2.0)
             continue
         backoff = 0.05
+        jobs = reply.jobs
         worker.slots.give(n - len(jobs))
-        for entry_id, lane, job_id, spec, attempt, fence, deliveries, lost in jobs:
+        for job in jobs:
             worker.start(
                 Delivery(
                     queue=queue,
-                    lane=lane.decode(),
-                    entry_id=entry_id.decode(),
-                    job_id=job_id.decode(),
-                    spec=decode_spec(spec),
-                    attempt=int(attempt),
-                    fence=int(fence),
-                    deliveries=int(deliveries),
-                    suspect=int(lost) > 0,
+                    lane=job.lane,
+                    entry_id=job.entry_id,
+                    job_id=job.job_id,
+                    spec=decode_spec(job.spec),
+                    attempt=job.attempt,
+                    fence=job.fence,
+                    deliveries=job.deliveries,
+                    suspect=job.lost > 0,
                 )
             )
         await limiter.refund(n - len(jobs))
         if jobs:
             continue
         wait_ms = _IDLE_WAIT_MS
-        if next_due >= 0:
-            wait_ms = max(min(wait_ms, int(next_due - time.time() * 1000)), 1)
-        if paused:
+        if reply.next_due_ms >= 0:
+            wait_ms = max(min(wait_ms, int(reply.next_due_ms - time.time() * 1000)), 1)
+        if reply.paused:
             await asyncio.sleep(wait_ms / 1000)
             continue
-        streams = {lane_keys[lane]: last for lane, last in zip(order, last_ids, strict=True)}
+        streams: dict[KeyT, StreamIdT] = {
+            lane_keys[lane]: last for lane, last in zip(order, reply.last_ids, strict=True)
+        }
         try:
-            await app.redis.xread(streams, count=1, block=wait_ms)
+            await broker.redis.xread(streams, count=1, block=wait_ms)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -13,27 +13,29 @@ by a periodic sweep run by workers of the parent's queue, which applies the same
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import defaultdict
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import msgspec
 
 from streamq import _keys
 from streamq._codec import decode_any
-from streamq._connection import broker_errors
-from streamq._enqueue import EnqueueRequest, _prepare
+from streamq._connection import as_text, broker_errors
+from streamq._enqueue import EnqueueRequest, _prepare, enqueue_batch
 from streamq._errors import InvalidJob
 from streamq._handle import JobHandle
 from streamq._ids import job_id, random_job_id
 from streamq._leases import every
+from streamq._scripts import ChildDecision, FinalOutcome, NewJob, split_member
 from streamq._types import TERMINAL_STATES
 
 if TYPE_CHECKING:
-    from streamq._app import App
-    from streamq._context import Delivery
-    from streamq._worker import Worker
+    from streamq._broker import Broker
+    from streamq._delivery import Delivery, FinishHook
+    from streamq._task import TaskRegistry
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +47,11 @@ _SWEEP_MIN_AGE_MS = 2_000
 # the producer may still be writing the flow.
 _MISSING_AFTER_MS = 30_000
 _SWEEP_BATCH = 100
-_OUTCOME = {"completed": "c", "dead": "d", "cancelled": "x"}
+_OUTCOME: dict[str, FinalOutcome] = {
+    "completed": "completed",
+    "dead": "dead",
+    "cancelled": "cancelled",
+}
 
 
 class Flow(msgspec.Struct, frozen=True, kw_only=True):
@@ -93,23 +99,9 @@ class FlowState(msgspec.Struct, frozen=True, kw_only=True):
     error: str | None = None
 
 
-def _member(job: str, queue: str) -> str:
-    # Job ids never contain spaces, so the first space splits id from queue.
-    return f"{job} {queue}"
-
-
-def _split(member: bytes | str) -> tuple[str, str]:
-    text = member.decode() if isinstance(member, bytes) else member
-    job, _, queue = text.partition(" ")
-    return job, queue
-
-
-def flow_key(queue: str, parent: str, *part: str) -> str:
-    return _keys.custom(queue, "flow", parent, *part)
-
-
-def waiting_key(queue: str) -> str:
-    return _keys.custom(queue, "flows-waiting")
+_split = split_member
+flow_key = _keys.flow
+waiting_key = _keys.flows_waiting
 
 
 # -- writing a flow -------------------------------------------------------------------------------
@@ -119,11 +111,18 @@ class _Node(msgspec.Struct, kw_only=True):
     flow: Flow
     queue: str
     id: str
-    args: list[Any]
+    job: NewJob
     children: list[_Node]
 
 
-def _plan(app: App, flow: Flow, node_id: str, parent: tuple[str, str] | None, now: float) -> _Node:
+def _plan(
+    registry: TaskRegistry,
+    result_ttl: float,
+    flow: Flow,
+    node_id: str,
+    parent: tuple[str, str] | None,
+    now: float,
+) -> _Node:
     """Validates the whole tree (nothing is written if any node is bad) and fixes every id."""
     if flow.policy not in ("fail", "ignore", "threshold"):
         raise InvalidJob(f"flow policy must be fail, ignore or threshold, not {flow.policy!r}")
@@ -140,34 +139,33 @@ def _plan(app: App, flow: Flow, node_id: str, parent: tuple[str, str] | None, no
         request_id=flow.request_id,
         parent=parent,
     )
-    queue, jid, _, args = _prepare(app, request, now)
+    queue, job = _prepare(registry, result_ttl, request, now)
+    jid = job.id
     children = [
-        _plan(app, child, child.id or job_id("flow", jid, index), (jid, queue), now)
+        _plan(
+            registry, result_ttl, child, child.id or job_id("flow", jid, index), (jid, queue), now
+        )
         for index, child in enumerate(flow.children)
     ]
     ids = [(c.id, c.queue) for c in children]
     if len(set(ids)) != len(ids):
         raise InvalidJob(f"flow {jid} has the same child twice")
-    return _Node(flow=flow, queue=queue, id=jid, args=args, children=children)
+    return _Node(flow=flow, queue=queue, id=jid, job=job, children=children)
 
 
-async def _write_parent(app: App, node: _Node, parent_queue: str) -> tuple[str, bool]:
-    await app.register_queue(node.queue)
+async def _write_parent(broker: Broker, node: _Node, parent_queue: str) -> tuple[str, bool]:
+    await broker.register_queue(node.queue)
     threshold = node.flow.threshold if node.flow.threshold is not None else 1.0
-    keys = [_keys.events(node.queue), _keys.stats(node.queue), waiting_key(node.queue)]
-    args = [
-        _keys.prefix(node.queue),
-        _keys.GROUP,
-        app.events_maxlen,
-        *node.args,
-        node.flow.policy,
-        repr(float(threshold)),
-        parent_queue,
-        *(_member(c.id, c.queue) for c in node.children),
-    ]
     with broker_errors(f"writing flow {node.id}"):
-        state, dup = await app.scripts.call("flow", keys, args)
-    return state.decode(), bool(dup)
+        reply = await broker.scripts.flow(
+            node.queue,
+            node.job,
+            policy=node.flow.policy,
+            threshold=threshold,
+            parent_queue=parent_queue,
+            children=[(c.id, c.queue) for c in node.children],
+        )
+    return reply.state, reply.deduplicated
 
 
 def _leaf_request(node: _Node, parent: tuple[str, str] | None) -> EnqueueRequest:
@@ -185,84 +183,76 @@ def _leaf_request(node: _Node, parent: tuple[str, str] | None) -> EnqueueRequest
     )
 
 
-async def _write(app: App, node: _Node, parent_queue: str) -> JobHandle:
-    state, dup = await _write_parent(app, node, parent_queue)
+async def _write(
+    broker: Broker, registry: TaskRegistry, node: _Node, parent_queue: str
+) -> JobHandle:
+    state, dup = await _write_parent(broker, node, parent_queue)
     leaves = [c for c in node.children if not c.children]
     if leaves:
-        await app.enqueue_many([_leaf_request(c, (node.id, node.queue)) for c in leaves])
+        requests = [_leaf_request(c, (node.id, node.queue)) for c in leaves]
+        await enqueue_batch(broker, registry, requests)
     for child in node.children:
         if child.children:
-            await _write(app, child, node.queue)
+            await _write(broker, registry, child, node.queue)
     return JobHandle(
-        app, node.queue, node.id, name=node.flow.name, deduplicated=dup, state_at_enqueue=state
+        broker, node.queue, node.id, name=node.flow.name, deduplicated=dup, state_at_enqueue=state
     )
 
 
-async def enqueue_flow(app: App, flow: Flow) -> JobHandle:
+async def enqueue_flow(broker: Broker, registry: TaskRegistry, flow: Flow) -> JobHandle:
     now = time.time()
-    root = _plan(app, flow, flow.id or random_job_id(), None, now)
-    await app.connect()
+    root = _plan(registry, broker.retention.result_ttl, flow, flow.id or random_job_id(), None, now)
+    await broker.connect()
     if not root.children:
         # A flow without children is a plain job.
-        return (await app.enqueue_many([_leaf_request(root, None)]))[0]
-    return await _write(app, root, "")
+        return (await enqueue_batch(broker, registry, [_leaf_request(root, None)]))[0]
+    return await _write(broker, registry, root, "")
 
 
 # -- children finishing ---------------------------------------------------------------------------
 
 
 async def record_child_outcome(
-    app: App, parent_queue: str, parent: str, child: str, child_queue: str, outcome: str
-) -> str:
+    broker: Broker,
+    parent_queue: str,
+    parent: str,
+    child: str,
+    child_queue: str,
+    outcome: FinalOutcome,
+) -> ChildDecision:
     """Tells the parent that a child finished (idempotent); when that decides the parent dead
     and it is itself a child, its own parent is told in turn. Returns the parent's decision."""
     while True:
-        keys = [_keys.events(parent_queue), _keys.stats(parent_queue)]
-        args = [
-            _keys.prefix(parent_queue),
-            _keys.GROUP,
-            app.events_maxlen,
-            parent,
-            _member(child, child_queue),
-            outcome,
-            app.dead_maxlen,
-            int(app.dead_ttl * 1000),
-            app.keep_last,
-            int(app.dead_ttl * 1000),
-            waiting_key(parent_queue),
-        ]
         with broker_errors(f"recording a child of flow {parent}"):
-            reply = await app.scripts.call("childdone", keys, args)
-        decision: str = reply[0].decode()
-        if decision == "dead":
+            done = await broker.scripts.childdone(parent_queue, parent, child, child_queue, outcome)
+        if done.decision == "dead":
             log.warning(
                 "flow parent dead: its children failed",
                 extra={"job_id": parent, "queue": parent_queue},
             )
-            grandparent, grand_queue = reply[1].decode(), reply[2].decode()
-            if grandparent and grand_queue:
+            if done.grandparent and done.grandparent_queue:
                 child, child_queue = parent, parent_queue
-                parent, parent_queue, outcome = grandparent, grand_queue, "d"
+                parent, parent_queue, outcome = done.grandparent, done.grandparent_queue, "dead"
                 continue
-        return decision
+        return done.decision
 
 
-async def on_job_finished(app: App, delivery: Delivery, outcome: str) -> None:
+async def on_job_finished(broker: Broker, delivery: Delivery, outcome: FinalOutcome) -> None:
     """The worker's finish hook: a child's final outcome reaches its parent."""
     spec = delivery.spec
     if not spec.parent or not spec.parent_queue:
         return
     await record_child_outcome(
-        app, spec.parent_queue, spec.parent, delivery.job_id, delivery.queue, outcome
+        broker, spec.parent_queue, spec.parent, delivery.job_id, delivery.queue, outcome
     )
 
 
-async def sweep(app: App, queue: str) -> int:
+async def sweep(broker: Broker, queue: str) -> int:
     """Re-checks the children of parents waiting on ``queue`` and records any finished ones the
     hooks missed; returns how many child outcomes it recorded."""
     now_ms = int(time.time() * 1000)
     with broker_errors(f"sweeping flows of {queue}"):
-        waiting = await app.redis.zrangebyscore(
+        waiting = await broker.redis.zrangebyscore(
             waiting_key(queue),
             "-inf",
             now_ms - _SWEEP_MIN_AGE_MS,
@@ -271,9 +261,9 @@ async def sweep(app: App, queue: str) -> int:
             withscores=True,
         )
     recorded = 0
-    for raw_parent, created in waiting:
-        parent = raw_parent.decode()
-        pipe = app.redis.pipeline(transaction=False)
+    for raw_parent, created in cast("list[tuple[bytes, float]]", waiting):
+        parent = as_text(raw_parent)
+        pipe = broker.redis.pipeline(transaction=False)
         pipe.hget(_keys.job(queue, parent), "state")
         pipe.lrange(flow_key(queue, parent, "children"), 0, -1)
         pipe.smembers(flow_key(queue, parent, "done"))
@@ -281,12 +271,12 @@ async def sweep(app: App, queue: str) -> int:
             state, members, done = await pipe.execute()
         if state != b"waiting-children":
             # Decided, cancelled or expired: nothing left to wait for.
-            await app.redis.zrem(waiting_key(queue), parent)
+            await broker.redis.zrem(waiting_key(queue), parent)
             continue
         pending = [m for m in members if m not in done]
         if not pending:
             continue
-        pipe = app.redis.pipeline(transaction=False)
+        pipe = broker.redis.pipeline(transaction=False)
         for member in pending:
             child, child_queue = _split(member)
             pipe.hget(_keys.job(child_queue, child), "state")
@@ -297,41 +287,46 @@ async def sweep(app: App, queue: str) -> int:
             if child_state is None:
                 if now_ms - created < _MISSING_AFTER_MS:
                     continue
-                outcome = "d"
+                outcome: FinalOutcome = "dead"
             else:
-                outcome = _OUTCOME.get(child_state.decode(), "")
-                if not outcome:
+                found = _OUTCOME.get(child_state.decode())
+                if found is None:
                     continue
-            await record_child_outcome(app, queue, parent, child, child_queue, outcome)
+                outcome = found
+            await record_child_outcome(broker, queue, parent, child, child_queue, outcome)
             recorded += 1
     if recorded:
         log.info("flow sweep on %s recorded %d finished children", queue, recorded)
     return recorded
 
 
-def start_flow_support(worker: Worker) -> list[asyncio.Task[None]]:
-    """Installs the finish hook on the worker's app and starts a sweep per served queue."""
-    app = worker.app
-    if on_job_finished not in app.finish_hooks:
-        app.finish_hooks.append(on_job_finished)
+def start_flow_support(
+    broker: Broker, hooks: list[FinishHook], queues: list[str]
+) -> list[asyncio.Task[None]]:
+    """Installs the finish hook in the application's ``hooks`` and starts a sweep per served
+    queue."""
+    if on_job_finished not in hooks:
+        hooks.append(on_job_finished)
     return [
         asyncio.create_task(
-            every(SWEEP_INTERVAL, lambda q=queue: sweep(app, q), f"flow sweep of {queue}"),
+            every(
+                SWEEP_INTERVAL, functools.partial(sweep, broker, queue), f"flow sweep of {queue}"
+            ),
             name=f"flows:{queue}",
         )
-        for queue in worker.queues
+        for queue in queues
     ]
 
 
 # -- reading --------------------------------------------------------------------------------------
 
 
-async def children_of(app: App, queue: str, parent: str) -> list[ChildResult]:
+async def children_of(broker: Broker, queue: str, parent: str) -> list[ChildResult]:
     """The children of flow parent ``parent`` on ``queue``, in the order they were given."""
-    await app.connect()
+    await broker.connect()
     with broker_errors(f"reading children of {parent}"):
-        members = await app.redis.lrange(flow_key(queue, parent, "children"), 0, -1)
-        pipe = app.redis.pipeline(transaction=False)
+        members = await broker.redis.lrange(flow_key(queue, parent, "children"), 0, -1)
+        pipe = broker.redis.pipeline(transaction=False)
         for member in members:
             child, child_queue = _split(member)
             pipe.hmget(_keys.job(child_queue, child), "state", "name", "result", "error")
@@ -352,19 +347,20 @@ async def children_of(app: App, queue: str, parent: str) -> list[ChildResult]:
     return out
 
 
-async def flow_state(app: App, queue: str, root: str) -> FlowState | None:
+async def flow_state(broker: Broker, queue: str, root: str) -> FlowState | None:
     """The state of the flow rooted at ``root``: counts of every job's state in the tree and
     the share finished. None if there is no record of the root."""
-    await app.connect()
+    await broker.connect()
     with broker_errors(f"reading flow {root}"):
-        head = await app.redis.hmget(_keys.job(queue, root), "state", "error")
+        head = await broker.redis.hmget(_keys.job(queue, root), "state", "error")
     if head[0] is None:
         return None
+    root_state = as_text(head[0])
     counts: dict[str, int] = defaultdict(int)
-    counts[head[0].decode()] += 1
+    counts[root_state] += 1
     level = [(root, queue)]
     while level:
-        pipe = app.redis.pipeline(transaction=False)
+        pipe = broker.redis.pipeline(transaction=False)
         for parent, parent_queue in level:
             pipe.lrange(flow_key(parent_queue, parent, "children"), 0, -1)
         with broker_errors(f"reading flow {root}"):
@@ -372,23 +368,23 @@ async def flow_state(app: App, queue: str, root: str) -> FlowState | None:
         children = [_split(m) for members in lists for m in members]
         if not children:
             break
-        pipe = app.redis.pipeline(transaction=False)
+        pipe = broker.redis.pipeline(transaction=False)
         for child, child_queue in children:
             pipe.hget(_keys.job(child_queue, child), "state")
         with broker_errors(f"reading flow {root}"):
             states = await pipe.execute()
         for state in states:
-            counts[state.decode() if state else "missing"] += 1
+            counts[as_text(state) if state else "missing"] += 1
         level = children
     jobs = sum(counts.values())
     finished = sum(n for s, n in counts.items() if s in TERMINAL_STATES)
     return FlowState(
         id=root,
         queue=queue,
-        state=head[0].decode(),
+        state=root_state,
         jobs=jobs,
         finished=finished,
         counts=dict(counts),
         progress=finished / jobs,
-        error=head[1].decode() if head[1] else None,
+        error=as_text(head[1]) if head[1] else None,
     )

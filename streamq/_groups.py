@@ -24,8 +24,7 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
-def group_key(queue: str, group: str) -> str:
-    return _keys.custom(queue, "group", group)
+group_key = _keys.group
 
 
 @contextlib.asynccontextmanager
@@ -40,22 +39,23 @@ async def group_slot(
     limit below 1."""
     if limit < 1:
         raise ConfigurationError("a group's limit must be >= 1")
-    app = ctx.app
-    key = group_key(ctx.queue, group)
+    broker = ctx.app.broker
+    queue, job_id = ctx.queue, ctx.job_id
     lease_ms = max(int(ctx.job.lease * 1000), 100)
-    args = [_keys.prefix(ctx.queue), _keys.GROUP, app.events_maxlen, ctx.job_id, limit, lease_ms]
     with broker_errors(f"taking a slot of group {group}"):
-        held, wait_ms = await app.scripts.call("gate", [key], args)
+        held, wait_ms = await broker.scripts.gate(
+            queue, group, job_id, limit=limit, lease_ms=lease_ms
+        )
     if not held:
         # Soon, but not all at once: waiters of one group spread over the retry window.
-        delay = min(retry_in, max(int(wait_ms), 1) / 1000) * (0.5 + random.random())
+        delay = min(retry_in, max(wait_ms, 1) / 1000) * (0.5 + random.random())
         raise Retry(f"group {group} is at its limit of {limit}", delay=delay, count_attempt=False)
 
     async def renew() -> None:
         while True:
             await asyncio.sleep(lease_ms / 3000)
             try:
-                await app.scripts.call("gate", [key], args)
+                await broker.scripts.gate(queue, group, job_id, limit=limit, lease_ms=lease_ms)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -69,7 +69,7 @@ async def group_slot(
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
         with contextlib.suppress(Exception):
-            await app.redis.zrem(key, ctx.job_id)
+            await broker.redis.zrem(group_key(queue, group), job_id)
 
 
 def grouped(

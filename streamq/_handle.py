@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-from streamq import _keys
-from streamq._connection import broker_errors
+from streamq import _admin, _keys
+from streamq._connection import as_text, broker_errors, read_entries, stream_entries
 from streamq._errors import BrokerUnavailable, JobCancelled, JobFailed, JobNotFound
+from streamq._events import parse_event
 from streamq._types import TERMINAL_STATES, Event, Job
 
 if TYPE_CHECKING:
-    from streamq._app import App
+    from streamq._broker import Broker
+
+__all__ = ["JobHandle", "Waiters", "parse_event", "waiters_of"]
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +31,7 @@ class JobHandle:
 
     def __init__(
         self,
-        app: App,
+        broker: Broker,
         queue: str,
         id: str,
         *,
@@ -35,7 +39,7 @@ class JobHandle:
         deduplicated: bool = False,
         state_at_enqueue: str | None = None,
     ) -> None:
-        self.app = app
+        self.broker = broker
         self.queue = queue
         self.id = id
         self.name = name
@@ -47,23 +51,23 @@ class JobHandle:
 
     async def state(self) -> str | None:
         """The job's state, or None if there is no record of it."""
-        await self.app.connect()
+        await self.broker.connect()
         with broker_errors(f"reading job {self.id}"):
-            raw = await self.app.redis.hget(_keys.job(self.queue, self.id), "state")
-        return raw.decode() if raw else None
+            raw = await self.broker.redis.hget(_keys.job(self.queue, self.id), "state")
+        return as_text(raw) if raw else None
 
     async def info(self) -> Job | None:
-        return await self.app.job(self.queue, self.id)
+        return await _admin.read_job(self.broker, self.queue, self.id)
 
     async def cancel(self) -> bool:
-        return await self.app.cancel(self.queue, self.id)
+        return await _admin.cancel(self.broker, self.queue, self.id)
 
     async def result(self, timeout: float | None = 30.0) -> Any:
         """Waits for the job to finish and returns its result.
 
         Raises ``JobFailed`` (dead-lettered), ``JobCancelled``, ``JobNotFound``, or
         ``TimeoutError`` after ``timeout`` seconds (None waits for ever)."""
-        job = await self.app.waiters.wait(self.queue, self.id, timeout)
+        job = await waiters_of(self.broker).wait(self.queue, self.id, timeout)
         if job.state == "completed":
             return job.result
         if job.state == "cancelled":
@@ -72,17 +76,17 @@ class JobHandle:
 
     async def wait(self, timeout: float | None = 30.0) -> Job:
         """Waits for the job to finish, whatever the outcome; returns its record."""
-        return await self.app.waiters.wait(self.queue, self.id, timeout)
+        return await waiters_of(self.broker).wait(self.queue, self.id, timeout)
 
     async def events(self) -> AsyncIterator[Event]:
         """This job's events from its first one, until its terminal event."""
-        await self.app.connect()
+        await self.broker.connect()
         with broker_errors(f"reading job {self.id}"):
-            first = await self.app.redis.hget(_keys.job(self.queue, self.id), "first_event")
+            first = await self.broker.redis.hget(_keys.job(self.queue, self.id), "first_event")
         if first is None:
             raise JobNotFound(f"no job {self.id} on queue {self.queue}")
-        after = _before(first.decode())
-        async for event in self.app.events(self.queue, after=after, job=self.id):
+        after = _before(as_text(first))
+        async for event in _admin.follow_events(self.broker, self.queue, after, self.id):
             yield event
             if event.terminal:
                 return
@@ -97,15 +101,23 @@ class Waiters:
     """Waits on jobs' outcomes with one events-stream reader per queue (not one connection
     per waiter), so a thousand callers of ``result()`` cost one blocked connection."""
 
-    def __init__(self, app: App) -> None:
-        self._app = app
+    def __init__(self, broker: Broker) -> None:
+        # Weak: the broker is the key these waiters are found under (see waiters_of).
+        self._broker_ref = weakref.ref(broker)
         self._futures: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
         self._cursor: dict[str, str] = {}
         self._closing = False
 
+    @property
+    def _broker(self) -> Broker:
+        broker = self._broker_ref()
+        if broker is None:
+            raise BrokerUnavailable("the broker these waiters belong to is gone")
+        return broker
+
     async def wait(self, queue: str, job_id: str, timeout: float | None) -> Job:
-        await self._app.connect()
+        await self._broker.connect()
         await self._start_reader(queue)
         key = (queue, job_id)
         loop = asyncio.get_running_loop()
@@ -117,7 +129,7 @@ class Waiters:
                 mine.append(fut)
                 self._futures.setdefault(key, []).append(fut)
                 # Registered first, then read: an outcome after this point wakes the future.
-                job = await self._app.job(queue, job_id)
+                job = await _admin.read_job(self._broker, queue, job_id)
                 if job is None:
                     raise JobNotFound(f"no job {job_id} on queue {queue}")
                 if job.state in TERMINAL_STATES:
@@ -145,7 +157,7 @@ class Waiters:
         if task is not None and not task.done():
             return
         with broker_errors(f"reading events of {queue}"):
-            last = await self._app.redis.xrevrange(_keys.events(queue), count=1)
+            last = stream_entries(await self._broker.redis.xrevrange(_keys.events(queue), count=1))
         self._cursor[queue] = last[0][0].decode() if last else "0-0"
         self._readers[queue] = asyncio.create_task(self._read(queue), name=f"waiters:{queue}")
 
@@ -153,7 +165,7 @@ class Waiters:
         key = _keys.events(queue)
         while not self._closing:
             try:
-                reply = await self._app.redis.xread(
+                reply = await self._broker.redis.xread(
                     {key: self._cursor[queue]}, count=1000, block=1000
                 )
             except asyncio.CancelledError:
@@ -162,7 +174,7 @@ class Waiters:
                 log.warning("events reader for %s: %s", queue, exc)
                 await asyncio.sleep(0.5)
                 continue
-            for _, entries in reply or ():
+            for _, entries in read_entries(reply):
                 for entry_id, fields in entries:
                     self._cursor[queue] = entry_id.decode()
                     if fields.get(b"t", b"").decode() in TERMINAL_STATES:
@@ -185,22 +197,12 @@ class Waiters:
         self._closing = False
 
 
-def parse_event(queue: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Event:
-    def text(name: bytes) -> str | None:
-        value = fields.get(name)
-        return value.decode() if value is not None else None
+_waiters: weakref.WeakKeyDictionary[Broker, Waiters] = weakref.WeakKeyDictionary()
 
-    eid = entry_id.decode()
-    progress = text(b"p")
-    return Event(
-        id=eid,
-        queue=queue,
-        type=text(b"t") or "",
-        job=text(b"j") or "",
-        name=text(b"n") or "",
-        attempt=int(fields.get(b"a", b"0")),
-        at=int(eid.partition("-")[0]) / 1000.0,
-        progress=float(progress) if progress is not None else None,
-        message=text(b"m") or text(b"r"),
-        error=text(b"e"),
-    )
+
+def waiters_of(broker: Broker) -> Waiters:
+    """The broker's waiters (one events reader per queue for every handle on that broker)."""
+    found = _waiters.get(broker)
+    if found is None:
+        found = _waiters[broker] = Waiters(broker)
+    return found

@@ -87,3 +87,48 @@ def lock(name: str) -> str:
 def lock_fence(name: str) -> str:
     """The lock's fencing counter (same slot as the lock)."""
     return f"{ROOT}:{{lock:{name}}}:fence"
+
+
+def flow(queue: str, parent: str, *part: str) -> str:
+    """A flow parent's bookkeeping (``children``, ``done``, ``failed`` under it)."""
+    return custom(queue, "flow", parent, *part)
+
+
+def flows_waiting(queue: str) -> str:
+    """Flow parents still waiting for children (zset scored by creation time)."""
+    return custom(queue, "flows-waiting")
+
+
+def group(queue: str, group_name: str) -> str:
+    """The holders of a concurrency group's slots."""
+    return custom(queue, "group", group_name)
+
+
+def ratelimit(queue: str) -> str:
+    """A queue's rate limit (limit, per_ms)."""
+    return custom(queue, "ratelimit")
+
+
+def ratelimit_log(queue: str) -> str:
+    """The starts a queue's rate limit admitted in its window."""
+    return custom(queue, "ratelimit", "log")
+
+
+def schedules(queue: str) -> str:
+    """Recurring jobs stored in Redis for a queue."""
+    return custom(queue, "schedules")
+
+
+def schedules_last(queue: str) -> str:
+    """The newest tick each schedule fired."""
+    return custom(queue, "schedules", "last")
+
+
+def schedules_jobs(queue: str) -> str:
+    """The job each schedule fired last."""
+    return custom(queue, "schedules", "jobs")
+
+
+def cache(queue: str, key: str) -> str:
+    """A cached result."""
+    return custom(queue, "cache", key)

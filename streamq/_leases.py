@@ -6,6 +6,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ResponseError
@@ -15,7 +16,10 @@ from streamq._metrics import JOBS_RECLAIMED
 from streamq._types import LANES
 
 if TYPE_CHECKING:
-    from streamq._worker import Worker
+    from collections.abc import Mapping
+
+    from streamq._broker import Broker
+    from streamq._delivery import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -26,26 +30,24 @@ _PRUNE_IDLE_MS = 3_600_000
 _PRUNE_EVERY = 60.0
 
 
-async def renew_leases(worker: Worker, queue: str) -> None:
-    """Extends the leases of this worker's deliveries on ``queue``; cancels the handlers of
-    jobs whose lease was lost or whose cancel was requested."""
-    app = worker.app
-    inflight = [d for d in worker.inflight.values() if d.queue == queue]
-    args: list[Any] = [
-        _keys.prefix(queue),
-        _keys.GROUP,
-        app.events_maxlen,
-        worker.consumer,
-        int(worker.heartbeat_ttl * 1000),
-    ]
-    for d in inflight:
-        args += [d.job_id, d.lane, d.entry_id, d.fence]
-    lost, cancel = await app.scripts.call(
-        "renew", [_keys.events(queue), _keys.workers(queue)], args
+async def renew_leases(
+    broker: Broker,
+    queue: str,
+    consumer: str,
+    inflight_by_entry: Mapping[str, Delivery],
+    heartbeat_ms: int,
+) -> None:
+    """Extends the leases of a worker's deliveries on ``queue`` (and its heartbeat); cancels
+    the handlers of jobs whose lease was lost or whose cancel was requested."""
+    inflight = [d for d in inflight_by_entry.values() if d.queue == queue]
+    renewed = await broker.scripts.renew(
+        queue, consumer=consumer, heartbeat_ms=heartbeat_ms, leases=[d.lease for d in inflight]
     )
     by_id = {d.job_id: d for d in inflight}
-    for raw, reason in [(i, "lost") for i in lost] + [(i, "cancel") for i in cancel]:
-        found = by_id.get(raw.decode())
+    for job_id, reason in [(i, "lost") for i in renewed.lost] + [
+        (i, "cancel") for i in renewed.cancel_requested
+    ]:
+        found = by_id.get(job_id)
         if found is None or found.settling or found.task is None or found.stop_reason:
             continue
         log.info(
@@ -60,8 +62,9 @@ async def renew_leases(worker: Worker, queue: str) -> None:
 class Reclaimer:
     """Pages through a queue's pending entries with XAUTOCLAIM, keeping a cursor per lane."""
 
-    def __init__(self, worker: Worker, queue: str, min_lease: float) -> None:
-        self.worker = worker
+    def __init__(self, broker: Broker, consumer: str, queue: str, min_lease: float) -> None:
+        self.broker = broker
+        self.consumer = consumer
         self.queue = queue
         self.min_idle_ms = max(int(min_lease * 1000), 1)
         self.cursors = dict.fromkeys(LANES, "0-0")
@@ -69,24 +72,16 @@ class Reclaimer:
         self._pruned_at = time.monotonic()
 
     async def run_once(self) -> int:
-        app, queue = self.worker.app, self.queue
-        args: list[Any] = [
-            _keys.prefix(queue),
-            _keys.GROUP,
-            app.events_maxlen,
-            self.worker.consumer,
-            self.min_idle_ms,
-            200,
-            app.dead_maxlen,
-            int(app.dead_ttl * 1000),
-            app.keep_last,
-        ]
-        for lane in LANES:
-            args += [lane, self.cursors[lane]]
-        cursors, requeued, dead, cancelled = await app.scripts.call(
-            "reclaim", [_keys.events(queue), _keys.stats(queue), _keys.dead(queue)], args
+        queue = self.queue
+        reply = await self.broker.scripts.reclaim(
+            queue,
+            consumer=self.consumer,
+            min_idle_ms=self.min_idle_ms,
+            count=200,
+            cursors=self.cursors,
         )
-        self.cursors = {lane: c.decode() for lane, c in zip(LANES, cursors, strict=True)}
+        self.cursors = reply.cursors
+        requeued, dead, cancelled = reply.requeued, reply.dead, reply.cancelled
         if time.monotonic() - self._pruned_at > _PRUNE_EVERY:
             self._pruned_at = time.monotonic()
             await self.prune_consumers()
@@ -99,28 +94,28 @@ class Reclaimer:
                 dead,
                 cancelled,
             )
-        return int(requeued + dead + cancelled)
+        return requeued + dead + cancelled
 
     async def prune_consumers(self) -> int:
         """Deletes the consumers of departed workers from the queue's lane groups (so restarts
         do not pile up consumers); returns how many were removed."""
-        app, removed = self.worker.app, 0
+        redis, removed = self.broker.redis, 0
         for lane in LANES:
             key = _keys.lane(self.queue, lane)
             try:
-                consumers = await app.redis.xinfo_consumers(key, _keys.GROUP)
+                consumers = await redis.xinfo_consumers(key, _keys.GROUP)
             except ResponseError:  # no such stream or group yet
                 continue
             for consumer in consumers:
                 if consumer["pending"] == 0 and consumer["idle"] > self.prune_idle_ms:
-                    await app.redis.xgroup_delconsumer(key, _keys.GROUP, consumer["name"])
+                    await redis.xgroup_delconsumer(key, _keys.GROUP, consumer["name"])
                     removed += 1
         if removed:
             log.info("removed %d departed consumers from the groups of %s", removed, self.queue)
         return removed
 
 
-async def every(interval: float, action: Any, what: str) -> None:
+async def every(interval: float, action: Callable[[], Awaitable[Any]], what: str) -> None:
     """Runs ``action()`` every ``interval`` seconds (jittered), surviving Redis outages."""
     while True:
         await asyncio.sleep(interval * (0.8 + 0.4 * random.random()))

@@ -10,14 +10,13 @@ import logging
 import random
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from streamq import _keys
 from streamq._connection import broker_errors
 from streamq._errors import ConfigurationError, LockError
 
 if TYPE_CHECKING:
-    from streamq._app import App
+    from streamq._broker import HasBroker
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +40,7 @@ class Lock:
 
     def __init__(
         self,
-        app: App,
+        app: HasBroker,
         name: str,
         ttl: float = 30.0,
         *,
@@ -52,7 +51,7 @@ class Lock:
             raise ConfigurationError(f"lock name {name!r} must be non-empty without braces")
         if not ttl > 0:
             raise ConfigurationError("lock ttl must be > 0")
-        self.app = app
+        self.broker = app.broker
         self.name = name
         self.ttl = ttl
         self.blocking = blocking
@@ -67,28 +66,20 @@ class Lock:
         """True while this object holds the lock (as far as it knows)."""
         return self._token is not None and not self.lost
 
-    def _keys(self) -> list[str]:
-        return [_keys.lock(self.name), _keys.lock_fence(self.name)]
-
-    def _args(self, *extra: Any) -> list[Any]:
-        return [_keys.lock(self.name), "", 0, *extra]
-
     async def acquire(self) -> bool:
         """Takes the lock; False only with ``blocking=False`` when it is held elsewhere.
         Raises ``LockError`` when ``timeout`` passes first."""
         if self._token is not None:
             raise LockError(f"lock {self.name!r} is already held by this object")
-        await self.app.connect()
+        await self.broker.connect()
         token = secrets.token_hex(16)
         ttl_ms = max(int(self.ttl * 1000), 1)
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         while True:
             with broker_errors(f"taking lock {self.name}"):
-                fence, left_ms = await self.app.scripts.call(
-                    "lock", self._keys(), self._args(token, ttl_ms)
-                )
+                fence, left_ms = await self.broker.scripts.lock(self.name, token, ttl_ms)
             if fence:
-                self._token, self.fence, self.lost = token, int(fence), False
+                self._token, self.fence, self.lost = token, fence, False
                 self._renewer = asyncio.create_task(self._renew(token), name=f"lock:{self.name}")
                 return True
             if not self.blocking:
@@ -106,9 +97,7 @@ class Lock:
         while True:
             await asyncio.sleep(self.ttl / 3)
             try:
-                ok = await self.app.scripts.call(
-                    "relock", [_keys.lock(self.name)], self._args(token, ttl_ms)
-                )
+                ok = await self.broker.scripts.relock(self.name, token, ttl_ms)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep trying: the lease still has 2/3 of its time
@@ -130,10 +119,7 @@ class Lock:
         if token is None:
             return False
         with broker_errors(f"releasing lock {self.name}"):
-            released = await self.app.scripts.call(
-                "unlock", [_keys.lock(self.name)], self._args(token)
-            )
-        return bool(released)
+            return await self.broker.scripts.unlock(self.name, token)
 
     async def __aenter__(self) -> Lock:
         if not await self.acquire():

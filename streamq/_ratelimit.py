@@ -11,7 +11,8 @@ import asyncio
 import logging
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -20,8 +21,7 @@ from streamq._connection import broker_errors
 from streamq._errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from streamq._app import App
-    from streamq._fetch import Slots
+    from streamq._broker import Broker
 
 log = logging.getLogger(__name__)
 
@@ -38,36 +38,32 @@ class RateLimit(msgspec.Struct, frozen=True, kw_only=True):
     per: float
 
 
-def config_key(queue: str) -> str:
-    return _keys.custom(queue, "ratelimit")
+config_key = _keys.ratelimit
+log_key = _keys.ratelimit_log
 
 
-def log_key(queue: str) -> str:
-    return _keys.custom(queue, "ratelimit", "log")
-
-
-async def set_rate_limit(app: App, queue: str, limit: int | None, per: float = 1.0) -> None:
+async def set_rate_limit(broker: Broker, queue: str, limit: int | None, per: float = 1.0) -> None:
     """Limits ``queue`` to ``limit`` starts per ``per`` seconds; ``limit=None`` removes it.
     Raises ``ConfigurationError`` for a bad limit."""
-    await app.register_queue(queue)
+    await broker.register_queue(queue)
     with broker_errors(f"setting the rate limit of {queue}"):
         if limit is None:
-            await app.redis.delete(config_key(queue), log_key(queue))
+            await broker.redis.delete(config_key(queue), log_key(queue))
             return
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ConfigurationError(f"rate limit must be a positive integer, not {limit!r}")
         if not (per > 0 and math.isfinite(per)):
             raise ConfigurationError(f"rate limit window must be > 0 seconds, not {per!r}")
-        await app.redis.hset(
+        await broker.redis.hset(
             config_key(queue), mapping={"limit": limit, "per_ms": max(int(per * 1000), 1)}
         )
 
 
-async def get_rate_limit(app: App, queue: str) -> RateLimit | None:
-    await app.connect()
+async def get_rate_limit(broker: Broker, queue: str) -> RateLimit | None:
+    await broker.connect()
     with broker_errors(f"reading the rate limit of {queue}"):
-        limit, per_ms = await app.redis.hmget(config_key(queue), "limit", "per_ms")
-    if limit is None:
+        limit, per_ms = await broker.redis.hmget(config_key(queue), "limit", "per_ms")
+    if limit is None or per_ms is None:
         return None
     return RateLimit(queue=queue, limit=int(limit), per=int(per_ms) / 1000)
 
@@ -75,11 +71,9 @@ async def get_rate_limit(app: App, queue: str) -> RateLimit | None:
 class StartLimiter:
     """The fetch loop's view of one queue's rate limit."""
 
-    def __init__(self, app: App, queue: str) -> None:
-        self.app = app
+    def __init__(self, broker: Broker, queue: str) -> None:
+        self.broker = broker
         self.queue = queue
-        self._keys = [config_key(queue), log_key(queue)]
-        self._head: list[Any] = [_keys.prefix(queue), _keys.GROUP, app.events_maxlen]
         self._limited = False
         self._checked = -math.inf
 
@@ -89,32 +83,30 @@ class StartLimiter:
             return
         self._checked = now
         try:
-            self._limited = bool(await self.app.redis.exists(self._keys[0]))
+            self._limited = bool(await self.broker.redis.exists(config_key(self.queue)))
         except Exception as exc:  # the fetch itself will report Redis trouble
             log.debug("checking the rate limit of %s: %s", self.queue, exc)
 
-    async def admit(self, slots: Slots, wanted: int) -> int:
-        """How many of ``wanted`` starts may happen now; the rest of the slots go back. With
-        none admitted, waits until the next one may be (at most ``_MAX_WAIT``)."""
+    async def admit(self, give_back: Callable[[int], None], wanted: int) -> int:
+        """How many of ``wanted`` starts may happen now; the rest of the worker's slots go back
+        through ``give_back``. With none admitted, waits until the next one may be (at most
+        ``_MAX_WAIT``)."""
         await self._refresh()
         if not self._limited:
             return wanted
         try:
-            admitted, wait_ms = await self.app.scripts.call(
-                "admit", self._keys, [*self._head, wanted]
-            )
+            admitted, wait_ms = await self.broker.scripts.admit(self.queue, wanted)
         except asyncio.CancelledError:
-            slots.give(wanted)
+            give_back(wanted)
             raise
         except Exception as exc:
-            slots.give(wanted)
+            give_back(wanted)
             log.warning("rate limit admission on %s failed: %s", self.queue, exc)
             await asyncio.sleep(0.1)
             return 0
-        admitted = int(admitted)
-        slots.give(wanted - admitted)
+        give_back(wanted - admitted)
         if admitted == 0:
-            await asyncio.sleep(min(int(wait_ms) / 1000, _MAX_WAIT))
+            await asyncio.sleep(min(wait_ms / 1000, _MAX_WAIT))
         return admitted
 
     async def refund(self, unused: int) -> None:
@@ -122,6 +114,6 @@ class StartLimiter:
         if not self._limited or unused <= 0:
             return
         try:
-            await self.app.scripts.call("refund", [self._keys[1]], [*self._head, unused])
+            await self.broker.scripts.refund(self.queue, unused)
         except Exception as exc:  # a lost refund only makes the limit a little stricter
             log.debug("refunding %d starts on %s: %s", unused, self.queue, exc)

@@ -24,14 +24,17 @@ from croniter import croniter
 
 from streamq import _keys
 from streamq._codec import decode_any, encode
-from streamq._connection import broker_errors
+from streamq._connection import as_bytes, as_text, broker_errors
+from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError
+from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
 from streamq._types import TERMINAL_STATES
 
 if TYPE_CHECKING:
-    from streamq._app import App
-    from streamq._worker import Worker
+    from streamq._broker import Broker
+    from streamq._context import Application
+    from streamq._task import TaskRegistry
 
 log = logging.getLogger(__name__)
 
@@ -86,11 +89,12 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
         return int(it.get_next(float) * 1000)
 
 
-_code: weakref.WeakKeyDictionary[App, dict[str, Schedule]] = weakref.WeakKeyDictionary()
+# Schedules defined in code, by the task registry of the application they belong to.
+_code: weakref.WeakKeyDictionary[TaskRegistry, dict[str, Schedule]] = weakref.WeakKeyDictionary()
 
 
 def make_schedule(
-    app: App,
+    registry: TaskRegistry,
     name: str,
     payload: Any = None,
     *,
@@ -106,7 +110,7 @@ def make_schedule(
 ) -> Schedule:
     """Validates a schedule. Raises ``ConfigurationError`` (and ``UnknownJob``,
     ``InvalidPayload``, ``InvalidJobId`` from the task's own checks)."""
-    task = app.task_def(queue, name)
+    task = registry.task_def(queue, name)
     queue = queue or task.queue
     if (cron is None) == (every is None):
         raise ConfigurationError("give a schedule exactly one of cron= or every=")
@@ -140,45 +144,38 @@ def make_schedule(
     )
 
 
-def register(app: App, schedule: Schedule) -> Schedule:
+def register(registry: TaskRegistry, schedule: Schedule) -> Schedule:
     """Adds a schedule defined in code (replacing one with the same id)."""
-    _code.setdefault(app, {})[schedule.id] = schedule
+    _code.setdefault(registry, {})[schedule.id] = schedule
     return schedule
 
 
-def code_schedules(app: App) -> list[Schedule]:
-    return list(_code.get(app, {}).values())
+def code_schedules(registry: TaskRegistry) -> list[Schedule]:
+    return list(_code.get(registry, {}).values())
 
 
-def _stored_key(queue: str) -> str:
-    return _keys.custom(queue, "schedules")
-
-
-def _last_key(queue: str) -> str:
-    return _keys.custom(queue, "schedules", "last")
-
-
-def _jobs_key(queue: str) -> str:
-    return _keys.custom(queue, "schedules", "jobs")
+_stored_key = _keys.schedules
+_last_key = _keys.schedules_last
+_jobs_key = _keys.schedules_jobs
 
 
 _decoder = msgspec.msgpack.Decoder(Schedule)
 
 
-async def add_schedule(app: App, schedule: Schedule) -> Schedule:
+async def add_schedule(broker: Broker, schedule: Schedule) -> Schedule:
     """Stores a schedule in Redis (any scheduler serving its queue picks it up)."""
-    await app.register_queue(schedule.queue)
+    await broker.register_queue(schedule.queue)
     stored = msgspec.structs.replace(schedule, stored=True)
     with broker_errors(f"storing schedule {schedule.id}"):
-        await app.redis.hset(_stored_key(schedule.queue), schedule.id, encode(stored))
+        await broker.redis.hset(_stored_key(schedule.queue), schedule.id, encode(stored))
     return stored
 
 
-async def remove_schedule(app: App, queue: str, schedule_id: str) -> bool:
+async def remove_schedule(broker: Broker, queue: str, schedule_id: str) -> bool:
     """Removes a stored schedule; True if there was one. (Code schedules live in code.)"""
-    await app.connect()
+    await broker.connect()
     with broker_errors(f"removing schedule {schedule_id}"):
-        pipe = app.redis.pipeline(transaction=False)
+        pipe = broker.redis.pipeline(transaction=False)
         pipe.hdel(_stored_key(queue), schedule_id)
         pipe.hdel(_last_key(queue), schedule_id)
         pipe.hdel(_jobs_key(queue), schedule_id)
@@ -186,41 +183,45 @@ async def remove_schedule(app: App, queue: str, schedule_id: str) -> bool:
     return bool(removed)
 
 
-async def stored_schedules(app: App, queue: str) -> list[Schedule]:
-    await app.connect()
+async def stored_schedules(broker: Broker, queue: str) -> list[Schedule]:
+    await broker.connect()
     with broker_errors(f"reading schedules of {queue}"):
-        raw = await app.redis.hgetall(_stored_key(queue))
+        raw = await broker.redis.hgetall(_stored_key(queue))
     out = []
     for value in raw.values():
         try:
-            out.append(_decoder.decode(value))
+            out.append(_decoder.decode(as_bytes(value)))
         except msgspec.DecodeError as exc:
             log.warning("unreadable schedule on %s: %s", queue, exc)
     return out
 
 
-async def list_schedules(app: App, queue: str | None = None) -> list[Schedule]:
+async def list_schedules(
+    broker: Broker, registry: TaskRegistry, queue: str | None = None
+) -> list[Schedule]:
     """Schedules of ``queue`` (default: every queue the app has tasks or schedules for), code
     and stored, by id."""
-    queues = [queue] if queue else _default_queues(app)
-    found = {s.id: s for s in code_schedules(app) if s.queue in queues}
+    queues = [queue] if queue else _default_queues(registry)
+    found = {s.id: s for s in code_schedules(registry) if s.queue in queues}
     for q in queues:
-        for s in await stored_schedules(app, q):
+        for s in await stored_schedules(broker, q):
             found[s.id] = s
     return sorted(found.values(), key=lambda s: (s.queue, s.id))
 
 
-def _default_queues(app: App) -> list[str]:
-    return sorted({*app.queues_of_tasks(), *(s.queue for s in code_schedules(app))})
+def _default_queues(registry: TaskRegistry) -> list[str]:
+    return sorted({*registry.queues(), *(s.queue for s in code_schedules(registry))})
 
 
 class Scheduler:
     """Enqueues the ticks of an app's recurring jobs on ``queues`` (default: all of the app's)
     until :meth:`stop`. Any number may run at once: each tick is enqueued once."""
 
-    def __init__(self, app: App, queues: list[str] | None = None) -> None:
+    def __init__(self, app: Application, queues: list[str] | None = None) -> None:
         self.app = app
-        self.queues = queues or _default_queues(app)
+        self.broker = app.broker
+        self.registry = app.registry
+        self.queues = queues or _default_queues(self.registry)
         self._stop = asyncio.Event()
         self.fired = 0
 
@@ -228,7 +229,7 @@ class Scheduler:
         self._stop.set()
 
     async def run(self) -> None:
-        await self.app.connect()
+        await self.broker.connect()
         log.info("scheduler serving %s", ", ".join(self.queues))
         while not self._stop.is_set():
             try:
@@ -247,14 +248,14 @@ class Scheduler:
         """Fires every due tick; returns seconds until the next one may be due."""
         soonest = time.time() + _REFRESH
         for queue in self.queues:
-            schedules = {s.id: s for s in code_schedules(self.app) if s.queue == queue}
-            for s in await stored_schedules(self.app, queue):
+            schedules = {s.id: s for s in code_schedules(self.registry) if s.queue == queue}
+            for s in await stored_schedules(self.broker, queue):
                 schedules[s.id] = s
             if not schedules:
                 continue
             ids = list(schedules)
             with broker_errors(f"reading schedule state of {queue}"):
-                lasts = await self.app.redis.hmget(_last_key(queue), ids)
+                lasts = await self.broker.redis.hmget(_last_key(queue), ids)
             for sid, last in zip(ids, lasts, strict=True):
                 s = schedules[sid]
                 newest = await self._fire_due(s, int(last) if last is not None else None)
@@ -275,55 +276,57 @@ class Scheduler:
         return ticks[-1] if ticks else last
 
     async def _fire(self, s: Schedule, tick: int) -> str | None:
-        app = self.app
+        broker = self.broker
         if not s.overlap:
             with broker_errors(f"reading schedule {s.id}"):
-                previous = await app.redis.hget(_jobs_key(s.queue), s.id)
+                previous = await broker.redis.hget(_jobs_key(s.queue), s.id)
             if previous is not None:
-                state = await app.handle(s.queue, previous.decode()).state()
+                state = await JobHandle(broker, s.queue, as_text(previous)).state()
                 if state is not None and state not in TERMINAL_STATES:
                     log.info(
                         "skipping a tick of %s: its previous run %s is still %s",
                         s.id,
-                        previous.decode(),
+                        as_text(previous),
                         state,
                     )
                     return None
         jid = job_id("tick", s.id, tick)
-        handle = await app.enqueue(s.name, s.payload, id=jid, queue=s.queue, priority=s.priority)
+        request = EnqueueRequest(
+            name=s.name, payload=s.payload, id=jid, queue=s.queue, priority=s.priority
+        )
+        (handle,) = await enqueue_batch(broker, self.registry, [request])
         if not handle.deduplicated:
             self.fired += 1
             log.info("fired %s for tick %d", s.id, tick, extra={"job_id": jid, "queue": s.queue})
         return jid
 
     async def _advance(self, s: Schedule, tick: int, fired: str) -> None:
-        keys = [_last_key(s.queue), _jobs_key(s.queue)]
-        args = [_keys.prefix(s.queue), _keys.GROUP, self.app.events_maxlen, s.id, tick, fired]
         with broker_errors(f"recording a tick of {s.id}"):
-            await self.app.scripts.call("tick", keys, args)
+            await self.broker.scripts.tick(s.queue, s.id, tick, fired or None)
 
 
-async def start_scheduler(worker: Worker, enabled: bool | None) -> list[asyncio.Task[None]]:
+async def start_scheduler(
+    app: Application, queues: list[str], enabled: bool | None
+) -> list[asyncio.Task[None]]:
     """The scheduler a worker runs beside its fetch loops: always with ``enabled=True``, never
     with False, and with None when its queues have schedules in code or in Redis."""
     if enabled is False:
         return []
-    app = worker.app
     if enabled is None:
-        has = any(s.queue in worker.queues for s in code_schedules(app))
+        has = any(s.queue in queues for s in code_schedules(app.registry))
         if not has:
-            pipe = app.redis.pipeline(transaction=False)
-            for queue in worker.queues:
+            pipe = app.broker.redis.pipeline(transaction=False)
+            for queue in queues:
                 pipe.exists(_stored_key(queue))
             with broker_errors("looking for schedules"):
                 has = any(await pipe.execute())
         if not has:
             return []
-    scheduler = Scheduler(app, worker.queues)
+    scheduler = Scheduler(app, queues)
     return [asyncio.create_task(scheduler.run(), name="scheduler")]
 
 
-async def run_scheduler(app: App, queues: list[str] | None = None) -> None:
+async def run_scheduler(app: Application, queues: list[str] | None = None) -> None:
     """Runs a scheduler alone until SIGTERM/SIGINT."""
     import signal
 

@@ -1,15 +1,45 @@
-"""Lua scripts: one file per script in ``streamq/lua``, registered once per client.
+"""Lua scripts: one file per script in ``streamq/lua``, registered once per client, and one
+typed method per script that builds its KEYS and ARGV in one place.
 
 Each script file starts with its shebang line; the shared prelude (key layout, event emission,
-fencing helpers) is inserted after it. redis-py's Script objects run EVALSHA and fall back to
-SCRIPT LOAD when the server has not seen the script (after a restart, say).
+lease and job-record helpers) is inserted after it. redis-py's Script objects run EVALSHA and
+fall back to SCRIPT LOAD when the server has not seen the script (after a restart, say).
+
+Every script's ARGV starts with the queue's key prefix, the consumer group and the events
+stream's cap (the prelude reads them); the methods below add the rest by name. Outcomes travel
+to Lua as single letters (cheap on the hot path) and are translated here, so nothing outside
+this module sees them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal, cast
+
+from streamq import _keys
+
+if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
+
+    from streamq._connection import RedisClient
+
+Outcome = Literal["completed", "retry", "dead", "cancelled", "hand_back"]
+"""What a worker reports for a delivery: ``hand_back`` puts it back on its lane (shutdown)."""
+FinalOutcome = Literal["completed", "dead", "cancelled"]
+"""The outcomes that end a job (what a flow parent hears of its children)."""
+FINAL_OUTCOMES: Final[frozenset[str]] = frozenset(("completed", "dead", "cancelled"))
+ChildDecision = Literal["none", "waiting", "decided", "queued", "dead"]
+
+_LETTER: Final[dict[Outcome, str]] = {
+    "completed": "c",
+    "retry": "r",
+    "dead": "d",
+    "cancelled": "x",
+    "hand_back": "h",
+}
 
 _NAMES = (
     "enqueue-3",
@@ -46,13 +76,417 @@ def source(name: str) -> str:
     return f"{shebang}\n{prelude}\n{rest}"
 
 
-class Scripts:
-    """The scripts registered on one client, called by verb: ``scripts.call("fetch", keys, args)``."""
+def flow_member(job: str, queue: str) -> str:
+    """A flow child as its parent's bookkeeping stores it (job ids never contain spaces)."""
+    return f"{job} {queue}"
 
-    def __init__(self, client: Any) -> None:
-        self._registered = {
+
+def split_member(member: bytes | str) -> tuple[str, str]:
+    text = member.decode() if isinstance(member, bytes) else member
+    job, _, queue = text.partition(" ")
+    return job, queue
+
+
+@dataclass(slots=True)
+class Retention:
+    """How long and how much the broker keeps (one object shared by the broker and its scripts,
+    so a change applies to the next call)."""
+
+    result_ttl: float = 3600.0
+    dead_ttl: float = 7 * 86400.0
+    keep_last: int = 0
+    events_maxlen: int = 10_000
+    dead_maxlen: int = 100_000
+
+    @property
+    def dead_ttl_ms(self) -> int:
+        return int(self.dead_ttl * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job record to write (enqueue, or a flow parent)."""
+
+    id: str
+    name: str
+    lane: str
+    spec: bytes
+    delay_ms: int
+    max_attempts: int
+    lease_ms: int
+    max_deliveries: int
+    dedup_ms: int  # -1: deduplicated for as long as the record lives
+    parent: str  # '' = none
+
+
+def new_job_args(job: NewJob) -> list[Any]:
+    """The 10 ARGV values enqueue-3 (and flow-3, for its parent) take per job."""
+    return [
+        job.id,
+        job.name,
+        job.lane,
+        job.spec,
+        job.delay_ms,
+        job.max_attempts,
+        job.lease_ms,
+        job.max_deliveries,
+        job.dedup_ms,
+        job.parent,
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    state: str
+    deduplicated: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One delivery handed out by fetch-4."""
+
+    entry_id: str
+    lane: str
+    job_id: str
+    spec: bytes
+    attempt: int
+    fence: int
+    deliveries: int
+    lost: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchReply:
+    paused: bool
+    jobs: list[Fetched]
+    next_due_ms: int  # -1: nothing delayed
+    last_ids: list[str]  # per lane in the order asked, when no job was delivered
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """One delivery's outcome. ``data`` is the encoded result (completed) or the error (retry,
+    dead); ``ttl_ms`` how long the finished record lives; ``delay_ms`` the retry's delay."""
+
+    outcome: Outcome
+    job_id: str
+    lane: str
+    entry_id: str
+    fence: int
+    data: bytes | str = b""
+    ttl_ms: int = 0
+    delay_ms: int = 0
+    count_attempt: bool = True
+    reason: str = ""
+
+    def args(self) -> list[Any]:
+        if self.outcome == "retry":
+            number, text = self.delay_ms, "1" if self.count_attempt else "0"
+        else:
+            number, text = self.ttl_ms, self.reason
+        return [
+            _LETTER[self.outcome],
+            self.job_id,
+            self.lane,
+            self.entry_id,
+            self.fence,
+            self.data,
+            number,
+            text,
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A delivery a worker holds: renewed, or reported lost, by renew-2."""
+
+    job_id: str
+    lane: str
+    entry_id: str
+    fence: int
+
+
+@dataclass(frozen=True, slots=True)
+class Renewed:
+    lost: list[str]
+    cancel_requested: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Reclaimed:
+    cursors: dict[str, str]
+    requeued: int
+    dead: int
+    cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChildDone:
+    decision: ChildDecision
+    finished: int = 0
+    total: int = 0
+    grandparent: str = ""
+    grandparent_queue: str = ""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Scripts:
+    """The scripts registered on one client, one typed method each."""
+
+    def __init__(self, client: RedisClient, retention: Retention) -> None:
+        self.retention = retention
+        self._registered: dict[str, AsyncScript] = {
             name.split("-")[0]: client.register_script(source(name)) for name in _NAMES
         }
 
-    async def call(self, verb: str, keys: list[str], args: list[Any]) -> Any:
-        return await self._registered[verb](keys=keys, args=args)
+    async def _run(self, verb: str, queue: str, keys: Sequence[str], *args: Any) -> Any:
+        head: list[Any] = [_keys.prefix(queue), _keys.GROUP, self.retention.events_maxlen]
+        return await self._registered[verb](keys=list(keys), args=[*head, *args])
+
+    async def _run_bare(self, verb: str, keys: Sequence[str], *args: Any) -> Any:
+        """Scripts on keys of their own (locks, limits, groups): the prelude's head is unused."""
+        return await self._registered[verb](keys=list(keys), args=[keys[0], "", 0, *args])
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+        keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue)]
+        args = [a for job in jobs for a in new_job_args(job)]
+        replies = await self._run("enqueue", queue, keys, *args)
+        return [Enqueued(_text(state), bool(dup)) for state, dup in replies]
+
+    async def fetch(
+        self,
+        queue: str,
+        *,
+        consumer: str,
+        count: int,
+        promote_limit: int,
+        may_take_suspect: bool,
+        lanes: Sequence[str],
+    ) -> FetchReply:
+        keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue), _keys.paused(queue)]
+        paused, jobs, next_due, last_ids = await self._run(
+            "fetch",
+            queue,
+            keys,
+            consumer,
+            count,
+            promote_limit,
+            "1" if may_take_suspect else "0",
+            *lanes,
+        )
+        return FetchReply(
+            paused=bool(paused),
+            jobs=[
+                Fetched(
+                    entry_id=_text(eid),
+                    lane=_text(lane),
+                    job_id=_text(job_id),
+                    spec=bytes(spec),
+                    attempt=int(attempt),
+                    fence=int(fence),
+                    deliveries=int(deliveries),
+                    lost=int(lost),
+                )
+                for eid, lane, job_id, spec, attempt, fence, deliveries, lost in jobs
+            ],
+            next_due_ms=int(next_due),
+            last_ids=[_text(i) for i in last_ids],
+        )
+
+    async def settle(self, queue: str, settlements: Sequence[Settlement]) -> list[bool]:
+        """Writes outcomes; per settlement, False if it was fenced out (its lease was taken)."""
+        r = self.retention
+        args = [a for s in settlements for a in s.args()]
+        applied = await self._run(
+            "settle",
+            queue,
+            [_keys.events(queue), _keys.stats(queue)],
+            r.dead_maxlen,
+            r.keep_last,
+            *args,
+        )
+        return [bool(ok) for ok in applied]
+
+    async def reclaim(
+        self, queue: str, *, consumer: str, min_idle_ms: int, count: int, cursors: Mapping[str, str]
+    ) -> Reclaimed:
+        r = self.retention
+        lanes = list(cursors)
+        reply = await self._run(
+            "reclaim",
+            queue,
+            [_keys.events(queue), _keys.stats(queue), _keys.dead(queue)],
+            consumer,
+            min_idle_ms,
+            count,
+            r.dead_maxlen,
+            r.dead_ttl_ms,
+            r.keep_last,
+            *(a for lane in lanes for a in (lane, cursors[lane])),
+        )
+        next_cursors, requeued, dead, cancelled = reply
+        return Reclaimed(
+            cursors={lane: _text(c) for lane, c in zip(lanes, next_cursors, strict=True)},
+            requeued=int(requeued),
+            dead=int(dead),
+            cancelled=int(cancelled),
+        )
+
+    async def renew(
+        self, queue: str, *, consumer: str, heartbeat_ms: int, leases: Sequence[Lease]
+    ) -> Renewed:
+        lost, cancel = await self._run(
+            "renew",
+            queue,
+            [_keys.events(queue), _keys.workers(queue)],
+            consumer,
+            heartbeat_ms,
+            *(a for x in leases for a in (x.job_id, x.lane, x.entry_id, x.fence)),
+        )
+        return Renewed(lost=[_text(i) for i in lost], cancel_requested=[_text(i) for i in cancel])
+
+    async def progress(self, queue: str, lease: Lease, *, percent: float, message: str) -> bool:
+        """Records progress; False when the delivery no longer holds the job's lease."""
+        applied = await self._run(
+            "progress",
+            queue,
+            [_keys.events(queue)],
+            lease.job_id,
+            lease.fence,
+            lease.entry_id,
+            repr(float(percent)),
+            message,
+        )
+        return bool(applied)
+
+    async def cancel(self, queue: str, job_id: str) -> str | None:
+        """The job's state after the call (``"cancelling"`` for an active one); None if there
+        is no such job."""
+        r = self.retention
+        state = await self._run(
+            "cancel",
+            queue,
+            [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue)],
+            job_id,
+            int(r.result_ttl * 1000),
+            r.keep_last,
+        )
+        return _text(state) if state else None
+
+    async def pause(self, queue: str, paused: bool) -> None:
+        await self._run(
+            "pause", queue, [_keys.events(queue), _keys.paused(queue)], "1" if paused else "0"
+        )
+
+    async def replay(self, queue: str, ids: Sequence[str] | None, *, limit: int) -> tuple[int, int]:
+        """Replays dead letters (``ids``, or the oldest ``limit`` when None); returns
+        (entries processed, jobs replayed)."""
+        processed, replayed = await self._dead_letters("replay", queue, ids, limit)
+        return int(processed), int(replayed)
+
+    async def purge(self, queue: str, ids: Sequence[str] | None, *, limit: int) -> int:
+        """Purges dead letters (``ids``, or the oldest ``limit`` when None); returns how many."""
+        return int(await self._dead_letters("purge", queue, ids, limit))
+
+    async def _dead_letters(
+        self, verb: str, queue: str, ids: Sequence[str] | None, limit: int
+    ) -> Any:
+        mode = ["all"] if ids is None else ["ids", *ids]
+        return await self._run(verb, queue, [_keys.events(queue), _keys.dead(queue)], limit, *mode)
+
+    # -- flows -----------------------------------------------------------------------------------
+
+    async def flow(
+        self,
+        queue: str,
+        parent: NewJob,
+        *,
+        policy: str,
+        threshold: float,
+        parent_queue: str,
+        children: Sequence[tuple[str, str]],
+    ) -> Enqueued:
+        """Writes a flow parent waiting for ``children`` (id, queue) once per parent id."""
+        state, dup = await self._run(
+            "flow",
+            queue,
+            [_keys.events(queue), _keys.stats(queue), _keys.flows_waiting(queue)],
+            *new_job_args(parent),
+            policy,
+            repr(float(threshold)),
+            parent_queue,
+            *(flow_member(job, q) for job, q in children),
+        )
+        return Enqueued(_text(state), bool(dup))
+
+    async def childdone(
+        self, parent_queue: str, parent: str, child: str, child_queue: str, outcome: FinalOutcome
+    ) -> ChildDone:
+        """Records a child's final outcome at its parent; once every child is in, decides the
+        parent by its policy (idempotent)."""
+        r = self.retention
+        reply = await self._run(
+            "childdone",
+            parent_queue,
+            [_keys.events(parent_queue), _keys.stats(parent_queue)],
+            parent,
+            flow_member(child, child_queue),
+            _LETTER[outcome],
+            r.dead_maxlen,
+            r.dead_ttl_ms,
+            r.keep_last,
+            r.dead_ttl_ms,
+            _keys.flows_waiting(parent_queue),
+        )
+        decision = cast("ChildDecision", _text(reply[0]))
+        if decision == "waiting":
+            return ChildDone(decision, finished=int(reply[1]), total=int(reply[2]))
+        if decision == "dead":
+            return ChildDone(
+                decision, grandparent=_text(reply[1]), grandparent_queue=_text(reply[2])
+            )
+        return ChildDone(decision)
+
+    # -- coordination ----------------------------------------------------------------------------
+
+    async def tick(self, queue: str, schedule_id: str, tick_ms: int, job_id: str | None) -> bool:
+        """Moves a schedule's newest fired tick forward (recording the job it fired); False if
+        another scheduler was there first."""
+        keys = [_keys.schedules_last(queue), _keys.schedules_jobs(queue)]
+        return bool(await self._run("tick", queue, keys, schedule_id, tick_ms, job_id or ""))
+
+    async def gate(
+        self, queue: str, group: str, job_id: str, *, limit: int, lease_ms: int
+    ) -> tuple[bool, int]:
+        """Takes (or renews) one of ``limit`` slots of ``group``: (held, ms until one frees)."""
+        held, wait_ms = await self._run(
+            "gate", queue, [_keys.group(queue, group)], job_id, limit, lease_ms
+        )
+        return bool(held), int(wait_ms)
+
+    async def admit(self, queue: str, wanted: int) -> tuple[int, int]:
+        """Admits up to ``wanted`` starts under the queue's rate limit: (admitted, ms until the
+        next start may be admitted)."""
+        keys = [_keys.ratelimit(queue), _keys.ratelimit_log(queue)]
+        admitted, wait_ms = await self._run("admit", queue, keys, wanted)
+        return int(admitted), int(wait_ms)
+
+    async def refund(self, queue: str, unused: int) -> None:
+        await self._run("refund", queue, [_keys.ratelimit_log(queue)], unused)
+
+    async def lock(self, name: str, token: str, ttl_ms: int) -> tuple[int, int]:
+        """Takes lock ``name``: (fence, 0) when taken, (0, ms left on the holder's lease)."""
+        keys = [_keys.lock(name), _keys.lock_fence(name)]
+        fence, left_ms = await self._run_bare("lock", keys, token, ttl_ms)
+        return int(fence), int(left_ms)
+
+    async def relock(self, name: str, token: str, ttl_ms: int) -> bool:
+        return bool(await self._run_bare("relock", [_keys.lock(name)], token, ttl_ms))
+
+    async def unlock(self, name: str, token: str) -> bool:
+        return bool(await self._run_bare("unlock", [_keys.lock(name)], token))

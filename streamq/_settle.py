@@ -7,50 +7,56 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
-from streamq import _keys
 from streamq._metrics import JOBS_FENCED
+from streamq._scripts import FINAL_OUTCOMES, FinalOutcome, Outcome, Settlement
 
 if TYPE_CHECKING:
-    from streamq._app import App
-    from streamq._context import Delivery
+    from streamq._broker import Broker
+    from streamq._delivery import Delivery, FinishHook
 
 log = logging.getLogger(__name__)
 
 _MAX_BATCH = 500
-_FINAL = ("c", "d", "x")
 
 
 class Settler:
-    def __init__(self, app: App) -> None:
-        self._app = app
-        self._buffer: dict[str, list[tuple[Delivery, Sequence[Any]]]] = defaultdict(list)
+    def __init__(self, broker: Broker, finish_hooks: list[FinishHook]) -> None:
+        self._broker = broker
+        # The application's list, read at each flush (hooks may be added after start).
+        self._hooks = finish_hooks
+        self._buffer: dict[str, list[tuple[Delivery, Settlement]]] = defaultdict(list)
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
 
     def add(
-        self, delivery: Delivery, outcome: str, data: bytes | str, number: int, text: str = ""
+        self,
+        delivery: Delivery,
+        outcome: Outcome,
+        *,
+        data: bytes | str = b"",
+        ttl_ms: int = 0,
+        delay_ms: int = 0,
+        count_attempt: bool = True,
+        reason: str = "",
     ) -> None:
-        """Queues one outcome: c(ompleted), r(etry), d(ead), x (cancelled), h(and back)."""
+        """Queues one outcome for ``delivery`` (see :class:`streamq._scripts.Settlement`)."""
         delivery.settling = True
-        self._buffer[delivery.queue].append(
-            (
-                delivery,
-                (
-                    outcome,
-                    delivery.job_id,
-                    delivery.lane,
-                    delivery.entry_id,
-                    delivery.fence,
-                    data,
-                    number,
-                    text,
-                ),
-            )
+        settlement = Settlement(
+            outcome=outcome,
+            job_id=delivery.job_id,
+            lane=delivery.lane,
+            entry_id=delivery.entry_id,
+            fence=delivery.fence,
+            data=data,
+            ttl_ms=ttl_ms,
+            delay_ms=delay_ms,
+            count_attempt=count_attempt,
+            reason=reason,
         )
+        self._buffer[delivery.queue].append((delivery, settlement))
         self._idle.clear()
         self._wake.set()
 
@@ -67,17 +73,13 @@ class Settler:
         """Returns when every queued outcome has been written."""
         await self._idle.wait()
 
-    async def _flush(self, queue: str, items: list[tuple[Delivery, Sequence[Any]]]) -> None:
-        app = self._app
-        keys = [_keys.events(queue), _keys.stats(queue)]
-        head = [_keys.prefix(queue), _keys.GROUP, app.events_maxlen, app.dead_maxlen, app.keep_last]
+    async def _flush(self, queue: str, items: list[tuple[Delivery, Settlement]]) -> None:
         for start in range(0, len(items), _MAX_BATCH):
             chunk = items[start : start + _MAX_BATCH]
-            args = head + [a for _, fields in chunk for a in fields]
             delay = 0.05
             while True:
                 try:
-                    applied = await app.scripts.call("settle", keys, args)
+                    applied = await self._broker.scripts.settle(queue, [s for _, s in chunk])
                     break
                 except asyncio.CancelledError:
                     raise
@@ -87,11 +89,11 @@ class Settler:
                     log.warning("settling %d outcomes on %s failed: %s", len(chunk), queue, exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)
-            if app.finish_hooks:
+            if self._hooks:
                 done = [
-                    (d, fields[0])
-                    for (d, fields), ok in zip(chunk, applied, strict=True)
-                    if ok and fields[0] in _FINAL
+                    (d, cast("FinalOutcome", s.outcome))
+                    for (d, s), ok in zip(chunk, applied, strict=True)
+                    if ok and s.outcome in FINAL_OUTCOMES
                 ]
                 await self._run_hooks(done)
             fenced = len(applied) - sum(applied)
@@ -99,11 +101,9 @@ class Settler:
                 JOBS_FENCED.labels(queue).inc(fenced)
                 log.info("%d outcomes on %s refused: their leases were taken", fenced, queue)
 
-    async def _run_hooks(self, done: list[tuple[Delivery, str]]) -> None:
+    async def _run_hooks(self, done: list[tuple[Delivery, FinalOutcome]]) -> None:
         """Runs the app's finish hooks (flows use them) for outcomes that were applied."""
-        calls = [
-            hook(self._app, d, outcome) for d, outcome in done for hook in self._app.finish_hooks
-        ]
+        calls = [hook(self._broker, d, outcome) for d, outcome in done for hook in self._hooks]
         for result in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(result, BaseException):
                 log.error("finish hook failed: %r", result)

@@ -10,7 +10,7 @@ from typing import Any, get_type_hints
 import msgspec
 
 from streamq import _keys
-from streamq._errors import ConfigurationError, InvalidJob, InvalidPayload
+from streamq._errors import ConfigurationError, InvalidJob, InvalidPayload, UnknownJob
 from streamq._types import Backoff, lane_of
 
 _PATH = re.compile(r" - at `([^`]*)`$")
@@ -74,6 +74,31 @@ class TaskDef:
     def json_schema(self) -> dict[str, Any]:
         """The JSON schema of the payload (for the HTTP API)."""
         return msgspec.json.schema(self.payload_type)
+
+
+class TaskRegistry:
+    """An application's tasks by name (what enqueue validates against and workers run)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, TaskDef] = {}
+
+    def add(self, task: TaskDef) -> None:
+        """Raises ``ConfigurationError`` for a name already registered."""
+        if task.name in self.tasks:
+            raise ConfigurationError(f"task {task.name!r} is already registered")
+        self.tasks[task.name] = task
+
+    def task_def(self, queue: str | None, name: str) -> TaskDef:
+        """The task ``name`` (on ``queue`` if given); raises ``UnknownJob`` naming the known ones."""
+        task = self.tasks.get(name)
+        if task is None or (queue is not None and task.queue != queue):
+            known = [t.name for t in self.tasks.values() if queue is None or t.queue == queue]
+            raise UnknownJob(name, known, queue)
+        return task
+
+    def queues(self) -> list[str]:
+        """Every queue some task runs on."""
+        return sorted({t.queue for t in self.tasks.values()})
 
 
 def invalid_payload(task: str, exc: msgspec.ValidationError) -> InvalidPayload:

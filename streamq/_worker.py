@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -17,7 +18,6 @@ from redis.exceptions import ResponseError
 
 from streamq import _keys
 from streamq._connection import broker_errors
-from streamq._context import Delivery
 from streamq._errors import ConfigurationError
 from streamq._execute import Executor
 from streamq._fetch import Slots, fetch_loop
@@ -28,7 +28,8 @@ from streamq._settle import Settler
 from streamq._types import LANES
 
 if TYPE_CHECKING:
-    from streamq._app import App
+    from streamq._context import Application
+    from streamq._delivery import Delivery
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ class Worker:
 
     def __init__(
         self,
-        app: App,
+        app: Application,
         queues: list[str] | None = None,
         *,
         concurrency: int = 50,
@@ -61,7 +62,8 @@ class Worker:
         if not 0 <= starvation_share <= 0.5:
             raise ConfigurationError("starvation_share must be between 0 and 0.5")
         self.app = app
-        self.queues = queues or app.queues_of_tasks()
+        self.broker = app.broker
+        self.queues = queues or app.registry.queues()
         if not self.queues:
             raise ConfigurationError("no queues to serve: register tasks or name queues")
         self.concurrency = concurrency
@@ -69,7 +71,7 @@ class Worker:
         self.grace = grace
         self.guard_every = round(1 / starvation_share) if starvation_share > 0 else 0
         self.min_lease = {
-            q: min([t.lease for t in app.tasks.values() if t.queue == q] or [30.0])
+            q: min([t.lease for t in app.registry.tasks.values() if t.queue == q] or [30.0])
             for q in self.queues
         }
         shortest = min(self.min_lease.values())
@@ -82,7 +84,7 @@ class Worker:
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.inflight: dict[str, Delivery] = {}
         self.slots = Slots(concurrency)
-        self.settler = Settler(app)
+        self.settler = Settler(app.broker, app.finish_hooks)
         self._executor = Executor(app, self.settler, anyio.CapacityLimiter(concurrency))
         self._stop = asyncio.Event()
         # Cleared while a suspect job runs: no other job is fetched beside it.
@@ -122,10 +124,10 @@ class Worker:
                 self.no_suspect.set()
 
     async def _prepare(self) -> None:
-        await self.app.connect()
-        pipe = self.app.redis.pipeline(transaction=False)
+        await self.broker.connect()
+        pipe = self.broker.redis.pipeline(transaction=False)
         for queue in self.queues:
-            await self.app.register_queue(queue)
+            await self.broker.register_queue(queue)
             for lane in LANES:
                 # Created at 0 so entries added before the first worker are delivered too.
                 pipe.xgroup_create(_keys.lane(queue, lane), _keys.GROUP, id="0", mkstream=True)
@@ -152,16 +154,22 @@ class Worker:
         )
         background = [asyncio.create_task(self.settler.run(), name="settle")]
         for queue in self.queues:
-            reclaimer = Reclaimer(self, queue, self.min_lease[queue])
+            reclaimer = Reclaimer(self.broker, self.consumer, queue, self.min_lease[queue])
+            renew = functools.partial(
+                renew_leases,
+                self.broker,
+                queue,
+                self.consumer,
+                self.inflight,
+                int(self.heartbeat_ttl * 1000),
+            )
             background += [
-                asyncio.create_task(
-                    every(self.renew_interval, lambda q=queue: renew_leases(self, q), "renew")
-                ),
+                asyncio.create_task(every(self.renew_interval, renew, "renew")),
                 asyncio.create_task(every(self.reclaim_interval, reclaimer.run_once, "reclaim")),
             ]
         # Flow parents hear of their children's outcomes; recurring jobs get their ticks.
-        background += start_flow_support(self)
-        background += await start_scheduler(self, self.scheduler)
+        background += start_flow_support(self.broker, self.app.finish_hooks, self.queues)
+        background += await start_scheduler(self.app, self.queues, self.scheduler)
         fetchers = [
             asyncio.create_task(fetch_loop(self, q), name=f"fetch:{q}") for q in self.queues
         ]
@@ -200,7 +208,7 @@ class Worker:
             # Cancelled before it ever ran, so it could not hand itself back.
             self.inflight.pop(d.entry_id, None)
             if not d.settling:
-                self.settler.add(d, "h", "", 0)
+                self.settler.add(d, "hand_back")
         try:
             await asyncio.wait_for(self.settler.drain(), timeout=max(self.grace, 5.0))
         except TimeoutError:
@@ -208,13 +216,13 @@ class Worker:
 
     async def _leave(self) -> None:
         with contextlib.suppress(Exception):
-            pipe = self.app.redis.pipeline(transaction=False)
+            pipe = self.broker.redis.pipeline(transaction=False)
             for queue in self.queues:
                 pipe.zrem(_keys.workers(queue), self.consumer)
             await pipe.execute()
 
 
-async def run_worker(app: App, **options: Any) -> None:
+async def run_worker(app: Application, **options: Any) -> None:
     """Runs a worker for ``app`` until SIGTERM/SIGINT (what ``streamq worker`` calls)."""
     worker = Worker(app, handle_signals=True, **options)
     try:

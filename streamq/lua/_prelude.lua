@@ -83,6 +83,40 @@ local function bury(id, h, lane, reason, err, dead_maxlen)
   redis.call('HINCRBY', STATS_KEY, 'dead', 1)
 end
 
+-- Whether a delivery (entry id, fencing token) still holds the job's lease: the job is active
+-- under that very token and entry. Returns the job's `...` fields when it does, else nil.
+local function holds_lease(id, fence, eid, ...)
+  local v = redis.call('HMGET', job_key(id), 'state', 'fence', 'entry', ...)
+  if v[1] ~= 'active' or tonumber(v[2]) ~= tonumber(fence) or v[3] ~= eid then return nil end
+  local fields = {}
+  for k = 4, #v do fields[#fields + 1] = v[k] end
+  return fields
+end
+
+-- A job as enqueue-3 and flow-3 take it: 10 ARGV values from index i.
+local function job_args(i)
+  return {id = ARGV[i], name = ARGV[i + 1], lane = ARGV[i + 2], spec = ARGV[i + 3],
+    delay_ms = tonumber(ARGV[i + 4]), max_attempts = ARGV[i + 5], lease_ms = ARGV[i + 6],
+    max_deliveries = ARGV[i + 7], dedup_ms = ARGV[i + 8], parent = ARGV[i + 9]}
+end
+
+-- Writes a new job record (attempt 1, never delivered) in `state`; j holds name, lane, spec,
+-- max_attempts, lease_ms, max_deliveries, dedup_ms, and optionally run_at (default now),
+-- entry, first_event, parent and replayed_from.
+local function new_job(id, state, j)
+  local args = {'HSET', job_key(id), 'state', state, 'name', j.name, 'lane', j.lane,
+    'spec', j.spec, 'attempt', 1, 'max_attempts', j.max_attempts, 'lease_ms', j.lease_ms,
+    'max_deliveries', j.max_deliveries, 'dedup_ms', j.dedup_ms, 'created_at', NOW,
+    'run_at', j.run_at or NOW, 'fence', 0, 'deliveries', 0}
+  for _, field in ipairs({'entry', 'first_event', 'parent', 'replayed_from'}) do
+    if j[field] then
+      args[#args + 1] = field
+      args[#args + 1] = j[field]
+    end
+  end
+  redis.call(unpack(args))
+end
+
 local function load_job(id)
   local v = redis.call('HMGET', job_key(id), 'state', 'name', 'spec', 'attempt', 'max_attempts',
     'lease_ms', 'max_deliveries', 'fence', 'deliveries', 'lane', 'entry', 'cancel', 'renewed',

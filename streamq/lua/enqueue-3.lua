@@ -7,8 +7,8 @@
 local out = {}
 local added = 0
 for i = 4, #ARGV, 10 do
-  local id, name, lane, spec = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local delay = tonumber(ARGV[i + 4])
+  local j = job_args(i)
+  local id = j.id
   local jkey = job_key(id)
   local dup = redis.call('EXISTS', jkey) == 1
   local cur = {}
@@ -24,20 +24,17 @@ for i = 4, #ARGV, 10 do
     out[#out + 1] = {cur[1], 1}
   else
     local state = 'queued'
-    if delay > 0 then state = 'scheduled' end
-    local entry = ''
+    if j.delay_ms > 0 then state = 'scheduled' end
+    j.entry = ''
     if state == 'scheduled' then
-      redis.call('ZADD', DELAYED_KEY, NOW + delay, id)
+      redis.call('ZADD', DELAYED_KEY, NOW + j.delay_ms, id)
     else
-      entry = push_lane(id, lane, spec)
+      j.entry = push_lane(id, j.lane, j.spec)
     end
     -- The first event's id lets a reader of this job's history start right there.
-    local ev = emit(state, id, name, 1)
-    redis.call('HSET', jkey, 'state', state, 'name', name, 'lane', lane, 'spec', spec,
-      'attempt', 1, 'max_attempts', ARGV[i + 5], 'lease_ms', ARGV[i + 6],
-      'max_deliveries', ARGV[i + 7], 'dedup_ms', ARGV[i + 8], 'created_at', NOW,
-      'run_at', NOW + delay, 'fence', 0, 'deliveries', 0, 'entry', entry, 'first_event', ev,
-      'parent', ARGV[i + 9])
+    j.first_event = emit(state, id, j.name, 1)
+    j.run_at = NOW + j.delay_ms
+    new_job(id, state, j)
     added = added + 1
     out[#out + 1] = {state, 0}
   end

@@ -7,17 +7,15 @@
 -- ARGV[14] policy (fail | ignore | threshold), ARGV[15] threshold, ARGV[16] queue of this
 -- parent's own parent ('' = none), ARGV[17..] the children as 'id queue'
 -- Returns {state, deduplicated (0|1)}.
-local id, name, lane, spec = ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local jkey = job_key(id)
-local cur = redis.call('HGET', jkey, 'state')
+local j = job_args(4)
+local id = j.id
+local cur = redis.call('HGET', job_key(id), 'state')
 if cur then return {cur, 1} end
 local fkey = PREFIX .. 'flow:' .. id
 redis.call('DEL', fkey, fkey .. ':children', fkey .. ':done', fkey .. ':failed')
-local ev = emit('waiting-children', id, name, 1)
-redis.call('HSET', jkey, 'state', 'waiting-children', 'name', name, 'lane', lane, 'spec', spec,
-  'attempt', 1, 'max_attempts', ARGV[9], 'lease_ms', ARGV[10], 'max_deliveries', ARGV[11],
-  'dedup_ms', ARGV[12], 'created_at', NOW, 'run_at', NOW, 'fence', 0, 'deliveries', 0,
-  'entry', '', 'first_event', ev, 'parent', ARGV[13])
+j.entry = ''
+j.first_event = emit('waiting-children', id, j.name, 1)
+new_job(id, 'waiting-children', j)
 redis.call('HSET', fkey, 'total', #ARGV - 16, 'policy', ARGV[14], 'threshold', ARGV[15],
   'parent', ARGV[13], 'parent_queue', ARGV[16], 'created_at', NOW)
 -- In chunks: unpack() has a limit on how many values it spreads.

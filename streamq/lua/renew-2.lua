@@ -7,14 +7,13 @@ local consumer = ARGV[4]
 local lost, cancel = {}, {}
 for i = 6, #ARGV, 4 do
   local id, lane, eid, fence = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  local jkey = job_key(id)
-  local h = redis.call('HMGET', jkey, 'state', 'fence', 'entry', 'cancel')
-  if h[1] ~= 'active' or tonumber(h[2]) ~= fence or h[3] ~= eid then
+  local h = holds_lease(id, fence, eid, 'cancel')
+  if not h then
     lost[#lost + 1] = id
   else
     redis.call('XCLAIM', lane_key(lane), GROUP, consumer, 0, eid, 'JUSTID')
-    redis.call('HSET', jkey, 'renewed', NOW)
-    if h[4] then cancel[#cancel + 1] = id end
+    redis.call('HSET', job_key(id), 'renewed', NOW)
+    if h[1] then cancel[#cancel + 1] = id end
   end
 end
 redis.call('ZADD', KEYS[2], NOW, consumer)

@@ -14,11 +14,9 @@ for _, e in ipairs(entries) do
   if not st or st == 'dead' then
     -- The record may have expired: the dead letter carries everything needed to rebuild it.
     redis.call('DEL', jkey)
-    redis.call('HSET', jkey, 'state', 'queued', 'name', f.name, 'lane', f.lane, 'spec', f.spec,
-      'attempt', 1, 'max_attempts', f.max_attempts, 'lease_ms', f.lease_ms,
-      'max_deliveries', f.max_deliveries, 'dedup_ms', -1, 'created_at', NOW, 'run_at', NOW,
-      'fence', 0, 'deliveries', 0, 'replayed_from', e[1])
-    redis.call('HSET', jkey, 'entry', push_lane(f.id, f.lane, f.spec))
+    new_job(f.id, 'queued', {name = f.name, lane = f.lane, spec = f.spec,
+      max_attempts = f.max_attempts, lease_ms = f.lease_ms, max_deliveries = f.max_deliveries,
+      dedup_ms = -1, entry = push_lane(f.id, f.lane, f.spec), replayed_from = e[1]})
     emit('queued', f.id, f.name, 1, {'r', 'replayed'})
     n = n + 1
   end

@@ -20,14 +20,14 @@ for i = 6, #ARGV, 8 do
   local outcome, id, lane, eid = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local fence, data, num, text = tonumber(ARGV[i + 4]), ARGV[i + 5], tonumber(ARGV[i + 6]), ARGV[i + 7]
   local jkey = job_key(id)
-  local g = redis.call('HMGET', jkey, 'state', 'fence', 'entry', 'name', 'attempt')
-  if g[1] ~= 'active' or tonumber(g[2]) ~= fence or g[3] ~= eid then
+  local g = holds_lease(id, fence, eid, 'name', 'attempt')
+  if not g then
     out[#out + 1] = 0
   else
     out[#out + 1] = 1
     drop_entry(lane, eid)
     -- Completion (the common case) needs only what was just read; the rest loads it all.
-    local h = {name = g[4], attempt = g[5]}
+    local h = {name = g[1], attempt = g[2]}
     if outcome ~= 'c' then h = load_job(id) end
     if outcome == 'c' then
       -- 'entry' and 'consumer' stay: harmless on a finished record, and one command less.

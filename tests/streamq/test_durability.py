@@ -201,7 +201,7 @@ async def test_departed_workers_consumers_are_pruned_from_the_groups(
     await app.enqueue("t", 2)
     await app.redis.xreadgroup("workers", "holder", {key: ">"}, count=1)
     async with run_worker(app, concurrency=1) as live:
-        reclaimer = streamq._leases.Reclaimer(live, queue, 30.0)
+        reclaimer = streamq._leases.Reclaimer(live.broker, live.consumer, queue, 30.0)
         reclaimer.prune_idle_ms = 0
         await asyncio.sleep(0.01)
         assert await reclaimer.prune_consumers() >= 1

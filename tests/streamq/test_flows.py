@@ -287,10 +287,12 @@ async def test_child_outcomes_are_recorded_once(app_factory, uniq) -> None:
     ]
     (a_id, a_queue), (b_id, b_queue) = kids
     # The hook and the sweep may both report a child: the second report changes nothing.
-    assert await record_child_outcome(app, qa, root.id, a_id, a_queue, "c") == "waiting"
-    assert await record_child_outcome(app, qa, root.id, a_id, a_queue, "d") == "waiting"
-    assert await record_child_outcome(app, qa, root.id, b_id, b_queue, "d") == "queued"
-    assert await record_child_outcome(app, qa, root.id, b_id, b_queue, "d") == "decided"
+    assert (
+        await record_child_outcome(app.broker, qa, root.id, a_id, a_queue, "completed") == "waiting"
+    )
+    assert await record_child_outcome(app.broker, qa, root.id, a_id, a_queue, "dead") == "waiting"
+    assert await record_child_outcome(app.broker, qa, root.id, b_id, b_queue, "dead") == "queued"
+    assert await record_child_outcome(app.broker, qa, root.id, b_id, b_queue, "dead") == "decided"
     types = [e.type for e in await app.read_events(qa) if e.job == root.id]
     assert types == ["waiting-children", "queued"]
     failed = await app.redis.smembers(_keys.custom(qa, "flow", root.id, "failed"))

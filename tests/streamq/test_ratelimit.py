@@ -34,12 +34,12 @@ def most_in_any_window(times: list[float], window: float) -> int:
 
 async def test_limit_is_stored_changed_and_removed(app_factory, queue) -> None:
     app = app_factory()
-    assert await get_rate_limit(app, queue) is None
+    assert await get_rate_limit(app.broker, queue) is None
     await app.rate_limit(queue, 10, per=2.0)
-    limit = await get_rate_limit(app, queue)
+    limit = await get_rate_limit(app.broker, queue)
     assert limit is not None and (limit.limit, limit.per) == (10, 2.0)
     await app.rate_limit(queue, None)
-    assert await get_rate_limit(app, queue) is None
+    assert await get_rate_limit(app.broker, queue) is None
     for bad in (0, -1, 2.5, True):
         with pytest.raises(ConfigurationError):
             await app.rate_limit(queue, bad)  # type: ignore[arg-type]

@@ -4,13 +4,13 @@ requested cancel; progress and outcomes from a stale token are refused."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from streamq import App, Context, _keys
+from streamq._scripts import Fetched, Lease, Renewed, Settlement
 from streamq._types import LANES
 
 
-async def _setup(app_factory, queue: str) -> tuple[App, list[Any]]:
+async def _setup(app_factory, queue: str) -> App:
     app = app_factory()
 
     @app.task("t", queue=queue, lease=0.001)
@@ -18,63 +18,79 @@ async def _setup(app_factory, queue: str) -> tuple[App, list[Any]]:
         return x
 
     await app.enqueue("t", 1, id="job-1")
-    head = [_keys.prefix(queue), _keys.GROUP, 1000]
-    return app, head
+    return app
 
 
-async def _fetch(app: App, queue: str, head: list[Any], consumer: str) -> list[Any]:
-    _, jobs, _, _ = await app.scripts.call(
-        "fetch",
-        [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue), _keys.paused(queue)],
-        [*head, consumer, 10, 100, "1", *LANES],
+async def _fetch(app: App, queue: str, consumer: str) -> list[Fetched]:
+    reply = await app.scripts.fetch(
+        queue,
+        consumer=consumer,
+        count=10,
+        promote_limit=100,
+        may_take_suspect=True,
+        lanes=LANES,
     )
-    return jobs
+    return reply.jobs
 
 
-async def _renew(app: App, queue: str, head: list[Any], consumer: str, job: list[Any]) -> Any:
-    entry, lane, job_id, _, _, fence, _, _ = job
-    return await app.scripts.call(
-        "renew",
-        [_keys.events(queue), _keys.workers(queue)],
-        [*head, consumer, 15000, job_id, lane, entry, fence],
+def _lease(job: Fetched) -> Lease:
+    return Lease(job.job_id, job.lane, job.entry_id, job.fence)
+
+
+async def _renew(app: App, queue: str, consumer: str, job: Fetched) -> Renewed:
+    return await app.scripts.renew(
+        queue, consumer=consumer, heartbeat_ms=15000, leases=[_lease(job)]
     )
 
 
 async def test_renew_keeps_then_reports_lost_and_cancel(app_factory, queue) -> None:
-    app, head = await _setup(app_factory, queue)
-    [job] = await _fetch(app, queue, head, "A")
-    assert await _renew(app, queue, head, "A", job) == [[], []]
+    app = await _setup(app_factory, queue)
+    [job] = await _fetch(app, queue, "A")
+    assert await _renew(app, queue, "A", job) == Renewed(lost=[], cancel_requested=[])
     # Another worker reclaims the (1 ms) lease: A's token is void from then on.
     await asyncio.sleep(0.01)
-    args: list[Any] = [*head, "B", 0, 100, 1000, 60000, 0]
-    for lane in LANES:
-        args += [lane, "0-0"]
-    _, requeued, _, _ = await app.scripts.call(
-        "reclaim", [_keys.events(queue), _keys.stats(queue), _keys.dead(queue)], args
+    reclaimed = await app.scripts.reclaim(
+        queue, consumer="B", min_idle_ms=0, count=100, cursors=dict.fromkeys(LANES, "0-0")
     )
-    assert requeued == 1
-    assert await _renew(app, queue, head, "A", job) == [[b"job-1"], []]
-    entry, lane, job_id, _, _, fence, _, _ = job
-    progressed = await app.scripts.call(
-        "progress", [_keys.events(queue)], [*head, "job-1", fence, "50.0", "stale"]
-    )
-    assert progressed == 0
-    [again] = await _fetch(app, queue, head, "B")
-    assert again[5] == fence + 1  # a new token for the new delivery
+    assert reclaimed.requeued == 1
+    assert await _renew(app, queue, "A", job) == Renewed(lost=["job-1"], cancel_requested=[])
+    progressed = await app.scripts.progress(queue, _lease(job), percent=50, message="stale")
+    assert progressed is False
+    [again] = await _fetch(app, queue, "B")
+    assert again.fence == job.fence + 1  # a new token for the new delivery
+    # The old token on the new entry is refused too: the lease check compares both.
+    stale_token = Lease(again.job_id, again.lane, again.entry_id, job.fence)
+    assert await app.scripts.progress(queue, stale_token, percent=60, message="") is False
+    assert await app.scripts.progress(queue, _lease(again), percent=70, message="ok") is True
     await app.cancel(queue, "job-1")
-    assert await _renew(app, queue, head, "B", again) == [[], [b"job-1"]]
-    applied = await app.scripts.call(
-        "settle",
-        [_keys.events(queue), _keys.stats(queue)],
-        [*head, 1000, 0, "c", job_id, lane, entry, fence, b"", 1000, ""],
+    assert await _renew(app, queue, "B", again) == Renewed(lost=[], cancel_requested=["job-1"])
+    stale = Settlement(
+        outcome="completed",
+        job_id=job.job_id,
+        lane=job.lane,
+        entry_id=job.entry_id,
+        fence=job.fence,
+        ttl_ms=1000,
     )
-    assert applied == [0]
+    assert await app.scripts.settle(queue, [stale]) == [False]
     [workers] = [await app.redis.zrange(_keys.workers(queue), 0, -1)]
     assert set(workers) == {b"A", b"B"}
 
 
+async def test_progress_needs_the_delivery_entry_as_well_as_its_token(app_factory, queue) -> None:
+    app = await _setup(app_factory, queue)
+    [job] = await _fetch(app, queue, "A")
+    # Right token, wrong entry (as a delivery of another entry of the same job would have).
+    other_entry = Lease(job.job_id, job.lane, "0-1", job.fence)
+    assert await app.scripts.progress(queue, other_entry, percent=10, message="") is False
+    assert await app.scripts.progress(queue, _lease(job), percent=20, message="x") is True
+    info = await app.job(queue, "job-1")
+    assert info is not None
+    assert info.progress == 20.0
+
+
 async def test_pause_script_flags_the_queue_and_says_so(app_factory, queue) -> None:
-    app, _ = await _setup(app_factory, queue)
+    app = await _setup(app_factory, queue)
     await app.pause(queue)
     assert await app.redis.exists(_keys.paused(queue)) == 1
     await app.resume(queue)

@@ -18,7 +18,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from streamq import App, EnqueueRequest, _keys
 from streamq._enqueue import _prepare
-from streamq._scripts import source
+from streamq._scripts import new_job_args, source
 from streamq._types import LANES
 
 MAX_DELIVERIES = 3
@@ -64,11 +64,13 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
 
         @rule(job=st.sampled_from(IDS), delay=st.sampled_from([0, 0, 0, 50]))
         def enqueue(self, job: str, delay: int) -> None:
-            _, _, _, args = _prepare(
-                self.app,
+            _, new = _prepare(
+                self.app.registry,
+                self.app.result_ttl,
                 EnqueueRequest(name="t", payload=1, id=job, delay=delay / 1000),
                 time.time(),
             )
+            args = new_job_args(new)
             q = self.queue
             [(_state, dup)] = self.scripts["enqueue"](
                 keys=[_keys.events(q), _keys.stats(q), _keys.delayed(q)], args=self.head + args
