@@ -16,6 +16,7 @@ import redis.exceptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 
 import streamq
@@ -25,6 +26,8 @@ from server.errors import (
     ApiError,
     handle_api_error,
     handle_broker_error,
+    handle_client_disconnect,
+    handle_exception_group,
     handle_http_exception,
     handle_unexpected,
 )
@@ -85,6 +88,7 @@ def create_app(
             # Stopped by flag, not cancelled: a cancelled Redis call can strand its connection.
             stop.set()
             await sampler
+            await state.readiness.close()
             await state.hub.close()
 
     starlette = Starlette(
@@ -95,6 +99,8 @@ def create_app(
             HTTPException: handle_http_exception,
             streamq.StreamqError: handle_broker_error,
             redis.exceptions.RedisError: handle_broker_error,
+            ExceptionGroup: handle_exception_group,
+            ClientDisconnect: handle_client_disconnect,
             Exception: handle_unexpected,
         },
         lifespan=lifespan,

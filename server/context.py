@@ -18,6 +18,7 @@ from server.errors import ApiError
 from server.limits import RateLimiter, StreamSlots
 from server.metrics import ServerMetrics
 from server.rates import RateTracker
+from server.readiness import Readiness
 from server.schemas import ENTRY_ID_PATTERN, JOB_ID_PATTERN
 from server.settings import ServerSettings
 from server.sse import EventHub
@@ -45,7 +46,17 @@ class ServerState:
         self.redis_slots = asyncio.Semaphore(max(1, settings.max_concurrent_redis))
         self.hub = EventHub(app, buffer=settings.sse_client_buffer)
         self.rates = RateTracker()
-        self.metrics = ServerMetrics(app, sse_clients=lambda: self.slots.total, rates=self.rates)
+        self.metrics = ServerMetrics(
+            app,
+            sse_clients=lambda: self.slots.total,
+            rates=self.rates,
+            deadline=settings.request_deadline_seconds,
+        )
+        self.readiness = Readiness(
+            app,
+            deadline=settings.request_deadline_seconds,
+            cache_seconds=settings.readiness_cache_seconds,
+        )
         self.openapi: dict[str, object] = {}
         self._known_queues: set[str] = set()
         self._unknown_checked: dict[str, float] = {}

@@ -7,6 +7,7 @@ auth, rate limits, metrics labels and an entry in ``/openapi.json`` for free.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -59,6 +60,9 @@ class Operation:
     tags: tuple[str, ...] = ()
     description: str = ""
     rate_limited: bool = True
+    # The handler runs within the server's request deadline (a 503 when Redis does not answer
+    # in time). Off only for a handler that bounds its own waits, or computes for longer.
+    bounded: bool = True
     # OpenAPI links from this operation's success responses: name -> Link Object.
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -114,13 +118,24 @@ def _dispatch(
 def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         from server.context import Call, server_state
+        from server.errors import broker_unavailable
 
         state = server_state(request)
         principal = state.auth.require(request, op.scope)
         if principal is not None and op.rate_limited:
             state.rate.check(principal.key)
-        async with state.redis_slots:
-            return await op.handler(request, Call(state=state, principal=principal))
+        call = Call(state=state, principal=principal)
+        if not op.bounded:
+            async with state.redis_slots:
+                return await op.handler(request, call)
+        deadline = asyncio.timeout(state.settings.request_deadline_seconds)
+        try:
+            async with deadline, state.redis_slots:
+                return await op.handler(request, call)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise broker_unavailable(request, "no answer within the request deadline") from None
 
     endpoint.__name__ = op.operation_id
     return endpoint

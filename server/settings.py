@@ -13,6 +13,7 @@ Environment variables (all optional):
 - ``STREAMQ_RATE_LIMIT``: requests per second per token (``0`` turns it off),
   ``STREAMQ_RATE_BURST``: the bucket size.
 - ``STREAMQ_SSE_MAX_PER_TOKEN``: concurrent SSE connections per token.
+- ``STREAMQ_REQUEST_DEADLINE``: seconds a request may wait on Redis before a 503 (1.5).
 
 Plain tokens never live in a settings object: only their sha256 digests do.
 """
@@ -103,6 +104,13 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # of exhausting the App's connection pool. SSE feeds' blocking reads are not counted.
     max_concurrent_redis: int = 32
     include_process_metrics: bool = True
+    # Longest a request may wait on Redis (slot, connection, commands) before it answers
+    # 503 broker_unavailable: a frozen Redis must not hang clients (the App's own socket
+    # timeout is 30 s, retried). SSE streams are bounded only while they open.
+    request_deadline_seconds: float = 1.5
+    # /readyz answers from a probe at most this old, so a flood of probes is not a flood
+    # of PINGs.
+    readiness_cache_seconds: float = 1.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -150,6 +158,7 @@ _ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("STREAMQ_RATE_LIMIT", "rate_limit_per_second", float),
     ("STREAMQ_RATE_BURST", "rate_limit_burst", int),
     ("STREAMQ_SSE_MAX_PER_TOKEN", "sse_max_per_token", int),
+    ("STREAMQ_REQUEST_DEADLINE", "request_deadline_seconds", float),
 )
 
 
