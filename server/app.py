@@ -31,6 +31,7 @@ from server.errors import (
     handle_http_exception,
     handle_unexpected,
 )
+from server.guard import GuardMiddleware
 from server.metrics import RequestMetricsMiddleware
 from server.openapi import build_openapi
 from server.routing import Operation, build_routes
@@ -93,7 +94,10 @@ def create_app(
 
     starlette = Starlette(
         routes=[*build_routes(operations), *extra_routes],
-        middleware=[Middleware(RequestMetricsMiddleware, metrics=state.metrics)],
+        middleware=[
+            Middleware(GuardMiddleware),
+            Middleware(RequestMetricsMiddleware, metrics=state.metrics),
+        ],
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,

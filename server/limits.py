@@ -6,6 +6,7 @@ for too many requests or streams, 400 for JSON nested deeper than allowed.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
@@ -18,12 +19,16 @@ from starlette.requests import Request
 from server.errors import ApiError
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or ApiError 413 as soon as it exceeds ``limit`` bytes.
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The request body, or ApiError 413 as soon as it exceeds ``limit`` bytes, or 408 when
+    it takes longer than ``timeout`` seconds (the server's ``body_timeout_seconds`` if None).
 
     The declared Content-Length is checked first so an honest oversized upload is refused
     without reading it; the running total catches chunked or lying clients.
     """
+    early: bytes | None = getattr(request.state, "body", None)
+    if early is not None:  # read by the route guard, before the request deadline began
+        return early
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -32,13 +37,25 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ApiError(400, "bad_request", "Content-Length is not a number") from None
         if size > limit:
             raise _too_large(limit)
+    if timeout is None:
+        state = getattr(request.app.state, "streamq", None)
+        timeout = getattr(getattr(state, "settings", None), "body_timeout_seconds", 10.0)
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {timeout:g}s",
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 

@@ -21,6 +21,8 @@ from starlette.routing import BaseRoute
 
 import streamq
 from server.app import close_streams, create_app
+from server.connections import guarded_protocol
+from server.context import ServerState
 from server.routing import Operation
 from server.settings import ServerSettings, SettingsError, is_loopback
 
@@ -80,6 +82,8 @@ def _config(
     asgi: Starlette, host: str, port: int, log_level: str | None, *, own_logging: bool = True
 ) -> uvicorn.Config:
     options: dict[str, Any] = {} if own_logging else {"log_config": None}
+    state = getattr(asgi.state, "streamq", None)
+    settings = state.settings if isinstance(state, ServerState) else ServerSettings()
     return uvicorn.Config(
         asgi,
         host=host,
@@ -89,6 +93,15 @@ def _config(
         **options,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
+        # Our access log (server.access) names the caller; uvicorn's cannot.
+        access_log=False,
+        http=guarded_protocol(
+            max_connections=settings.max_connections,
+            header_timeout=settings.header_timeout_seconds,
+        ),
+        timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
+        # Past the cap uvicorn answers 503 to requests of connections it still holds.
+        limit_concurrency=settings.max_connections + 1,
     )
 
 

@@ -119,12 +119,16 @@ def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         from server.context import Call, server_state
         from server.errors import broker_unavailable
+        from server.limits import read_body
 
         state = server_state(request)
         principal = state.auth.require(request, op.scope)
         if principal is not None and op.rate_limited:
             state.rate.check(principal.key)
         call = Call(state=state, principal=principal)
+        if op.body is not None:
+            # Read before the deadline starts: a slow upload is a 408, not a Redis 503.
+            request.state.body = await read_body(request, state.settings.max_body_bytes)
         if not op.bounded:
             async with state.redis_slots:
                 return await op.handler(request, call)

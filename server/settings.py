@@ -14,6 +14,9 @@ Environment variables (all optional):
   ``STREAMQ_RATE_BURST``: the bucket size.
 - ``STREAMQ_SSE_MAX_PER_TOKEN``: concurrent SSE connections per token.
 - ``STREAMQ_REQUEST_DEADLINE``: seconds a request may wait on Redis before a 503 (1.5).
+- ``STREAMQ_MAX_CONNECTIONS`` (2048), ``STREAMQ_HEADER_TIMEOUT`` (5 s to send a request
+  head), ``STREAMQ_KEEP_ALIVE`` (5 s idle between requests), ``STREAMQ_BODY_TIMEOUT`` (10 s
+  to send a body): connection limits.
 
 Plain tokens never live in a settings object: only their sha256 digests do.
 """
@@ -111,6 +114,13 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     # /readyz answers from a probe at most this old, so a flood of probes is not a flood
     # of PINGs.
     readiness_cache_seconds: float = 1.0
+    # Connection limits (see server.connections): open connections at most; seconds for a
+    # client to send a whole request head (slowloris); idle seconds between two requests of
+    # a keep-alive connection; seconds to send a request body.
+    max_connections: int = 2048
+    header_timeout_seconds: float = 5.0
+    keep_alive_seconds: float = 5.0
+    body_timeout_seconds: float = 10.0
 
     @property
     def auth_enabled(self) -> bool:
@@ -159,6 +169,10 @@ _ENV_FIELDS: tuple[tuple[str, str, type], ...] = (
     ("STREAMQ_RATE_BURST", "rate_limit_burst", int),
     ("STREAMQ_SSE_MAX_PER_TOKEN", "sse_max_per_token", int),
     ("STREAMQ_REQUEST_DEADLINE", "request_deadline_seconds", float),
+    ("STREAMQ_MAX_CONNECTIONS", "max_connections", int),
+    ("STREAMQ_HEADER_TIMEOUT", "header_timeout_seconds", float),
+    ("STREAMQ_KEEP_ALIVE", "keep_alive_seconds", float),
+    ("STREAMQ_BODY_TIMEOUT", "body_timeout_seconds", float),
 )
 
 
