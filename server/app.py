@@ -35,7 +35,7 @@ from server.guard import GuardMiddleware
 from server.metrics import RequestMetricsMiddleware
 from server.openapi import build_openapi
 from server.routing import Operation, build_routes
-from server.settings import ServerSettings
+from server.settings import ServerSettings, check_tokens
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +58,14 @@ def create_app(
 ) -> Starlette:
     """The HTTP server for ``app``: the REST job API, SSE, /metrics, health and docs.
 
-    ``settings`` None means ``ServerSettings.from_env()``. The factory does not connect to
+    ``settings`` None means ``ServerSettings.from_env()``. Raises SettingsError for a token
+    shorter than 32 characters. The factory does not connect to
     Redis; the lifespan does (and a Redis that is down only makes /readyz fail). The
     streamq App stays the caller's to close. Handlers reach the App through
     ``server.context.server_state(request).app``.
     """
     settings = settings if settings is not None else ServerSettings.from_env()
+    check_tokens(settings.tokens)
     state = ServerState(settings, app)
     operations = (*OPERATIONS, *extra_operations)
     task_queues = app.queues_of_tasks()

@@ -40,7 +40,8 @@ class ServerState:
     def __init__(self, settings: ServerSettings, app: streamq.App) -> None:
         self.settings = settings
         self.app = app
-        self.auth = Authenticator(settings.tokens)
+        self.auth = Authenticator(settings)
+        self.probes = RateLimiter(settings.probe_rate_per_second, settings.probe_burst)
         self.rate = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.slots = StreamSlots(settings.sse_max_per_token)
         self.redis_slots = asyncio.Semaphore(max(1, settings.max_concurrent_redis))
@@ -103,7 +104,21 @@ class Call:
 
     @property
     def caller(self) -> str:
+        """The caller's key for limits and quotas."""
         return self.principal.key if self.principal else "anonymous"
+
+    @property
+    def name(self) -> str:
+        """The caller's name for logs and audit records (never a secret)."""
+        return self.principal.name if self.principal else "anonymous"
+
+    def allows(self, scope: str, queue: str | None = None) -> bool:
+        """``scope`` on ``queue`` (open endpoints: everything)."""
+        return self.principal is None or self.principal.allows(scope, queue)
+
+    def sees_payloads(self, queue: str) -> bool:
+        """False for a ``meta``-only caller: payloads, results and errors are withheld."""
+        return self.allows("read", queue)
 
 
 def server_state(request: Request) -> ServerState:

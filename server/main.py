@@ -95,6 +95,9 @@ def _config(
         server_header=False,
         # Our access log (server.access) names the caller; uvicorn's cannot.
         access_log=False,
+        # Proxy headers are the server's to judge (server.auth.client_address): uvicorn's
+        # default would believe X-Forwarded-For from any loopback peer.
+        proxy_headers=False,
         http=guarded_protocol(
             max_connections=settings.max_connections,
             header_timeout=settings.header_timeout_seconds,

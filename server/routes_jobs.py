@@ -169,21 +169,23 @@ async def _job(call: Call, queue: str, job_id: str) -> streamq.Job:
     return job
 
 
-def job_view(job: streamq.Job) -> JobView:
+def job_view(job: streamq.Job, *, redacted: bool = False) -> JobView:
+    """The job as the API shows it; ``redacted`` (a ``meta`` reader) leaves out the payload,
+    result and error."""
     return JobView(
         id=job.id,
         queue=job.queue,
         name=job.name,
         state=job.state,
         priority=job.priority,
-        payload=job.payload,
+        payload=None if redacted else job.payload,
         attempt=job.attempt,
         max_attempts=job.max_attempts,
         deliveries=job.deliveries,
         progress=job.progress,
         progress_message=job.progress_message,
-        result=job.result,
-        error=job.error,
+        result=None if redacted else job.result,
+        error=None if redacted else job.error,
         reason=job.reason,
         created_at=job.created_at,
         run_at=job.run_at,
@@ -200,13 +202,15 @@ def job_view(job: streamq.Job) -> JobView:
     "/v1/queues/{queue}/jobs/{id}",
     summary="Read a job",
     responses={200: JobView},
+    meta_ok=True,
     errors=(400, 404, 503),
     tags=("jobs",),
 )
 async def get_job(request: Request, call: Call) -> Response:
-    """State, progress, attempts, result or error, and timestamps (epoch seconds)."""
+    """State, progress, attempts, result or error, and timestamps (epoch seconds). A token
+    with only ``meta`` on the queue sees no payload, result or error."""
     job = await _job(call, request.path_params["queue"], request.path_params["id"])
-    return json_response(job_view(job))
+    return json_response(job_view(job, redacted=not call.sees_payloads(job.queue)))
 
 
 @operation(

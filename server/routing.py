@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 if TYPE_CHECKING:
+    from server.auth import Principal
     from server.context import Call
 
 Scope = Literal["read", "write", "admin"]
@@ -60,6 +61,14 @@ class Operation:
     tags: tuple[str, ...] = ()
     description: str = ""
     rate_limited: bool = True
+    # A ``read`` operation whose handler withholds payloads, results and errors from a
+    # ``meta``-only caller (so ``meta`` grants suffice).
+    meta_ok: bool = False
+    # Without a {queue} in the path the scope must cover every queue, unless the handler
+    # filters what it returns per queue itself (e.g. the queue list).
+    queue_filtered: bool = False
+    # Rate-limited per client address, whatever the token (health and metrics probes).
+    probe: bool = False
     # The handler runs within the server's request deadline (a 503 when Redis does not answer
     # in time). Off only for a handler that bounds its own waits, or computes for longer.
     bounded: bool = True
@@ -117,14 +126,24 @@ def _dispatch(
 
 def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
+        from server.auth import client_address, insufficient
         from server.context import Call, server_state
         from server.errors import broker_unavailable
+        from server.guard import CALLER_KEY
         from server.limits import read_body
 
         state = server_state(request)
-        principal = state.auth.require(request, op.scope)
-        if principal is not None and op.rate_limited:
-            state.rate.check(principal.key)
+        if op.probe:
+            state.probes.check(client_address(request, state.auth.trusted))
+        principal = None
+        if op.scope is not None:
+            principal = state.auth.identify(request)
+            request.scope[CALLER_KEY] = principal.name
+            queue = request.path_params.get("queue")
+            if not permitted(principal, op, queue):
+                raise insufficient(op.scope, queue)
+            if op.rate_limited:
+                state.rate.check(principal.key)
         call = Call(state=state, principal=principal)
         if op.body is not None:
             # Read before the deadline starts: a slow upload is a 408, not a Redis 503.
@@ -143,3 +162,16 @@ def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
 
     endpoint.__name__ = op.operation_id
     return endpoint
+
+
+def permitted(principal: Principal, op: Operation, queue: str | None) -> bool:
+    """Whether ``principal`` may call ``op`` on ``queue`` (None: no queue in the path)."""
+    assert op.scope is not None
+    kinds = [op.scope, "meta"] if op.scope == "read" and op.meta_ok else [op.scope]
+    for kind in kinds:
+        if queue is not None:
+            if principal.allows(kind, queue):
+                return True
+        elif principal.allows_some(kind) if op.queue_filtered else principal.allows(kind):
+            return True
+    return False

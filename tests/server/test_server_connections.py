@@ -39,6 +39,10 @@ def start(valkey_url: str, uniq: Callable[[str], str]) -> Start:
     return run
 
 
+def _host(url: str) -> bytes:
+    return url.removeprefix("http://").encode()
+
+
 def _address(url: str) -> tuple[str, int]:
     host, _, port = url.removeprefix("http://").rpartition(":")
     return host, int(port)
@@ -127,9 +131,9 @@ async def test_content_length_with_chunked_is_refused_and_the_connection_closed(
         reader, writer = await asyncio.open_connection(*_address(url))
         queue = "x"
         writer.write(
-            b"POST /v1/queues/%s/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"POST /v1/queues/%s/jobs HTTP/1.1\r\nHost: %s\r\n"
             b"Content-Type: application/json\r\nContent-Length: 4\r\n"
-            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % queue.encode()
+            b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n" % (queue.encode(), _host(url))
         )
         await writer.drain()
         head = await reader.readuntil(b"\r\n\r\n")
@@ -144,8 +148,9 @@ async def test_a_slow_body_is_a_408(start: Start) -> None:
         queue = (await c.get("/v1/queues")).json()["queues"][0]["name"]
         reader, writer = await asyncio.open_connection(*_address(url))
         writer.write(
-            b"POST /v1/queues/%s/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{" % queue.encode()
+            b"POST /v1/queues/%s/jobs HTTP/1.1\r\nHost: %s\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+            % (queue.encode(), _host(url))
         )
         await writer.drain()
         started = time.perf_counter()
@@ -163,9 +168,9 @@ async def test_a_client_leaving_mid_body_logs_no_error(
         queue = (await c.get("/v1/queues")).json()["queues"][0]["name"]
         _reader, writer = await asyncio.open_connection(*_address(url))
         writer.write(
-            b"POST /v1/queues/%s/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"POST /v1/queues/%s/jobs HTTP/1.1\r\nHost: %s\r\n"
             b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
-            b'{"name": "greet"' % queue.encode()
+            b'{"name": "greet"' % (queue.encode(), _host(url))
         )
         await writer.drain()
         await asyncio.sleep(0.3)
