@@ -34,6 +34,7 @@ from server.errors import (
 from server.guard import GuardMiddleware
 from server.metrics import RequestMetricsMiddleware
 from server.openapi import build_openapi
+from server.routes_jobs import is_public
 from server.routing import Operation, build_routes
 from server.settings import ServerSettings, check_tokens
 
@@ -70,7 +71,12 @@ def create_app(
     operations = (*OPERATIONS, *extra_operations)
     task_queues = app.queues_of_tasks()
     state.openapi = build_openapi(
-        operations, title=title, example_queue=task_queues[0] if task_queues else None
+        operations,
+        title=title,
+        example_queue=task_queues[0] if task_queues else None,
+        job_names=[name for name, task in app.tasks.items() if is_public(task)],
+        max_batch=settings.max_batch,
+        max_delay=settings.max_delay_seconds,
     )
 
     @contextlib.asynccontextmanager

@@ -42,6 +42,10 @@ class ServerState:
         self.app = app
         self.auth = Authenticator(settings)
         self.probes = RateLimiter(settings.probe_rate_per_second, settings.probe_burst)
+        self.enqueued_jobs = RateLimiter(settings.enqueue_per_second, settings.enqueue_burst)
+        self.enqueued_bytes = RateLimiter(
+            settings.enqueue_bytes_per_minute / 60.0, settings.enqueue_bytes_per_minute
+        )
         self.rate = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.slots = StreamSlots(settings.sse_max_per_token)
         self.redis_slots = asyncio.Semaphore(max(1, settings.max_concurrent_redis))

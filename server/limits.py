@@ -151,6 +151,7 @@ class RateLimiter:
         if self.rate <= 0:
             return
         now = time.monotonic() if now is None else now
+        cost = min(cost, float(self.burst))  # a cost above the bucket would never fit
         tokens = self._level(key, now)
         if tokens < cost:
             self._store(key, tokens, now)

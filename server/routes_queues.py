@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 import streamq
 from server.context import Call, json_response
+from server.routes_jobs import is_public
 from server.routing import OperationTable
 from server.schemas import JobType, LaneView, PauseResult, QueueList, QueueView, StateCounts
 
@@ -16,7 +17,7 @@ operation = OperationTable()
 
 
 def job_types(app: streamq.App, queue: str) -> list[JobType]:
-    """The job names ``queue`` accepts, each with its payload's JSON schema."""
+    """The job names ``queue`` accepts from clients, each with its payload's JSON schema."""
     return [
         JobType(
             name=task.name,
@@ -26,7 +27,7 @@ def job_types(app: streamq.App, queue: str) -> list[JobType]:
             payload_schema=task.json_schema(),
         )
         for task in sorted(app.tasks.values(), key=lambda t: t.name)
-        if task.queue == queue
+        if task.queue == queue and is_public(task)
     ]
 
 

@@ -16,8 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from server import audit
+from server.auth import Principal, client_address, insufficient
+from server.errors import ApiError, broker_unavailable
+from server.guard import CALLER_KEY
+from server.limits import read_body
+
 if TYPE_CHECKING:
-    from server.auth import Principal
     from server.context import Call
 
 Scope = Literal["read", "write", "admin"]
@@ -126,11 +131,8 @@ def _dispatch(
 
 def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        from server.auth import client_address, insufficient
+
         from server.context import Call, server_state
-        from server.errors import broker_unavailable
-        from server.guard import CALLER_KEY
-        from server.limits import read_body
 
         state = server_state(request)
         if op.probe:
@@ -139,29 +141,46 @@ def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         if op.scope is not None:
             principal = state.auth.identify(request)
             request.scope[CALLER_KEY] = principal.name
-            queue = request.path_params.get("queue")
-            if not permitted(principal, op, queue):
-                raise insufficient(op.scope, queue)
-            if op.rate_limited:
-                state.rate.check(principal.key)
-        call = Call(state=state, principal=principal)
-        if op.body is not None:
-            # Read before the deadline starts: a slow upload is a 408, not a Redis 503.
-            request.state.body = await read_body(request, state.settings.max_body_bytes)
-        if not op.bounded:
-            async with state.redis_slots:
-                return await op.handler(request, call)
-        deadline = asyncio.timeout(state.settings.request_deadline_seconds)
+        if principal is None or op.scope not in ("write", "admin"):
+            return await _serve(request, op, Call(state=state, principal=principal))
         try:
-            async with deadline, state.redis_slots:
-                return await op.handler(request, call)
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            raise broker_unavailable(request, "no answer within the request deadline") from None
+            response = await _serve(request, op, Call(state=state, principal=principal))
+        except ApiError as exc:
+            audit.record(request, op.operation_id, principal.name, exc.status, exc.detail.code)
+            raise
+        except BaseException:
+            audit.record(request, op.operation_id, principal.name, 500, "error")
+            raise
+        audit.record(request, op.operation_id, principal.name, response.status_code, "ok")
+        return response
 
     endpoint.__name__ = op.operation_id
     return endpoint
+
+
+async def _serve(request: Request, op: Operation, call: Call) -> Response:
+    """The scope check, rate limit and body read, then the handler (within the deadline)."""
+    state, principal = call.state, call.principal
+    if principal is not None and op.scope is not None:
+        queue = request.path_params.get("queue")
+        if not permitted(principal, op, queue):
+            raise insufficient(op.scope, queue)
+        if op.rate_limited:
+            state.rate.check(principal.key)
+    if op.body is not None:
+        # Read before the deadline starts: a slow upload is a 408, not a Redis 503.
+        request.state.body = await read_body(request, state.settings.max_body_bytes)
+    if not op.bounded:
+        async with state.redis_slots:
+            return await op.handler(request, call)
+    deadline = asyncio.timeout(state.settings.request_deadline_seconds)
+    try:
+        async with deadline, state.redis_slots:
+            return await op.handler(request, call)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise broker_unavailable(request, "no answer within the request deadline") from None
 
 
 def permitted(principal: Principal, op: Operation, queue: str | None) -> bool:
