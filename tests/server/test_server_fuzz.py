@@ -78,7 +78,8 @@ async def test_schemathesis_finds_no_5xx_and_no_schema_violation(
             "--exclude-path-regex",
             "/events$",
             "--max-examples",
-            "100",
+            # STREAMQ_FUZZ_EXAMPLES=600 for a long run (over 10,000 cases) outside the suite.
+            os.environ.get("STREAMQ_FUZZ_EXAMPLES", "100"),
             "--workers",
             "1",
             "--seed",
