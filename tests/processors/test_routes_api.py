@@ -70,7 +70,10 @@ async def test_bad_requests_are_4xx_in_the_error_envelope(valkey_url: str) -> No
                            json={"walletAddresses": [a, b], "failureThreshold": 0}) == (
             "invalid_payload")  # fmt: skip
         assert await error("POST", queue, 422, json={"wallets": [a, b]}) == "invalid_payload"
-        assert await error("POST", queue, 400, content=b"{nope") == "malformed_json"
+        json_type = {"content-type": "application/json"}  # without tokens, writes say JSON
+        assert await error("POST", queue, 400, content=b"{nope", headers=json_type) == (
+            "malformed_json"
+        )
         assert await error("POST", "/api/v1/analyses/similarity", 422,
                            json={"walletAddresses": [a, b]}) == "insufficient_data"  # fmt: skip
         assert await error("GET", f"/api/v1/wallets/{a}/pnl", 404) == "not_analyzed"
