@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import importlib
 import logging
 import socket
@@ -78,10 +79,18 @@ class StreamqServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging set-up, plus the server's own loggers (the access log that names
+    the caller, the audit trail, warnings) on the same console handler."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["server"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 def _config(
     asgi: Starlette, host: str, port: int, log_level: str | None, *, own_logging: bool = True
 ) -> uvicorn.Config:
-    options: dict[str, Any] = {} if own_logging else {"log_config": None}
+    options: dict[str, Any] = {"log_config": _log_config() if own_logging else None}
     state = getattr(asgi.state, "streamq", None)
     settings = state.settings if isinstance(state, ServerState) else ServerSettings()
     return uvicorn.Config(
