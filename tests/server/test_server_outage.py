@@ -161,7 +161,7 @@ async def test_a_redis_that_is_gone_answers_503_within_2s(stack: Stack) -> None:
     await _all_unavailable(stack, 2)
 
 
-async def test_a_task_group_failing_on_redis_is_a_503_not_a_500(
+async def test_a_task_group_failing_on_redis_is_a_503_on_a_kept_connection(
     stack: Stack,
 ) -> None:
     stack.valkey.stop()
@@ -172,3 +172,22 @@ async def test_a_task_group_failing_on_redis_is_a_503_not_a_500(
         r = await client.get("/app/missing")
         assert r.status_code == 404 and r.json()["error"]["code"] == "job_not_found"
         assert (await client.get("/healthz")).status_code == 200
+    # On one raw keep-alive connection: the 503 leaves it open for the next request.
+    netloc = stack.url.removeprefix("http://")
+    host, _, port = netloc.rpartition(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        for path, status in (("/app/jobs/seed", b"503"), ("/healthz", b"200")):
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: {netloc}\r\n\r\n".encode())
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            assert head.split(b" ")[1] == status, head
+            assert b"connection: close" not in head.lower()
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
+            await reader.readexactly(length)
+    finally:
+        writer.close()
