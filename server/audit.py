@@ -11,9 +11,30 @@ from __future__ import annotations
 
 import logging
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
+
+from server.errors import ApiError, client_error, is_unavailable
 
 audit_log = logging.getLogger("server.audit")
+
+
+def outcome_of(exc: BaseException) -> tuple[int, str]:
+    """The status and outcome a failed call is answered with (as the error handlers do)."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = exc.exceptions
+        exc = next((e for e in leaves if isinstance(e, ApiError)), None) or next(
+            (e for e in leaves if is_unavailable(e)), leaves[0]
+        )
+    if isinstance(exc, ApiError):
+        return exc.status, exc.detail.code
+    known = client_error(exc)
+    if known is not None:
+        return known.status, known.detail.code
+    if is_unavailable(exc):
+        return 503, "broker_unavailable"
+    if isinstance(exc, ClientDisconnect):
+        return 400, "client_disconnected"
+    return 500, "error"
 
 
 def record(request: Request, action: str, caller: str, status: int, outcome: str) -> None:

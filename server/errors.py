@@ -101,20 +101,33 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 async def handle_broker_error(request: Request, exc: Exception) -> Response:
     """Errors raised by streamq: client mistakes are 4xx, an unreachable Redis is a 503."""
-    if isinstance(exc, streamq.UnknownJob):
-        return render(ApiError(400, "unknown_job", str(exc)))
-    if isinstance(exc, streamq.InvalidPayload):
-        return render(ApiError(422, "invalid_payload", str(exc)))
-    if isinstance(exc, streamq.InvalidJobId):
-        return render(ApiError(400, "invalid_job_id", str(exc)))
-    if isinstance(exc, streamq.InvalidJob):
-        return render(ApiError(400, "invalid_job", str(exc)))
-    if isinstance(exc, streamq.QueueFull):
-        return render(ApiError(503, "queue_full", str(exc), headers={"Retry-After": "1"}))
+    known = client_error(exc)  # first: QueueFull is a BrokerUnavailable too
+    if known is not None:
+        return render(known)
     if isinstance(exc, _UNAVAILABLE):
         return render(broker_unavailable(request, exc))
     log.error("unexpected broker error on %s", request.url.path, exc_info=exc)
     return render(ApiError(500, "internal_error", "internal error"))
+
+
+def client_error(exc: BaseException) -> ApiError | None:
+    """The answer to a streamq error that is the client's doing (or a full Redis), else None."""
+    if isinstance(exc, streamq.UnknownJob):
+        return ApiError(400, "unknown_job", str(exc))
+    if isinstance(exc, streamq.InvalidPayload):
+        return ApiError(422, "invalid_payload", str(exc))
+    if isinstance(exc, streamq.InvalidJobId):
+        return ApiError(400, "invalid_job_id", str(exc))
+    if isinstance(exc, streamq.InvalidJob):
+        return ApiError(400, "invalid_job", str(exc))
+    if isinstance(exc, streamq.QueueFull):
+        return ApiError(503, "queue_full", str(exc), headers={"Retry-After": "1"})
+    return None
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Redis down, frozen or too slow, as redis-py or streamq report it."""
+    return isinstance(exc, _UNAVAILABLE)
 
 
 _UNAVAILABLE = (
@@ -143,8 +156,9 @@ async def handle_exception_group(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BaseExceptionGroup)
     leaves = _leaves(exc)
     for leaf in leaves:
-        if isinstance(leaf, ApiError):
-            return render(leaf)
+        known = leaf if isinstance(leaf, ApiError) else client_error(leaf)
+        if known is not None:
+            return render(known)
     for leaf in leaves:
         if isinstance(leaf, _UNAVAILABLE):
             return render(broker_unavailable(request, leaf))

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from server import audit
 from server.auth import Principal, client_address, insufficient
-from server.errors import ApiError, broker_unavailable
+from server.errors import broker_unavailable
 from server.guard import CALLER_KEY
 from server.limits import read_body
 
@@ -131,7 +131,6 @@ def _dispatch(
 
 def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-
         from server.context import Call, server_state
 
         state = server_state(request)
@@ -145,11 +144,9 @@ def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
             return await _serve(request, op, Call(state=state, principal=principal))
         try:
             response = await _serve(request, op, Call(state=state, principal=principal))
-        except ApiError as exc:
-            audit.record(request, op.operation_id, principal.name, exc.status, exc.detail.code)
-            raise
-        except BaseException:
-            audit.record(request, op.operation_id, principal.name, 500, "error")
+        except BaseException as exc:
+            status, outcome = audit.outcome_of(exc)
+            audit.record(request, op.operation_id, principal.name, status, outcome)
             raise
         audit.record(request, op.operation_id, principal.name, response.status_code, "ok")
         return response

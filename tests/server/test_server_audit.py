@@ -12,6 +12,7 @@ import httpx
 import pytest
 from server_support import bearer, register_tasks, secret, token_spec
 
+import streamq
 from server import ServerSettings, create_app, running_server
 from streamq import App
 
@@ -71,3 +72,15 @@ async def test_writes_and_admin_calls_are_audited_by_name(
     assert any(f"POST {base}/pause" in line and "caller=ops" in line for line in access)
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert secret("writer") not in text and secret("ops") not in text
+
+
+def test_a_failed_call_is_audited_with_the_status_it_is_answered_with() -> None:
+    from server import ApiError
+    from server.audit import outcome_of
+
+    assert outcome_of(ApiError(403, "insufficient_scope", "no")) == (403, "insufficient_scope")
+    down = streamq.BrokerUnavailable("down")
+    assert outcome_of(down) == (503, "broker_unavailable")
+    assert outcome_of(ExceptionGroup("g", [ValueError(), down])) == (503, "broker_unavailable")
+    assert outcome_of(streamq.QueueFull("oom")) == (503, "queue_full")
+    assert outcome_of(RuntimeError("bug")) == (500, "error")
