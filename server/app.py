@@ -16,6 +16,7 @@ import redis.exceptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 
 import streamq
@@ -25,13 +26,17 @@ from server.errors import (
     ApiError,
     handle_api_error,
     handle_broker_error,
+    handle_client_disconnect,
+    handle_exception_group,
     handle_http_exception,
     handle_unexpected,
 )
+from server.guard import GuardMiddleware
 from server.metrics import RequestMetricsMiddleware
 from server.openapi import build_openapi
+from server.routes_jobs import is_public
 from server.routing import Operation, build_routes
-from server.settings import ServerSettings
+from server.settings import ServerSettings, check_tokens
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +59,24 @@ def create_app(
 ) -> Starlette:
     """The HTTP server for ``app``: the REST job API, SSE, /metrics, health and docs.
 
-    ``settings`` None means ``ServerSettings.from_env()``. The factory does not connect to
+    ``settings`` None means ``ServerSettings.from_env()``. Raises SettingsError for a token
+    shorter than 32 characters. The factory does not connect to
     Redis; the lifespan does (and a Redis that is down only makes /readyz fail). The
     streamq App stays the caller's to close. Handlers reach the App through
     ``server.context.server_state(request).app``.
     """
     settings = settings if settings is not None else ServerSettings.from_env()
+    check_tokens(settings.tokens)
     state = ServerState(settings, app)
     operations = (*OPERATIONS, *extra_operations)
     task_queues = app.queues_of_tasks()
     state.openapi = build_openapi(
-        operations, title=title, example_queue=task_queues[0] if task_queues else None
+        operations,
+        title=title,
+        example_queue=task_queues[0] if task_queues else None,
+        job_names=[name for name, task in app.tasks.items() if is_public(task)],
+        max_batch=settings.max_batch,
+        max_delay=settings.max_delay_seconds,
     )
 
     @contextlib.asynccontextmanager
@@ -85,16 +97,22 @@ def create_app(
             # Stopped by flag, not cancelled: a cancelled Redis call can strand its connection.
             stop.set()
             await sampler
+            await state.readiness.close()
             await state.hub.close()
 
     starlette = Starlette(
         routes=[*build_routes(operations), *extra_routes],
-        middleware=[Middleware(RequestMetricsMiddleware, metrics=state.metrics)],
+        middleware=[
+            Middleware(GuardMiddleware),
+            Middleware(RequestMetricsMiddleware, metrics=state.metrics),
+        ],
         exception_handlers={
             ApiError: handle_api_error,
             HTTPException: handle_http_exception,
             streamq.StreamqError: handle_broker_error,
             redis.exceptions.RedisError: handle_broker_error,
+            ExceptionGroup: handle_exception_group,
+            ClientDisconnect: handle_client_disconnect,
             Exception: handle_unexpected,
         },
         lifespan=lifespan,

@@ -18,6 +18,7 @@ from server.errors import ApiError
 from server.limits import RateLimiter, StreamSlots
 from server.metrics import ServerMetrics
 from server.rates import RateTracker
+from server.readiness import Readiness
 from server.schemas import ENTRY_ID_PATTERN, JOB_ID_PATTERN
 from server.settings import ServerSettings
 from server.sse import EventHub
@@ -39,13 +40,28 @@ class ServerState:
     def __init__(self, settings: ServerSettings, app: streamq.App) -> None:
         self.settings = settings
         self.app = app
-        self.auth = Authenticator(settings.tokens)
+        self.auth = Authenticator(settings)
+        self.probes = RateLimiter(settings.probe_rate_per_second, settings.probe_burst)
+        self.enqueued_jobs = RateLimiter(settings.enqueue_per_second, settings.enqueue_burst)
+        self.enqueued_bytes = RateLimiter(
+            settings.enqueue_bytes_per_minute / 60.0, settings.enqueue_bytes_per_minute
+        )
         self.rate = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
         self.slots = StreamSlots(settings.sse_max_per_token)
         self.redis_slots = asyncio.Semaphore(max(1, settings.max_concurrent_redis))
         self.hub = EventHub(app, buffer=settings.sse_client_buffer)
         self.rates = RateTracker()
-        self.metrics = ServerMetrics(app, sse_clients=lambda: self.slots.total, rates=self.rates)
+        self.metrics = ServerMetrics(
+            app,
+            sse_clients=lambda: self.slots.total,
+            rates=self.rates,
+            deadline=settings.request_deadline_seconds,
+        )
+        self.readiness = Readiness(
+            app,
+            deadline=settings.request_deadline_seconds,
+            cache_seconds=settings.readiness_cache_seconds,
+        )
         self.openapi: dict[str, object] = {}
         self._known_queues: set[str] = set()
         self._unknown_checked: dict[str, float] = {}
@@ -92,7 +108,21 @@ class Call:
 
     @property
     def caller(self) -> str:
+        """The caller's key for limits and quotas."""
         return self.principal.key if self.principal else "anonymous"
+
+    @property
+    def name(self) -> str:
+        """The caller's name for logs and audit records (never a secret)."""
+        return self.principal.name if self.principal else "anonymous"
+
+    def allows(self, scope: str, queue: str | None = None) -> bool:
+        """``scope`` on ``queue`` (open endpoints: everything)."""
+        return self.principal is None or self.principal.allows(scope, queue)
+
+    def sees_payloads(self, queue: str) -> bool:
+        """False for a ``meta``-only caller: payloads, results and errors are withheld."""
+        return self.allows("read", queue)
 
 
 def server_state(request: Request) -> ServerState:

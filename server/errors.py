@@ -101,30 +101,82 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
 
 async def handle_broker_error(request: Request, exc: Exception) -> Response:
     """Errors raised by streamq: client mistakes are 4xx, an unreachable Redis is a 503."""
-    if isinstance(exc, streamq.UnknownJob):
-        return render(ApiError(400, "unknown_job", str(exc)))
-    if isinstance(exc, streamq.InvalidPayload):
-        return render(ApiError(422, "invalid_payload", str(exc)))
-    if isinstance(exc, streamq.InvalidJobId):
-        return render(ApiError(400, "invalid_job_id", str(exc)))
-    if isinstance(exc, streamq.InvalidJob):
-        return render(ApiError(400, "invalid_job", str(exc)))
-    if isinstance(exc, streamq.QueueFull):
-        return render(ApiError(503, "queue_full", str(exc), headers={"Retry-After": "1"}))
-    if isinstance(
-        exc,
-        streamq.BrokerUnavailable
-        | redis.exceptions.ConnectionError
-        | redis.exceptions.TimeoutError,
-    ):
-        log.warning("broker unavailable on %s: %s", request.url.path, exc)
-        return render(
-            ApiError(
-                503, "broker_unavailable", "Redis is unreachable", headers={"Retry-After": "1"}
-            )
-        )
-    log.exception("unexpected broker error", extra={"path": request.url.path})
+    known = client_error(exc)  # first: QueueFull is a BrokerUnavailable too
+    if known is not None:
+        return render(known)
+    if isinstance(exc, _UNAVAILABLE):
+        return render(broker_unavailable(request, exc))
+    log.error("unexpected broker error on %s", request.url.path, exc_info=exc)
     return render(ApiError(500, "internal_error", "internal error"))
+
+
+def client_error(exc: BaseException) -> ApiError | None:
+    """The answer to a streamq error that is the client's doing (or a full Redis), else None."""
+    if isinstance(exc, streamq.UnknownJob):
+        return ApiError(400, "unknown_job", str(exc))
+    if isinstance(exc, streamq.InvalidPayload):
+        return ApiError(422, "invalid_payload", str(exc))
+    if isinstance(exc, streamq.InvalidJobId):
+        return ApiError(400, "invalid_job_id", str(exc))
+    if isinstance(exc, streamq.InvalidJob):
+        return ApiError(400, "invalid_job", str(exc))
+    if isinstance(exc, streamq.QueueFull):
+        return ApiError(503, "queue_full", str(exc), headers={"Retry-After": "1"})
+    return None
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Redis down, frozen or too slow, as redis-py or streamq report it."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+_UNAVAILABLE = (
+    streamq.BrokerUnavailable,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+def broker_unavailable(request: Request, why: object) -> ApiError:
+    """The 503 for a Redis that is down, frozen or too slow (logged once, as a warning)."""
+    log.warning("broker unavailable on %s %s: %s", request.method, request.url.path, why)
+    return ApiError(503, "broker_unavailable", "Redis is unreachable", headers={"Retry-After": "1"})
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    found: list[BaseException] = []
+    for exc in group.exceptions:
+        found.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return found
+
+
+async def handle_exception_group(request: Request, exc: Exception) -> Response:
+    """A task group's failure, answered as its most telling member: a client error first,
+    then an unreachable Redis (503), and only otherwise a 500."""
+    assert isinstance(exc, BaseExceptionGroup)
+    leaves = _leaves(exc)
+    for leaf in leaves:
+        known = leaf if isinstance(leaf, ApiError) else client_error(leaf)
+        if known is not None:
+            return render(known)
+    for leaf in leaves:
+        if isinstance(leaf, _UNAVAILABLE):
+            return render(broker_unavailable(request, leaf))
+    for leaf in leaves:
+        if isinstance(leaf, streamq.StreamqError | redis.exceptions.RedisError):
+            return await handle_broker_error(request, leaf)
+    return await handle_unexpected(request, exc)
+
+
+async def handle_client_disconnect(request: Request, exc: Exception) -> Response:
+    """A client that hung up mid-body is not a server error: a note at INFO, no traceback
+    (the response goes nowhere)."""
+    log.info("client %s left during %s %s", _peer(request), request.method, request.url.path)
+    return render(ApiError(400, "client_disconnected", "the client closed the connection"))
+
+
+def _peer(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "unknown"
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

@@ -6,6 +6,7 @@ for too many requests or streams, 400 for JSON nested deeper than allowed.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
@@ -18,12 +19,16 @@ from starlette.requests import Request
 from server.errors import ApiError
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, or ApiError 413 as soon as it exceeds ``limit`` bytes.
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The request body, or ApiError 413 as soon as it exceeds ``limit`` bytes, or 408 when
+    it takes longer than ``timeout`` seconds (the server's ``body_timeout_seconds`` if None).
 
     The declared Content-Length is checked first so an honest oversized upload is refused
     without reading it; the running total catches chunked or lying clients.
     """
+    early: bytes | None = getattr(request.state, "body", None)
+    if early is not None:  # read by the route guard, before the request deadline began
+        return early
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -32,13 +37,25 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise ApiError(400, "bad_request", "Content-Length is not a number") from None
         if size > limit:
             raise _too_large(limit)
+    if timeout is None:
+        state = getattr(request.app.state, "streamq", None)
+        timeout = getattr(getattr(state, "settings", None), "body_timeout_seconds", 10.0)
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"the request body did not arrive within {timeout:g}s",
+            headers={"Connection": "close"},
+        ) from None
     return b"".join(chunks)
 
 
@@ -126,23 +143,51 @@ class RateLimiter:
         self._max = max_callers
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
 
-    def check(self, key: str, now: float | None = None) -> None:
-        """Take one token for ``key`` or raise ApiError 429 with ``Retry-After`` seconds."""
+    def check(
+        self, key: str, now: float | None = None, *, cost: float = 1.0, what: str = "requests"
+    ) -> None:
+        """Take ``cost`` tokens for ``key`` or raise ApiError 429 with ``Retry-After`` seconds
+        (nothing is taken then)."""
         if self.rate <= 0:
             return
         now = time.monotonic() if now is None else now
-        tokens, last = self._buckets.pop(key, (float(self.burst), now))
-        tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-        if tokens < 1.0:
+        cost = min(cost, float(self.burst))  # a cost above the bucket would never fit
+        tokens = self._level(key, now)
+        if tokens < cost:
             self._store(key, tokens, now)
-            retry = max(1, math.ceil((1.0 - tokens) / self.rate))
-            raise ApiError(
-                429,
-                "rate_limited",
-                f"rate limit of {self.rate:g} requests/s exceeded",
-                headers={"Retry-After": str(retry)},
-            )
-        self._store(key, tokens - 1.0, now)
+            raise self._refusal(tokens, cost, f"rate limit of {self.rate:g} {what}/s exceeded")
+        self._store(key, tokens - cost, now)
+
+    def exhausted(self, key: str) -> bool:
+        """True while ``key`` has less than one token (nothing is taken)."""
+        if self.rate <= 0:
+            return False
+        now = time.monotonic()
+        tokens = self._level(key, now)
+        self._store(key, tokens, now)
+        return tokens < 1.0
+
+    def take(self, key: str, cost: float = 1.0) -> None:
+        """Take ``cost`` tokens for ``key`` without refusing (down to empty)."""
+        if self.rate <= 0:
+            return
+        now = time.monotonic()
+        self._store(key, max(0.0, self._level(key, now) - cost), now)
+
+    def refusal(self, key: str, message: str) -> ApiError:
+        """The 429 for ``key`` now, with the wait until one token is back."""
+        now = time.monotonic()
+        tokens = self._level(key, now)
+        self._store(key, tokens, now)
+        return self._refusal(tokens, 1.0, message)
+
+    def _level(self, key: str, now: float) -> float:
+        tokens, last = self._buckets.pop(key, (float(self.burst), now))
+        return min(float(self.burst), tokens + (now - last) * self.rate)
+
+    def _refusal(self, tokens: float, cost: float, message: str) -> ApiError:
+        retry = max(1, math.ceil((min(cost, self.burst) - tokens) / self.rate))
+        return ApiError(429, "rate_limited", message, headers={"Retry-After": str(retry)})
 
     def _store(self, key: str, tokens: float, now: float) -> None:
         self._buckets[key] = (tokens, now)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import importlib
 import logging
 import socket
@@ -21,6 +22,8 @@ from starlette.routing import BaseRoute
 
 import streamq
 from server.app import close_streams, create_app
+from server.connections import guarded_protocol
+from server.context import ServerState
 from server.routing import Operation
 from server.settings import ServerSettings, SettingsError, is_loopback
 
@@ -76,10 +79,20 @@ class StreamqServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging set-up, plus the server's own loggers (the access log that names
+    the caller, the audit trail, warnings) on the same console handler."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["loggers"]["server"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
+
+
 def _config(
     asgi: Starlette, host: str, port: int, log_level: str | None, *, own_logging: bool = True
 ) -> uvicorn.Config:
-    options: dict[str, Any] = {} if own_logging else {"log_config": None}
+    options: dict[str, Any] = {"log_config": _log_config() if own_logging else None}
+    state = getattr(asgi.state, "streamq", None)
+    settings = state.settings if isinstance(state, ServerState) else ServerSettings()
     return uvicorn.Config(
         asgi,
         host=host,
@@ -89,6 +102,18 @@ def _config(
         **options,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         server_header=False,
+        # Our access log (server.access) names the caller; uvicorn's cannot.
+        access_log=False,
+        # Proxy headers are the server's to judge (server.auth.client_address): uvicorn's
+        # default would believe X-Forwarded-For from any loopback peer.
+        proxy_headers=False,
+        http=guarded_protocol(
+            max_connections=settings.max_connections,
+            header_timeout=settings.header_timeout_seconds,
+        ),
+        timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
+        # Past the cap uvicorn answers 503 to requests of connections it still holds.
+        limit_concurrency=settings.max_connections + 1,
     )
 
 

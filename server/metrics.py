@@ -97,9 +97,15 @@ class ServerMetrics:
     """The registry of one server instance and the metrics it records itself."""
 
     def __init__(
-        self, app: streamq.App, *, sse_clients: Callable[[], int], rates: RateTracker
+        self,
+        app: streamq.App,
+        *,
+        sse_clients: Callable[[], int],
+        rates: RateTracker,
+        deadline: float = 1.5,
     ) -> None:
         self.app = app
+        self.deadline = deadline
         self.rates = rates
         self.stats_slots = asyncio.Semaphore(STATS_CONCURRENCY)
         self.registry = CollectorRegistry(auto_describe=True)
@@ -123,11 +129,13 @@ class ServerMetrics:
         self.registry.register(self.queues)
 
     async def refresh(self) -> None:
-        """Read every queue's stats from Redis into the collector (and the rate samples)."""
+        """Read every queue's stats from Redis into the collector (and the rate samples),
+        within ``deadline`` seconds: a Redis that does not answer is ``streamq_redis_up 0``."""
         try:
-            names = sorted(set(await self.app.queue_names()) | set(self.app.queues_of_tasks()))
-            snapshot = await asyncio.gather(*(self.stats(q) for q in names))
-        except (streamq.StreamqError, OSError) as exc:
+            async with asyncio.timeout(self.deadline):
+                names = sorted(set(await self.app.queue_names()) | set(self.app.queues_of_tasks()))
+                snapshot = await asyncio.gather(*(self.stats(q) for q in names))
+        except (streamq.StreamqError, OSError) as exc:  # OSError includes TimeoutError
             log.warning("metrics scrape could not read Redis: %s", exc)
             self.queues.snapshot = ()
             self.queues.redis_up = False

@@ -24,12 +24,17 @@ _STATUS_TEXT = {
     202: "Accepted",
     400: "Bad request: malformed JSON, unknown job name, malformed id or parameter",
     401: "Missing or unknown bearer token",
-    403: "The token lacks the scope this endpoint needs",
+    403: (
+        "The token lacks the scope this endpoint needs on this queue (without tokens: a "
+        "request from elsewhere, through an untrusted proxy, or for another Host or Origin)"
+    ),
+    408: "The request body did not arrive in time",
     404: "No such queue, job or dead letter",
     409: "The job is in a state that does not allow this",
     413: "Body, payload or batch too large",
+    415: "Without tokens, writes must be sent as application/json",
     422: "The payload does not fit the job's schema (the error names the field path)",
-    429: "Rate limit or event-stream limit reached; see Retry-After",
+    429: "Rate limit, quota, event-stream limit or failed-auth throttle reached; see Retry-After",
     503: "Redis is unreachable",
 }
 
@@ -76,10 +81,14 @@ def build_openapi(
     title: str = "streamq",
     version: str = "0.1.0",
     example_queue: str | None = None,
+    job_names: Sequence[str] = (),
+    max_batch: int | None = None,
+    max_delay: float | None = None,
 ) -> dict[str, Any]:
     """The OpenAPI document of ``operations``; ``example_queue`` (a queue the app serves)
     becomes the example of every ``{queue}`` parameter. Raises TypeError for a type msgspec
-    cannot describe (a programming error, found when the app is built)."""
+    cannot describe (a programming error, found when the app is built). ``job_names``,
+    ``max_batch`` and ``max_delay`` narrow the enqueue bodies to what the server accepts."""
     types: list[Any] = [ErrorResponse]
     for op in operations:
         if op.body is not None:
@@ -90,6 +99,7 @@ def build_openapi(
         unique, schema_hook=_schema_hook, ref_template=REF
     )
     ref_of = dict(zip(unique, refs, strict=True))
+    _narrow(components, job_names=job_names, max_batch=max_batch, max_delay=max_delay)
 
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
@@ -113,8 +123,12 @@ def build_openapi(
         errors = set(op.errors)
         if op.scope is not None:
             errors |= {401, 403, 429}
+            if op.method in ("POST", "PUT", "PATCH"):
+                errors |= {415}
+        if op.probe:
+            errors |= {429}
         if op.body is not None:
-            errors |= {400, 413, 422}
+            errors |= {400, 408, 413, 422}
         if path_params:
             errors |= {404}
         if "id" in path_params:
@@ -144,8 +158,11 @@ def build_openapi(
             "title": title,
             "version": version,
             "description": (
-                "The streamq job API. Send `Authorization: Bearer <token>`; tokens carry the "
-                "scopes read, write and admin (admin implies both others). Errors are "
+                "The streamq job API. Send `Authorization: Bearer <token>`; a token's scopes "
+                "are `meta`, `read`, `write` and `admin`, each over every queue or over the "
+                "queues a glob matches (`read:analysis-*`); admin implies write and read, read "
+                "implies meta (read without payloads, results and errors). `x-required-scope` "
+                "names the scope an operation needs on the queue in its path. Errors are "
                 '`{"error": {"code": ..., "message": ...}}`.'
             ),
         },
@@ -155,6 +172,28 @@ def build_openapi(
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
+
+
+def _narrow(
+    components: dict[str, Any],
+    *,
+    job_names: Sequence[str],
+    max_batch: int | None,
+    max_delay: float | None,
+) -> None:
+    """Constraints the Structs cannot carry because they are settings of this server."""
+    enqueue = components.get("EnqueueBody", {}).get("properties", {})
+    if job_names and "name" in enqueue:
+        enqueue["name"]["enum"] = sorted(set(job_names))
+    if max_delay is not None and "delay" in enqueue:
+        for branch in enqueue["delay"].get("anyOf", [enqueue["delay"]]):
+            if branch.get("type") == "number":
+                branch["maximum"] = max_delay
+    jobs = components.get("BatchBody", {}).get("properties", {}).get("jobs")
+    if jobs is not None:
+        jobs["minItems"] = 1
+        if max_batch is not None:
+            jobs["maxItems"] = max_batch
 
 
 def _success(status: int, kind: Any, ref_of: dict[Any, dict[str, Any]]) -> dict[str, Any]:

@@ -66,6 +66,7 @@ async def _open(call: Call, queue: str, after: str | None, job: str | None) -> R
         job=job,
         heartbeat=state.settings.heartbeat_seconds,
         redis_slots=state.redis_slots,
+        redacted=not call.sees_payloads(queue),
     )
     return EventStreamResponse(chunks, on_close=close)
 
@@ -75,6 +76,7 @@ async def _open(call: Call, queue: str, after: str | None, job: str | None) -> R
     "/v1/queues/{queue}/jobs/{id}/events",
     summary="Follow one job's events",
     responses={200: EVENT_STREAM},
+    meta_ok=True,
     params=_RESUME_PARAMS,
     errors=(400, 404, 503),
     tags=("events",),
@@ -105,6 +107,7 @@ async def job_events(request: Request, call: Call) -> Response:
     "/v1/queues/{queue}/events",
     summary="Follow a queue's events",
     responses={200: EVENT_STREAM},
+    meta_ok=True,
     params=_RESUME_PARAMS,
     errors=(400, 404, 503),
     tags=("events",),

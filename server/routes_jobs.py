@@ -51,6 +51,24 @@ async def _task_queue(call: Call, queue: str) -> str:
     return queue
 
 
+def is_public(task: Any) -> bool:
+    """Whether clients of the generic API may enqueue ``task``: its ``public`` flag, read
+    with a default of True until streamq's TaskDef carries one (``@app.task(...,
+    public=True)``, off by default)."""
+    return bool(getattr(task, "public", True))
+
+
+def reserves(task: Any, job_id: str) -> bool:
+    """Whether ``job_id`` lies in the id space ``task`` keeps for the application: its
+    ``reserved_ids``, a prefix, a tuple of prefixes or a predicate (absent: none)."""
+    space = getattr(task, "reserved_ids", None)
+    if space is None:
+        return False
+    if isinstance(space, str | tuple):
+        return job_id.startswith(space)
+    return bool(space(job_id)) if callable(space) else False
+
+
 def _to_request(call: Call, queue: str, body: EnqueueBody, where: str) -> streamq.EnqueueRequest:
     app = call.app
     try:
@@ -59,7 +77,34 @@ def _to_request(call: Call, queue: str, body: EnqueueBody, where: str) -> stream
         raise ApiError(
             400, "unknown_job", str(exc), path=f"{where}.name", known=exc.known
         ) from None
+    if not is_public(task):
+        known = sorted(t.name for t in app.tasks.values() if t.queue == queue and is_public(t))
+        raise ApiError(
+            403,
+            "job_not_public",
+            f"job {body.name!r} is started by the application only",
+            path=f"{where}.name",
+            known=known,
+        )
+    if body.id is not None:
+        owner = next(
+            (t for t in app.tasks.values() if t.queue == queue and reserves(t, body.id)), None
+        )
+        if owner is not None:
+            raise ApiError(
+                403,
+                "reserved_id",
+                f"id {body.id!r} lies in the id space the application keeps for {owner.name!r}",
+                path=f"{where}.id",
+            )
     settings = call.state.settings
+    if body.delay is not None and body.delay > settings.max_delay_seconds:
+        raise ApiError(
+            422,
+            "delay_too_far",
+            f"delay {body.delay:g}s is beyond the furthest allowed, {settings.max_delay_seconds:g}s",
+            path=f"{where}.delay",
+        )
     raw = bytes(body.payload)
     check_payload(
         raw,
@@ -96,7 +141,18 @@ def _result(handle: streamq.JobHandle) -> EnqueueResult:
     )
 
 
-async def _enqueue(call: Call, requests: list[streamq.EnqueueRequest]) -> list[EnqueueResult]:
+def _charge_quota(call: Call, jobs: int, size: int) -> None:
+    """Takes ``jobs`` and ``size`` bytes from the caller's enqueue quotas, or ApiError 429
+    with ``Retry-After``."""
+    state = call.state
+    state.enqueued_bytes.check(call.caller, cost=size, what="bytes")
+    state.enqueued_jobs.check(call.caller, cost=jobs, what="jobs")
+
+
+async def _enqueue(
+    request: Request, call: Call, requests: list[streamq.EnqueueRequest]
+) -> list[EnqueueResult]:
+    _charge_quota(call, len(requests), len(request.state.body))
     try:
         handles = await call.app.enqueue_many(requests)
     except streamq.InvalidPayload as exc:
@@ -105,6 +161,7 @@ async def _enqueue(call: Call, requests: list[streamq.EnqueueRequest]) -> list[E
         raise ApiError(400, "invalid_job_id", str(exc)) from None
     except streamq.InvalidJob as exc:
         raise ApiError(400, "invalid_job", str(exc)) from None
+    request.state.audit_jobs = [h.id for h in handles]
     return [_result(h) for h in handles]
 
 
@@ -115,16 +172,18 @@ async def _enqueue(call: Call, requests: list[streamq.EnqueueRequest]) -> list[E
     scope="write",
     body=EnqueueBody,
     responses={202: EnqueueResult, 200: EnqueueResult},
-    errors=(400, 404, 413, 422, 503),
+    errors=(400, 404, 413, 422, 429, 503),
     tags=("jobs",),
     links=JOB_LINKS,
 )
 async def enqueue_job(request: Request, call: Call) -> Response:
     """Validates ``name`` against the queue's tasks and ``payload`` against the task's type.
-    202 for a new job; 200 with ``deduplicated: true`` when a job with that id exists."""
+    202 for a new job; 200 with ``deduplicated: true`` when a job with that id exists.
+    Quotas per token: jobs per second and body bytes per minute (429 with Retry-After), the
+    furthest ``delay`` (422 ``delay_too_far``)."""
     queue = await _task_queue(call, request.path_params["queue"])
     body = decode_json(await read_body(request, call.state.settings.max_body_bytes), EnqueueBody)
-    [result] = await _enqueue(call, [_to_request(call, queue, body, "$")])
+    [result] = await _enqueue(request, call, [_to_request(call, queue, body, "$")])
     response = json_response(result, 200 if result.deduplicated else 202)
     response.headers["Location"] = result.links.self
     return response
@@ -137,12 +196,13 @@ async def enqueue_job(request: Request, call: Call) -> Response:
     scope="write",
     body=BatchBody,
     responses={202: BatchResult, 200: BatchResult},
-    errors=(400, 404, 413, 422, 503),
+    errors=(400, 404, 413, 422, 429, 503),
     tags=("jobs",),
 )
 async def enqueue_batch(request: Request, call: Call) -> Response:
     """All jobs are validated before any is enqueued. 202 if at least one job is new, 200 if
-    every one already existed."""
+    every one already existed. More jobs than the server's batch limit: 413
+    ``batch_too_large``; the quotas of a single enqueue apply, counting every job."""
     queue = await _task_queue(call, request.path_params["queue"])
     settings = call.state.settings
     body = decode_json(await read_body(request, settings.max_body_bytes), BatchBody)
@@ -155,7 +215,7 @@ async def enqueue_batch(request: Request, call: Call) -> Response:
     if not body.jobs:
         raise ApiError(400, "empty_batch", "jobs must hold at least one job", path="$.jobs")
     requests = [_to_request(call, queue, job, f"$.jobs[{i}]") for i, job in enumerate(body.jobs)]
-    results = await _enqueue(call, requests)
+    results = await _enqueue(request, call, requests)
     status = 202 if any(not r.deduplicated for r in results) else 200
     return json_response(BatchResult(jobs=results), status)
 
@@ -169,21 +229,23 @@ async def _job(call: Call, queue: str, job_id: str) -> streamq.Job:
     return job
 
 
-def job_view(job: streamq.Job) -> JobView:
+def job_view(job: streamq.Job, *, redacted: bool = False) -> JobView:
+    """The job as the API shows it; ``redacted`` (a ``meta`` reader) leaves out the payload,
+    result and error."""
     return JobView(
         id=job.id,
         queue=job.queue,
         name=job.name,
         state=job.state,
         priority=job.priority,
-        payload=job.payload,
+        payload=None if redacted else job.payload,
         attempt=job.attempt,
         max_attempts=job.max_attempts,
         deliveries=job.deliveries,
         progress=job.progress,
         progress_message=job.progress_message,
-        result=job.result,
-        error=job.error,
+        result=None if redacted else job.result,
+        error=None if redacted else job.error,
         reason=job.reason,
         created_at=job.created_at,
         run_at=job.run_at,
@@ -200,13 +262,15 @@ def job_view(job: streamq.Job) -> JobView:
     "/v1/queues/{queue}/jobs/{id}",
     summary="Read a job",
     responses={200: JobView},
+    meta_ok=True,
     errors=(400, 404, 503),
     tags=("jobs",),
 )
 async def get_job(request: Request, call: Call) -> Response:
-    """State, progress, attempts, result or error, and timestamps (epoch seconds)."""
+    """State, progress, attempts, result or error, and timestamps (epoch seconds). A token
+    with only ``meta`` on the queue sees no payload, result or error."""
     job = await _job(call, request.path_params["queue"], request.path_params["id"])
-    return json_response(job_view(job))
+    return json_response(job_view(job, redacted=not call.sees_payloads(job.queue)))
 
 
 @operation(

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 import streamq
 from server.context import Call, json_response
+from server.routes_jobs import is_public
 from server.routing import OperationTable
 from server.schemas import JobType, LaneView, PauseResult, QueueList, QueueView, StateCounts
 
@@ -16,7 +17,7 @@ operation = OperationTable()
 
 
 def job_types(app: streamq.App, queue: str) -> list[JobType]:
-    """The job names ``queue`` accepts, each with its payload's JSON schema."""
+    """The job names ``queue`` accepts from clients, each with its payload's JSON schema."""
     return [
         JobType(
             name=task.name,
@@ -26,7 +27,7 @@ def job_types(app: streamq.App, queue: str) -> list[JobType]:
             payload_schema=task.json_schema(),
         )
         for task in sorted(app.tasks.values(), key=lambda t: t.name)
-        if task.queue == queue
+        if task.queue == queue and is_public(task)
     ]
 
 
@@ -53,13 +54,16 @@ async def queue_view(call: Call, queue: str) -> QueueView:
     "/v1/queues",
     summary="List queues",
     responses={200: QueueList},
+    meta_ok=True,
+    queue_filtered=True,
     errors=(503,),
     tags=("queues",),
 )
 async def list_queues(request: Request, call: Call) -> Response:
     """Every queue in the registry (and every queue this server has tasks for), with counts
-    per state and lane, per-second rates, and the jobs each accepts."""
-    names = await call.state.queue_names()
+    per state and lane, per-second rates, and the jobs each accepts. Only the queues the
+    token may read (or ``meta``-read) are listed."""
+    names = [q for q in await call.state.queue_names() if call.allows("meta", q)]
     views = await asyncio.gather(*(queue_view(call, q) for q in names))
     return json_response(QueueList(queues=list(views)))
 
@@ -69,6 +73,7 @@ async def list_queues(request: Request, call: Call) -> Response:
     "/v1/queues/{queue}",
     summary="Read a queue",
     responses={200: QueueView},
+    meta_ok=True,
     errors=(404, 503),
     tags=("queues",),
 )

@@ -34,13 +34,15 @@ async def healthz(request: Request, call: Call) -> Response:
     "/readyz",
     summary="Readiness",
     scope=None,
+    probe=True,
     responses={200: Health},
     errors=(503,),
     tags=("system",),
 )
 async def readyz(request: Request, call: Call) -> Response:
-    """200 when Redis answers a PING, else 503 ``not_ready``."""
-    if not await call.app.ping():
+    """200 when Redis answers a PING within the request deadline, else 503 ``not_ready``.
+    The answer may be up to a second old (one PING serves every caller meanwhile)."""
+    if not await call.state.readiness.ready():
         raise ApiError(503, "not_ready", "Redis does not answer", headers={"Retry-After": "1"})
     return json_response(Health(status="ready", redis=True))
 
@@ -52,10 +54,14 @@ async def readyz(request: Request, call: Call) -> Response:
     responses={200: (CONTENT_TYPE, "Prometheus text exposition format")},
     tags=("system",),
     rate_limited=False,
+    probe=True,
+    meta_ok=True,
+    bounded=False,  # bounds its own Redis reads: answers with streamq_redis_up 0 instead
 )
 async def metrics(request: Request, call: Call) -> Response:
     """The server's metrics and every queue's gauges, read from Redis now (DESIGN §6 names).
-    Needs ``read`` when tokens are configured."""
+    Needs ``read`` or ``meta`` on every queue (``*``) when tokens are configured; limited to
+    a few scrapes a second per client address."""
     state = call.state
     body = await state.metrics.render(state.settings.include_process_metrics)
     return Response(body, headers={"Content-Type": CONTENT_TYPE})

@@ -7,6 +7,7 @@ auth, rate limits, metrics labels and an entry in ``/openapi.json`` for free.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -14,6 +15,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from server import audit
+from server.auth import Principal, client_address, insufficient
+from server.errors import broker_unavailable
+from server.guard import CALLER_KEY
+from server.limits import read_body
 
 if TYPE_CHECKING:
     from server.context import Call
@@ -59,6 +66,17 @@ class Operation:
     tags: tuple[str, ...] = ()
     description: str = ""
     rate_limited: bool = True
+    # A ``read`` operation whose handler withholds payloads, results and errors from a
+    # ``meta``-only caller (so ``meta`` grants suffice).
+    meta_ok: bool = False
+    # Without a {queue} in the path the scope must cover every queue, unless the handler
+    # filters what it returns per queue itself (e.g. the queue list).
+    queue_filtered: bool = False
+    # Rate-limited per client address, whatever the token (health and metrics probes).
+    probe: bool = False
+    # The handler runs within the server's request deadline (a 503 when Redis does not answer
+    # in time). Off only for a handler that bounds its own waits, or computes for longer.
+    bounded: bool = True
     # OpenAPI links from this operation's success responses: name -> Link Object.
     links: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -116,11 +134,60 @@ def _guarded(op: Operation) -> Callable[[Request], Awaitable[Response]]:
         from server.context import Call, server_state
 
         state = server_state(request)
-        principal = state.auth.require(request, op.scope)
-        if principal is not None and op.rate_limited:
-            state.rate.check(principal.key)
-        async with state.redis_slots:
-            return await op.handler(request, Call(state=state, principal=principal))
+        if op.probe:
+            state.probes.check(client_address(request, state.auth.trusted))
+        principal = None
+        if op.scope is not None:
+            principal = state.auth.identify(request)
+            request.scope[CALLER_KEY] = principal.name
+        if principal is None or op.scope not in ("write", "admin"):
+            return await _serve(request, op, Call(state=state, principal=principal))
+        try:
+            response = await _serve(request, op, Call(state=state, principal=principal))
+        except BaseException as exc:
+            status, outcome = audit.outcome_of(exc)
+            audit.record(request, op.operation_id, principal.name, status, outcome)
+            raise
+        audit.record(request, op.operation_id, principal.name, response.status_code, "ok")
+        return response
 
     endpoint.__name__ = op.operation_id
     return endpoint
+
+
+async def _serve(request: Request, op: Operation, call: Call) -> Response:
+    """The scope check, rate limit and body read, then the handler (within the deadline)."""
+    state, principal = call.state, call.principal
+    if principal is not None and op.scope is not None:
+        queue = request.path_params.get("queue")
+        if not permitted(principal, op, queue):
+            raise insufficient(op.scope, queue)
+        if op.rate_limited:
+            state.rate.check(principal.key)
+    if op.body is not None:
+        # Read before the deadline starts: a slow upload is a 408, not a Redis 503.
+        request.state.body = await read_body(request, state.settings.max_body_bytes)
+    if not op.bounded:
+        async with state.redis_slots:
+            return await op.handler(request, call)
+    deadline = asyncio.timeout(state.settings.request_deadline_seconds)
+    try:
+        async with deadline, state.redis_slots:
+            return await op.handler(request, call)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise broker_unavailable(request, "no answer within the request deadline") from None
+
+
+def permitted(principal: Principal, op: Operation, queue: str | None) -> bool:
+    """Whether ``principal`` may call ``op`` on ``queue`` (None: no queue in the path)."""
+    assert op.scope is not None
+    kinds = [op.scope, "meta"] if op.scope == "read" and op.meta_ok else [op.scope]
+    for kind in kinds:
+        if queue is not None:
+            if principal.allows(kind, queue):
+                return True
+        elif principal.allows_some(kind) if op.queue_filtered else principal.allows(kind):
+            return True
+    return False

@@ -59,16 +59,21 @@ class Encoded(msgspec.Struct, frozen=True):
     job: str
     type: str
     data: bytes
+    # The same message without the error text, for ``meta`` readers (None: nothing withheld).
+    meta_data: bytes | None = None
+
+    def for_reader(self, redacted: bool) -> bytes:
+        return self.meta_data if redacted and self.meta_data is not None else self.data
 
 
 def encode_event(event: streamq.Event) -> Encoded:
     view = msgspec.convert(event, EventView, from_attributes=True)
-    data = b"id: %s\nevent: %s\ndata: %s\n\n" % (
-        event.id.encode(),
-        event.type.encode(),
-        _encoder.encode(view),
-    )
-    return Encoded(event.id, entry_key(event.id), event.job, event.type, data)
+    head = b"id: %s\nevent: %s\ndata: " % (event.id.encode(), event.type.encode())
+    data = head + _encoder.encode(view) + b"\n\n"
+    meta = None
+    if view.error is not None:
+        meta = head + _encoder.encode(msgspec.structs.replace(view, error=None)) + b"\n\n"
+    return Encoded(event.id, entry_key(event.id), event.job, event.type, data, meta)
 
 
 class Subscriber:

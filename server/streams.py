@@ -26,6 +26,7 @@ async def follow(
     job: str | None,
     heartbeat: float,
     redis_slots: asyncio.Semaphore,
+    redacted: bool = False,
 ) -> AsyncIterator[bytes]:
     """The SSE bytes of ``queue`` (or of one ``job``) after entry id ``after``, live.
 
@@ -33,7 +34,8 @@ async def follow(
     Redis read of its own (so a crowd of new clients costs Redis nothing). A job stream ends
     after the job's terminal event; a queue stream runs until the client leaves or the
     server shuts down. ``sub`` must already be subscribed (so nothing that happens while the
-    backlog is read can be missed). Redis reads take a slot of ``redis_slots``.
+    backlog is read can be missed). Redis reads take a slot of ``redis_slots``. ``redacted``
+    (a ``meta`` reader) leaves error texts out.
     """
     app = hub.app
     live_only = after is None
@@ -55,7 +57,7 @@ async def follow(
             for event in events:
                 last_id = event.id
                 if job is None or event.job == job:
-                    out.append(encode_event(event).data)
+                    out.append(encode_event(event).for_reader(redacted))
                     if job is not None and event.type in TERMINAL:
                         ended = True
                         break
@@ -77,11 +79,11 @@ async def follow(
                 tail = await _shielded_read(app, queue, last_id, redis_slots)
                 mine = [e for e in tail if e.job == job]
                 if mine:
-                    yield b"".join(encode_event(e).data for e in mine)
+                    yield b"".join(encode_event(e).for_reader(redacted) for e in mine)
                     if any(e.type in TERMINAL for e in mine):
                         return
                 if record is not None:
-                    yield snapshot_message(record)
+                    yield snapshot_message(record, redacted=redacted)
                 return
         # 3. Live: what the shared feed hands over, skipping ids already sent.
         while True:
@@ -103,10 +105,10 @@ async def follow(
             if job is not None:
                 for index, item in enumerate(fresh):
                     if item.type in TERMINAL:
-                        yield b"".join(e.data for e in fresh[: index + 1])
+                        yield b"".join(e.for_reader(redacted) for e in fresh[: index + 1])
                         return
             last_id, last = fresh[-1].id, fresh[-1].key
-            yield b"".join(e.data for e in fresh)
+            yield b"".join(e.for_reader(redacted) for e in fresh)
 
 
 async def _shielded_read(
@@ -125,9 +127,9 @@ def comment(text: str) -> bytes:
     return b": " + text.encode() + b"\n\n"
 
 
-def snapshot_message(job: Any) -> bytes:
+def snapshot_message(job: Any, *, redacted: bool = False) -> bytes:
     """A final message without an id for a job whose terminal event was trimmed away."""
     body = {"job": job.id, "queue": job.queue, "type": job.state, "name": job.name}
-    if job.error:
+    if job.error and not redacted:
         body["error"] = job.error
     return b"event: %s\ndata: %s\n\n" % (job.state.encode(), _encoder.encode(body))

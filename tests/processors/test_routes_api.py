@@ -74,10 +74,15 @@ async def test_bad_requests_are_4xx_in_the_error_envelope(valkey_url: str) -> No
             "POST", queue, 422, json={"walletAddresses": [a, b], "failureThreshold": 0}
         ) == ("invalid_payload")
         assert await error("POST", queue, 422, json={"wallets": [a, b]}) == "invalid_payload"
-        assert await error("POST", queue, 400, content=b"{nope") == "malformed_json"
-        assert await error("POST", queue, 400, content=b"") == "bad_request"
+        json_type = {"content-type": "application/json"}  # without tokens, writes say JSON
+        assert await error("POST", queue, 400, content=b"{nope", headers=json_type) == (
+            "malformed_json"
+        )
+        assert await error("POST", queue, 400, content=b"", headers=json_type) == "bad_request"
         big = b'{"walletAddresses": ["' + b"x" * (2 << 20) + b'"]}'  # over the 1 MiB limit
-        assert await error("POST", queue, 413, content=big) == "payload_too_large"
+        assert (
+            await error("POST", queue, 413, content=big, headers=json_type) == "payload_too_large"
+        )
         wrong = await h.post(queue, json={"walletAddresses": [a, b], "vectorType": 3})
         assert wrong.status_code == 422 and wrong.json()["error"]["path"] == "$.vectorType"
         assert (

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from server_support import Served, register_tasks
+from server_support import JSON, Served, register_tasks
 
 from server import ServerSettings, create_app, running_server
 from streamq import App
@@ -35,7 +35,9 @@ def serve(
         asgi = create_app(settings, app)
         async with (
             running_server(asgi) as url,
-            httpx.AsyncClient(base_url=url, timeout=30) as client,
+            # Scripts and CLIs say their bodies are JSON, as the server asks of writes when it
+            # runs without tokens; tests of that rule send their own Content-Type.
+            httpx.AsyncClient(base_url=url, timeout=30, headers=JSON) as client,
         ):
             yield Served(url=url, app=app, queue=queue, other_queue=other, client=client)
 

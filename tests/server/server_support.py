@@ -22,8 +22,26 @@ class Steps(msgspec.Struct, frozen=True, kw_only=True):
     fail: bool = False
 
 
-TOKENS = "rtok:read,wtok:write,atok:admin,rwtok:read+write"
-BEARER = {name: {"Authorization": f"Bearer {name}"} for name in ("rtok", "wtok", "atok", "rwtok")}
+def secret(name: str) -> str:
+    """The test token of ``name``: long enough for the server's 32-character minimum."""
+    return f"{name}-{'s' * 32}"
+
+
+def token_spec(spec: str) -> str:
+    """``"reader:read,admin:admin"`` -> the same tokens, named, with their long secrets."""
+    entries = []
+    for entry in spec.split(","):
+        name, _, scopes = entry.partition(":")
+        entries.append(f"{name}={secret(name)}:{scopes}")
+    return ",".join(entries)
+
+
+def bearer(name: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret(name)}"}
+
+
+# Without tokens, writes must say they are JSON (a web page cannot forge that).
+JSON = {"Content-Type": "application/json"}
 
 
 @dataclass

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-from server_support import Served
+from server_support import JSON, Served, bearer, token_spec
 
 from server import ServerSettings
 
@@ -93,9 +93,9 @@ async def test_validation_errors_name_what_is_wrong(served: Served) -> None:
     assert r.status_code == 422
     r = await c.post(path, json={"name": "greet", "payload": {"who": "x"}, "id": "has space"})
     assert r.status_code == 422 and r.json()["error"]["path"] == "$.id"
-    r = await c.post(path, content=b"{not json")
+    r = await c.post(path, content=b"{not json", headers=JSON)
     assert r.status_code == 400 and r.json()["error"]["code"] == "malformed_json"
-    r = await c.post(path, content=b"")
+    r = await c.post(path, content=b"", headers=JSON)
     assert r.status_code == 400
     r = await c.post(path, json=[1, 2])
     assert r.status_code == 422
@@ -142,7 +142,7 @@ async def test_limits_on_body_payload_and_batch(serve: Callable[..., Any]) -> No
             for _ in range(30):
                 yield b" " * 1000
 
-        r = await c.post(path, content=chunks())
+        r = await c.post(path, content=chunks(), headers=JSON)
         assert r.status_code == 413
 
         r = await c.post(path, json={"name": "greet", "payload": {"who": "x" * 2_000}})
@@ -154,10 +154,12 @@ async def test_limits_on_body_payload_and_batch(serve: Callable[..., Any]) -> No
             jobs_path(s, s.other_queue), json={"name": "anything", "payload": {"x": deep}}
         )
         assert r.status_code == 400 and r.json()["error"]["code"] == "payload_too_deep"
-        r = await c.post(path, content=b"[" * 15_000 + b"]" * 15_000)
+        r = await c.post(path, content=b"[" * 15_000 + b"]" * 15_000, headers=JSON)
         assert r.status_code == 413
         r = await c.post(
-            path, content=b'{"name":"greet","payload":' + b"[" * 5000 + b"]" * 5000 + b"}"
+            path,
+            content=b'{"name":"greet","payload":' + b"[" * 5000 + b"]" * 5000 + b"}",
+            headers=JSON,
         )
         assert r.status_code == 400 and r.json()["error"]["code"] in {
             "payload_too_deep",
@@ -245,13 +247,13 @@ async def test_queue_list_and_detail(served: Served, run_worker: Callable[..., A
 
 async def test_pause_and_resume(served: Served) -> None:
     c = served.client
-    r = await c.post(f"/v1/queues/{served.queue}/pause")
+    r = await c.post(f"/v1/queues/{served.queue}/pause", headers=JSON)
     assert r.status_code == 200 and r.json() == {"queue": served.queue, "paused": True}
     assert (await c.get(f"/v1/queues/{served.queue}")).json()["paused"] is True
-    r = await c.post(f"/v1/queues/{served.queue}/resume")
+    r = await c.post(f"/v1/queues/{served.queue}/resume", headers=JSON)
     assert r.json() == {"queue": served.queue, "paused": False}
     assert (await c.get(f"/v1/queues/{served.queue}")).json()["paused"] is False
-    assert (await c.post("/v1/queues/ghost/pause")).status_code == 404
+    assert (await c.post("/v1/queues/ghost/pause", headers=JSON)).status_code == 404
 
 
 async def test_dead_letters_list_replay_purge(
@@ -319,17 +321,15 @@ async def test_readyz_is_503_when_redis_is_gone(serve: Callable[..., Any]) -> No
 
 async def test_rate_limit_answers_429_with_retry_after(serve: Callable[..., Any]) -> None:
     settings = ServerSettings(rate_limit_per_second=1, rate_limit_burst=3).with_tokens(
-        "one:read,two:read"
+        token_spec("one:read,two:read")
     )
     async with serve(settings) as s:
-        one = {"Authorization": "Bearer one"}
+        one = bearer("one")
         codes = [(await s.client.get("/v1/queues", headers=one)).status_code for _ in range(5)]
         assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
         r = await s.client.get("/v1/queues", headers=one)
         assert r.json()["error"]["code"] == "rate_limited"
         assert int(r.headers["retry-after"]) >= 1
         # Per token: another caller is unaffected; health stays open.
-        assert (
-            await s.client.get("/v1/queues", headers={"Authorization": "Bearer two"})
-        ).status_code == 200
+        assert (await s.client.get("/v1/queues", headers=bearer("two"))).status_code == 200
         assert (await s.client.get("/healthz")).status_code == 200

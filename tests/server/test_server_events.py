@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 import httpx
-from server_support import Served, collect_events, sse_messages
+from server_support import Served, bearer, collect_events, sse_messages, token_spec
 
 from server import ServerSettings
 
@@ -198,8 +198,8 @@ async def test_sse_connection_cap_per_token_and_release_on_disconnect(
 ) -> None:
     settings = ServerSettings(
         heartbeat_seconds=0.5, rate_limit_per_second=0, sse_max_per_token=2
-    ).with_tokens("reader:read,other:read")
-    reader = {"Authorization": "Bearer reader"}
+    ).with_tokens(token_spec("reader:read,other:read"))
+    reader = bearer("reader")
     async with serve(settings) as s:
         path = f"/v1/queues/{s.queue}/events"
         async with contextlib.AsyncExitStack() as stack:
@@ -213,9 +213,7 @@ async def test_sse_connection_cap_per_token_and_release_on_disconnect(
             assert r.json()["error"]["code"] == "too_many_streams"
             assert r.headers["retry-after"]
             # Another token has its own allowance.
-            async with s.client.stream(
-                "GET", path, headers={"Authorization": "Bearer other"}
-            ) as response:
+            async with s.client.stream("GET", path, headers=bearer("other")) as response:
                 assert response.status_code == 200
         # Both streams closed by the client: the slots come back.
         with anyio.fail_after(5):

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
-from server_support import register_tasks
+from server_support import bearer, register_tasks, token_spec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
@@ -61,7 +61,7 @@ async def test_extra_operations_and_routes(
 ) -> None:
     app = app_factory()
     register_tasks(app, uniq("q"), uniq("q"))
-    settings = ServerSettings().with_tokens("r:read,w:write")
+    settings = ServerSettings().with_tokens(token_spec("r:read,w:write"))
     asgi = create_app(
         settings,
         app,
@@ -70,11 +70,11 @@ async def test_extra_operations_and_routes(
     )
     async with running_server(asgi) as url, httpx.AsyncClient(base_url=url) as client:
         assert (await client.get("/api/v1/analyses/w1")).status_code == 401
-        r = await client.get("/api/v1/analyses/w1", headers={"Authorization": "Bearer w"})
+        r = await client.get("/api/v1/analyses/w1", headers=bearer("w"))
         assert r.status_code == 403
-        r = await client.get("/api/v1/analyses/w1", headers={"Authorization": "Bearer r"})
+        r = await client.get("/api/v1/analyses/w1", headers=bearer("r"))
         assert r.status_code == 200 and r.json()["wallet"] == "w1"
-        r = await client.get("/api/v1/analyses/missing", headers={"Authorization": "Bearer r"})
+        r = await client.get("/api/v1/analyses/missing", headers=bearer("r"))
         assert r.status_code == 404 and r.json()["error"]["code"] == "analysis_not_found"
         assert (await client.get("/plain")).text == "plain"
         doc = (await client.get("/openapi.json")).json()
@@ -83,7 +83,7 @@ async def test_extra_operations_and_routes(
             "$ref": "#/components/schemas/Analysis"
         }
         assert "Analysis" in doc["components"]["schemas"]
-        metrics = (await client.get("/metrics", headers={"Authorization": "Bearer r"})).text
+        metrics = (await client.get("/metrics", headers=bearer("r"))).text
         assert 'route="/api/v1/analyses/{wallet}"' in metrics
         assert 'route="/plain"' in metrics
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 from prometheus_client.parser import text_string_to_metric_families
-from server_support import Served
+from server_support import JSON, Served, bearer, token_spec
 
 from server import ServerSettings, create_app
 
@@ -50,7 +50,7 @@ async def test_metrics_parse_and_show_the_whole_system(
 ) -> None:
     c = served.client
     q = served.queue
-    await c.post(f"/v1/queues/{q}/pause")
+    await c.post(f"/v1/queues/{q}/pause", headers=JSON)
     ids = []
     for i in range(3):
         r = await c.post(f"/v1/queues/{q}/jobs", json={"name": "greet", "payload": {"who": str(i)}})
@@ -107,7 +107,7 @@ async def test_metrics_parse_and_show_the_whole_system(
     assert value("streamq_redis_up") == 1
 
     # Work happens: the worker's counters (same process) and the gauges move.
-    await c.post(f"/v1/queues/{q}/resume")
+    await c.post(f"/v1/queues/{q}/resume", headers=JSON)
     async with run_worker(served.app, concurrency=4):
         with anyio.fail_after(10):
             for job_id in ids:
@@ -136,12 +136,10 @@ async def test_each_app_has_its_own_registry(served: Served) -> None:
 
 
 async def test_metrics_need_read_when_tokens_are_configured(serve: Callable[..., Any]) -> None:
-    async with serve(ServerSettings().with_tokens("r:read,w:write")) as s:
+    async with serve(ServerSettings().with_tokens(token_spec("r:read,w:write"))) as s:
         assert (await s.client.get("/metrics")).status_code == 401
-        assert (
-            await s.client.get("/metrics", headers={"Authorization": "Bearer w"})
-        ).status_code == 403
-        r = await s.client.get("/metrics", headers={"Authorization": "Bearer r"})
+        assert (await s.client.get("/metrics", headers=bearer("w"))).status_code == 403
+        r = await s.client.get("/metrics", headers=bearer("r"))
         assert r.status_code == 200
         assert any(f.name == "streamq_lane_depth" for f in text_string_to_metric_families(r.text))
 
