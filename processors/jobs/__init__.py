@@ -5,6 +5,7 @@
 - ``analysis``: ``analyze-pnl``, ``analyze-behavior``, ``dashboard-wallet-analysis``,
   ``analyze-similarity`` (analysis-operations), and the producers that start them;
 - ``enrichment``: ``enrich-token-balances`` (enrichment-operations);
+- ``maintenance``: ``cleanup-old-cache`` and ``refresh-token-metadata`` (01's schedules);
 - ``polymarket``: the whale update, the anomaly batch, trade analysis and alert delivery;
 - ``options``: each job's task options from the plans' table; ``signals``: domain errors as
   broker signals; ``coordination``: locks, flows, schedules, the alert rate limit;
@@ -19,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import streamq
-from processors.jobs import analysis, enrichment, polymarket, wallet
+from processors.jobs import analysis, enrichment, maintenance, polymarket, wallet
 from processors.jobs.options import task_options
 from processors.runtime import Runtime
 
@@ -36,6 +37,8 @@ HANDLERS: dict[str, Handler] = {
     "analyze-similarity": analysis.similarity_job,
     "dashboard-wallet-analysis": analysis.dashboard_job,
     "enrich-token-balances": enrichment.enrich_job,
+    "cleanup-old-cache": maintenance.cleanup_old_cache_job,
+    "refresh-token-metadata": maintenance.refresh_tokens_job,
     "update-all-whales": polymarket.update_whales_job,
     "batch-detection": polymarket.batch_job,
     "analyze-transaction": polymarket.analyze_trade_job,

@@ -22,10 +22,13 @@ __all__ = [
     "AnalyzeWallet",
     "AnomalyBatch",
     "BatchOutcome",
+    "CleanupOutcome",
     "DashboardOutcome",
     "DashboardRequest",
     "EnrichBalances",
     "FetchBalances",
+    "Maintenance",
+    "RefreshOutcome",
     "SendAlert",
     "SimilarityOutcome",
     "SimilarityRequest",
@@ -103,6 +106,22 @@ class EnrichBalances(msgspec.Struct, frozen=True, kw_only=True):
     wallets: list[str]
     request_id: str
     balances: dict[str, WalletBalances] | None = None  # None: from the balance cache
+
+
+class Maintenance(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload of the maintenance schedules (empty on a tick)."""
+
+    now: int | None = None  # the clock the run judges ages by (None: now)
+
+
+class CleanupOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    similarity_results: int  # removed: older than CACHE.results_ttl
+    token_infos: int  # removed: not fetched for CACHE.token_info_retention
+
+
+class RefreshOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    stale: int  # stored token records older than CACHE.token_info_max_age
+    refreshed: int  # of those, fetched again
 
 
 class UpdateWhales(msgspec.Struct, frozen=True, kw_only=True):
