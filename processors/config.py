@@ -154,6 +154,18 @@ JOBS: dict[str, JobSpec] = {
             backoff="exponential",
             backoff_delay=2.0,
         ),
+        # 01 "Bulk Operations with BullMQ Flows": the parent of a bulk analysis; runs once every
+        # analysis of every wallet has ended, and applies the wallets' partial-failure threshold.
+        JobSpec(
+            name="bulk-analysis",
+            queue=ANALYSIS_OPERATIONS,
+            priority="normal",
+            timeout=300,
+            stale_after=480,
+            max_attempts=1,
+            backoff="fixed",
+            backoff_delay=1.0,
+        ),
         # 01 "enrich-metadata" (2 min, 3 attempts, exponential 3 s); priority LOW (3) per 02.
         JobSpec(
             name="enrich-token-balances",

@@ -13,9 +13,6 @@ The job API and ``/health/queues`` are in ``processors.api.jobs``.
 
 from __future__ import annotations
 
-import secrets
-import time
-
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
@@ -27,6 +24,7 @@ from processors.api.requests import (
     checked_wallets,
     events_url,
     monitoring_url,
+    new_request_id,
     read_json,
     runtime,
 )
@@ -55,10 +53,6 @@ operation = OperationTable()
 TAGS = ("analyses",)
 
 
-def _new_request_id(kind: str) -> str:
-    return f"{kind}-{int(time.time() * 1000)}-{secrets.token_hex(5)}"
-
-
 def _estimate(minutes: int) -> str:
     return f"{round(minutes / 60)} hour(s)" if minutes > 60 else f"{minutes} minute(s)"
 
@@ -66,7 +60,7 @@ def _estimate(minutes: int) -> str:
 async def enqueue_dashboard(
     rt: Runtime, wallet: str, *, force: bool, enrich: bool
 ) -> tuple[streamq.JobHandle, str, bool]:
-    request_id = _new_request_id("dashboard")
+    request_id = new_request_id("dashboard")
     try:
         handle, needs = await start_dashboard(
             rt, wallet, request_id=request_id, force=force, enrich=enrich
@@ -131,7 +125,7 @@ async def quick_similarity(request: Request, call: Call) -> Response:
             rt.store,
             rt.providers,
             wallets,
-            request_id=_new_request_id("similarity"),
+            request_id=new_request_id("similarity"),
             vector_type=body.vector_type,
             failure_threshold=body.failure_threshold,
         )
@@ -162,7 +156,7 @@ async def queue_similarity(request: Request, call: Call) -> Response:
         raise ApiError(
             422, "invalid_payload", "failureThreshold must be in (0, 1]", path="$.failureThreshold"
         )
-    request_id = _new_request_id("similarity")
+    request_id = new_request_id("similarity")
     try:
         handle, needing = await start_similarity_flow(
             rt,

@@ -10,6 +10,8 @@ routes: 413 ``payload_too_large``, 400 ``bad_request`` / ``malformed_json`` /
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import TypeVar
 
 import msgspec
@@ -28,6 +30,7 @@ __all__ = [
     "checked_wallets",
     "events_url",
     "monitoring_url",
+    "new_request_id",
     "read_json",
     "runtime",
 ]
@@ -46,6 +49,11 @@ async def runtime(call: Call) -> Runtime:
         raise ApiError(503, "not_configured", str(exc)) from None
     await ensure_setup(call.app)
     return rt
+
+
+def new_request_id(kind: str) -> str:
+    """A fresh request id (``kind-<ms>-<random>``), as the plans' controllers make them."""
+    return f"{kind}-{int(time.time() * 1000)}-{secrets.token_hex(5)}"
 
 
 def monitoring_url(job_id: str) -> str:

@@ -4,6 +4,7 @@
 - ``wallet``: ``sync-wallet``, ``fetch-balances`` (wallet-operations);
 - ``analysis``: ``analyze-pnl``, ``analyze-behavior``, ``dashboard-wallet-analysis``,
   ``analyze-similarity`` (analysis-operations), and the producers that start them;
+- ``bulk``: ``bulk-analysis``, the parent of 01's bulk flow, and its producer;
 - ``enrichment``: ``enrich-token-balances`` (enrichment-operations);
 - ``maintenance``: ``cleanup-old-cache`` and ``refresh-token-metadata`` (01's schedules);
 - ``polymarket``: the whale update, the anomaly batch, trade analysis and alert delivery;
@@ -20,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import streamq
-from processors.jobs import analysis, enrichment, maintenance, polymarket, wallet
+from processors.jobs import analysis, bulk, enrichment, maintenance, polymarket, wallet
 from processors.jobs.options import task_options
 from processors.runtime import Runtime
 
@@ -36,6 +37,7 @@ HANDLERS: dict[str, Handler] = {
     "analyze-behavior": analysis.analyze_behavior_job,
     "analyze-similarity": analysis.similarity_job,
     "dashboard-wallet-analysis": analysis.dashboard_job,
+    "bulk-analysis": bulk.bulk_job,
     "enrich-token-balances": enrichment.enrich_job,
     "cleanup-old-cache": maintenance.cleanup_old_cache_job,
     "refresh-token-metadata": maintenance.refresh_tokens_job,

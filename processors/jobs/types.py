@@ -18,10 +18,13 @@ from processors.services.wallet import SyncResult
 
 __all__ = [
     "AlertOutcome",
+    "AnalysisType",
     "AnalyzeTrade",
     "AnalyzeWallet",
     "AnomalyBatch",
     "BatchOutcome",
+    "BulkAnalysis",
+    "BulkOutcome",
     "CleanupOutcome",
     "DashboardOutcome",
     "DashboardRequest",
@@ -78,6 +81,28 @@ class DashboardOutcome(msgspec.Struct, frozen=True, kw_only=True):
     locked_at: float  # when the wallet lock was taken and released (epoch seconds)
     released_at: float
     processing_seconds: float
+
+
+AnalysisType = Literal["pnl", "behavior"]
+
+
+class BulkAnalysis(msgspec.Struct, frozen=True, kw_only=True):
+    """01's ``BulkWalletAnalysisData``: each wallet synced, then analysed for each type."""
+
+    wallets: list[str]
+    analysis_types: list[AnalysisType]
+    request_id: str
+    failure_threshold: float = SIMILARITY.failure_threshold
+    force_refresh: bool = False
+
+
+class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: str
+    requested_wallets: int
+    succeeded_wallets: list[str]  # every analysis of the wallet completed
+    failed_wallets: dict[str, str]  # wallet -> the first failure seen
+    success_rate: float
+    failure_threshold: float
 
 
 class SimilarityRequest(msgspec.Struct, frozen=True, kw_only=True):
