@@ -28,10 +28,12 @@ __all__ = [
     "MAX_WALLETS",
     "checked_job_id",
     "checked_wallets",
+    "enrichment_results_url",
     "events_url",
     "monitoring_url",
     "new_request_id",
     "read_json",
+    "results_url",
     "runtime",
 ]
 
@@ -58,6 +60,14 @@ def new_request_id(kind: str) -> str:
 
 def monitoring_url(job_id: str) -> str:
     return f"/api/v1/jobs/{job_id}/status"
+
+
+def enrichment_results_url(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}/enrichment"
+
+
+def results_url(request_id: str) -> str:
+    return f"/api/v1/results/{request_id}"
 
 
 def events_url(queue: str, job_id: str) -> str:

@@ -56,6 +56,9 @@ class DashboardBody(
     wallet_address: str
     force_refresh: bool = False
     enrich_metadata: bool = True
+    # While another analysis of the wallet is unfinished: 409 naming it ("reject", the plans'
+    # answer), or a new job queued behind it ("queue": it waits for the wallet's lock).
+    if_running: Literal["reject", "queue"] = "reject"
 
 
 class DashboardAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -67,6 +70,9 @@ class DashboardAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel
     monitoring_url: str
     events_url: str
     deduplicated: bool = False
+    enrichment_job_id: str | None = None  # the token enrichment running alongside
+    enrichment_results_url: str | None = None  # its enriched batches as they come
+    results_url: str | None = None  # everything of this request, by its id
 
 
 class SimilarityBody(
