@@ -245,7 +245,7 @@ async def dashboard_job(ctx: streamq.Context, req: DashboardRequest) -> Dashboar
     if req.enrich_metadata:
         # Started with this job by start_dashboard; enqueued here too (the same id: one job)
         # for a dashboard job enqueued by other means.
-        [enrichment] = await ctx.app.enqueue_many(
+        [enrichment] = await rt.app.enqueue_many(
             [enrichment_request(rt, [req.wallet], req.request_id)]
         )
 
