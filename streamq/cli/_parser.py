@@ -123,8 +123,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--payload", help="JSON payload, @FILE for a file, - for stdin")
     p.add_argument("--id", help="job id (deduplicates)")
-    p.add_argument("--priority", help="critical|high|normal|low|bulk or 1-10")
-    p.add_argument("--delay", type=float, help="seconds before it may run")
+    p.add_argument(
+        "--priority",
+        type=_checked(_enqueue.parse_priority),
+        help="critical|high|normal|low|bulk or 1-10",
+    )
+    p.add_argument(
+        "--delay",
+        type=_checked(_enqueue.parse_delay),
+        help="seconds before it may run (0 to a year and a day)",
+    )
     p.add_argument("--app", help="module[:attribute] of the App, to validate the payload")
     p.add_argument("--json", action="store_true", help="(the output is always JSON)")
 
@@ -214,7 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("queue", help="the queue's name")
     p.add_argument("--job", help="only this job's events")
     p.add_argument("--type", action="append", help="only these event types (comma list)")
-    p.add_argument("--since", default="$", help="'start', an event id, or '$' (new only)")
+    p.add_argument(
+        "--since",
+        default="$",
+        type=_checked(_tail.parse_since),
+        help="'start', an event id, or '$' (new only)",
+    )
     p.add_argument("--count", type=int, default=0, help="stop after this many events")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
 
@@ -224,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("replay", "put dead letters back as fresh jobs"),
         ("purge", "delete dead letters and their job records"),
     ):
-        p = add(dead, action, help, on_app(_dead.command), as_json)
+        p = add(dead, action, help, on_app(_dead.command, check_args=_dead.check_args), as_json)
         p.add_argument("queue", help="the queue's name")
         p.add_argument("ids", nargs="*", metavar="ID", help="job ids or dead-letter entry ids")
         p.add_argument(
@@ -238,6 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "completion", "print a shell completion script", _completion.command)
     p.add_argument("shell", choices=["bash", "zsh"])
     return parser
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` from a parser raising UsageError: its message, on one line."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def _usage(args: argparse.Namespace) -> int:  # pragma: no cover - subcommands are required
