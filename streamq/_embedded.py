@@ -338,28 +338,36 @@ class _Owner(threading.Thread):
                     where,
                 )
                 return
+            dead, began = self.proc.pid, time.monotonic()
+            restarted = self._restart(dead, code)
+            if restarted is None:
+                return
+            self.proc = restarted
             log.warning(
-                "embedded valkey (pid %d) exited with code %s; restarting it from its AOF "
-                "on port %d (see %s)",
-                self.proc.pid,
+                "embedded valkey (pid %d) exited with code %s; restarted it from its AOF as pid "
+                "%d on port %d in %.1f s (see %s)",
+                dead,
                 code,
+                restarted.pid,
                 self.port,
+                time.monotonic() - began,
                 where,
             )
-            self.proc = self._restart()
-            if self.proc is None:
-                return
 
-    def _restart(self) -> subprocess.Popen[bytes] | None:
+    def _restart(self, dead: int, code: int) -> subprocess.Popen[bytes] | None:
         """Restarts the server, retrying each second until it answers or a stop is asked."""
         while not self.stopping.is_set():
             try:
                 with self.embedded._locked():
-                    proc = self._spawn()
-                log.warning("embedded valkey restarted (pid %d, port %d)", proc.pid, self.port)
-                return proc
+                    return self._spawn()
             except ConfigurationError as exc:
-                log.error("restarting the embedded valkey failed: %s; retrying", exc)
+                log.error(
+                    "embedded valkey (pid %d) exited with code %s and does not restart: %s; "
+                    "retrying in 1 s",
+                    dead,
+                    code,
+                    exc,
+                )
                 self.stopping.wait(1.0)
         return None
 

@@ -114,7 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--grace", type=float, default=30.0, help="seconds to finish jobs on SIGTERM")
     p.add_argument(
-        "--metrics-port", type=int, default=9108, help="Prometheus metrics port (0: off)"
+        "--metrics-port",
+        type=int,
+        default=9108,
+        action=_Given,
+        help="Prometheus metrics port (0: off; the default 9108 falls back to a free port "
+        "when taken, a port given here must be free)",
     )
     p.add_argument("--metrics-host", default="127.0.0.1")
 
@@ -251,6 +256,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "completion", "print a shell completion script", _completion.command)
     p.add_argument("shell", choices=["bash", "zsh"])
     return parser
+
+
+class _Given(argparse.Action):
+    """Stores the value and notes that it was given (``<dest>_given``), so a default can
+    behave differently from the same value asked for."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
 
 
 def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
