@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="streamq",
         description="A job queue on Redis Streams.",
         epilog="Redis: --redis-url, else $STREAMQ_REDIS_URL, else the embedded server of "
-        "./.streamq/. Exit codes: 0 ok, 1 failed, 2 usage. example: streamq inspect queues",
+        "./.streamq/ (started only by run, worker, serve and redis). Exit codes: 0 ok, "
+        "1 failed, 2 usage. example: streamq inspect queues",
     )
     parser.add_argument(
         "--log-level",
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--redis-url",
         default=None,
-        help="Redis URL (default: $STREAMQ_REDIS_URL, else the embedded server)",
+        help="Redis URL (default: $STREAMQ_REDIS_URL, else this directory's embedded server)",
     )
     as_json = Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output")
