@@ -360,6 +360,10 @@ def test_a_worker_beside_run_falls_back_from_the_taken_metrics_port(tmp_path: Pa
                 assert "metrics port 9108 is taken" in line, line
                 url = line.split("metrics on ")[1].split()[0]
                 assert httpx.get(url, timeout=5).status_code == 200
+                # Stopped once it serves: a SIGTERM before its handler is installed kills it.
+                while "serving" not in line and time.monotonic() < deadline:
+                    line = worker.stderr.readline()
+                assert "serving" in line, line
             finally:
                 worker.send_signal(signal.SIGTERM)
                 worker.communicate(timeout=30)
