@@ -94,9 +94,9 @@ def wait_until_ready(
     raise ConfigurationError(f"valkey-server on port {port} did not answer in {timeout:.0f} s")
 
 
-def _die_with_parent() -> Callable[[], None] | None:
+def die_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` making the child receive SIGTERM when its parent thread ends (Linux);
-    None elsewhere. libc is looked up here, before the fork: the child only calls it."""
+    None elsewhere. Fork from a thread that lives as long as the process. libc is looked up here, before the fork: the child only calls it."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -155,7 +155,7 @@ def start_server(
             stdout=out,
             stderr=out,
             start_new_session=True,
-            preexec_fn=_die_with_parent() if die_with_caller else None,
+            preexec_fn=die_with_parent() if die_with_caller else None,
         )
     try:
         wait_until_ready(port, proc)

@@ -29,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from streamq._embedded import Embedded, free_port
+from streamq._embedded import Embedded, die_with_parent, free_port
 from streamq.cli._app_spec import default_app_spec
 from streamq.cli._contract import Application, ExampleJob, load_application
 from streamq.cli._output import CliError
@@ -154,11 +154,14 @@ class Supervisor:
 
     def spawn(self, name: str, *argv: str) -> None:
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop children in order.
+        # A parent-death signal: a run killed outright leaves no server or worker behind
+        # (spawned from the event loop's thread, which lives as long as the process).
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "streamq.cli", *argv],
             env=self.env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
 
     async def run(self) -> int:

@@ -372,3 +372,24 @@ def test_a_worker_beside_run_falls_back_from_the_taken_metrics_port(tmp_path: Pa
             run.proc.send_signal(signal.SIGTERM)
             code = run.finish()
     assert code == 0, run.output()
+
+
+def test_a_sigkilled_run_leaves_nothing_running(tmp_path: Path) -> None:
+    run = Run(tmp_path)
+    try:
+        run.wait_line("Stop")
+        assert len(processes_in(tmp_path)) >= 4  # run, valkey, server, a worker
+        run.proc.kill()
+        deadline = time.monotonic() + 5
+        while [p for p in processes_in(tmp_path) if _running(p)] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [p for p in processes_in(tmp_path) if _running(p)] == []
+    finally:
+        run.finish()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
