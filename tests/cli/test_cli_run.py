@@ -393,3 +393,31 @@ def _running(pid: int) -> bool:
         return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return False
+
+
+def test_the_banner_is_shown_again_on_enter_at_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    master, slave = pty.openpty()
+    err = (tmp_path.parent / f"{tmp_path.name}-stderr.txt").open("w")
+    proc = subprocess.Popen(
+        [*spawn_prefix(), "run", "--port", "0", "--no-demo", "--status-every", "60"],
+        cwd=tmp_path, env=_env(), stdin=slave, stdout=subprocess.PIPE, stderr=err, text=True,
+    )  # fmt: skip
+    os.close(slave)
+    try:
+        assert proc.stdout is not None
+        seen: list[str] = []
+        while not any(line.strip().startswith("Stop") for line in seen):
+            seen.append(proc.stdout.readline())
+            assert seen[-1] != "", seen
+        assert any("press Enter" in line for line in seen), seen
+        os.write(master, b"\n")
+        again = [proc.stdout.readline() for _ in range(4)]
+        assert any(line.strip().startswith("Redis") for line in again), again
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=40)
+        os.close(master)
+        err.close()
+    assert proc.returncode == 0
