@@ -8,6 +8,7 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -38,10 +39,18 @@ def _ms(seconds: float) -> int:
 
 
 class Executor:
-    def __init__(self, app: Application, settler: Settler, limiter: anyio.CapacityLimiter) -> None:
+    def __init__(
+        self,
+        app: Application,
+        settler: Settler,
+        limiter: anyio.CapacityLimiter,
+        on_unknown: Callable[[Delivery], Awaitable[None]] | None = None,
+    ) -> None:
         self._app = app
         self._settler = settler
         self._limiter = limiter
+        # A job without a handler here: the worker hands it back (see _roster); else dead.
+        self._on_unknown = on_unknown
 
     def _ttl(self, d: Delivery, dead: bool = False) -> int:
         return _ms(self._app.broker.retention.dead_ttl if dead else d.spec.result_ttl)
@@ -59,6 +68,9 @@ class Executor:
         spec = d.spec
         task = self._app.registry.tasks.get(spec.name)
         if task is None:
+            if self._on_unknown is not None:
+                await self._on_unknown(d)
+                return
             self._dead(d, "unknown_job", f"no handler for {spec.name!r} in this worker")
             return
         try:

@@ -23,6 +23,7 @@ from streamq._execute import Executor
 from streamq._fetch import Slots, fetch_loop
 from streamq._flows import start_flow_support
 from streamq._leases import Reclaimer, every, renew_leases
+from streamq._roster import DEFAULT_UNKNOWN_GRACE, UnknownJobs, publish, tasks_of, withdraw
 from streamq._schedule import start_scheduler
 from streamq._settle import Settler
 from streamq._types import LANES
@@ -40,7 +41,10 @@ class Worker:
     ``concurrency`` jobs run at once in this process; ``batch_size`` caps one fetch.
     ``starvation_share`` of fetches start at a lower lane. On SIGTERM/SIGINT (or :meth:`stop`)
     it stops fetching, lets in-flight jobs finish for ``grace`` seconds, then hands the rest
-    back for immediate redelivery elsewhere. Raises ``ConfigurationError`` for bad options."""
+    back for immediate redelivery elsewhere. A job it has no handler for is handed back for
+    another worker; it is dead-lettered ``unknown_job`` only once no live worker of the queue has
+    served that task for ``unknown_grace`` seconds (see ``streamq._roster``). Raises
+    ``ConfigurationError`` for bad options."""
 
     def __init__(
         self,
@@ -56,11 +60,14 @@ class Worker:
         heartbeat_ttl: float = 15.0,
         handle_signals: bool = False,
         scheduler: bool | None = None,
+        unknown_grace: float = DEFAULT_UNKNOWN_GRACE,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
         if not 0 <= starvation_share <= 0.5:
             raise ConfigurationError("starvation_share must be between 0 and 0.5")
+        if unknown_grace < 0:
+            raise ConfigurationError("unknown_grace must be >= 0")
         self.app = app
         self.broker = app.broker
         self.queues = queues or app.registry.queues()
@@ -85,7 +92,11 @@ class Worker:
         self.inflight: dict[str, Delivery] = {}
         self.slots = Slots(concurrency)
         self.settler = Settler(app.broker, app.finish_hooks)
-        self._executor = Executor(app, self.settler, anyio.CapacityLimiter(concurrency))
+        self.roster = {q: tasks_of(app.registry, q) for q in self.queues}
+        unknown = UnknownJobs(app.broker, self.settler, self.consumer, unknown_grace)
+        self._executor = Executor(
+            app, self.settler, anyio.CapacityLimiter(concurrency), unknown.handle
+        )
         self._stop = asyncio.Event()
         # Cleared while a suspect job runs: no other job is fetched beside it.
         self.no_suspect = asyncio.Event()
@@ -138,6 +149,14 @@ class Worker:
         for reply in replies:
             if isinstance(reply, ResponseError) and "BUSYGROUP" not in str(reply):
                 raise ConfigurationError(f"cannot create consumer group: {reply}")
+        with broker_errors("publishing the worker's tasks"):
+            await self._publish_tasks()
+
+    async def _publish_tasks(self) -> None:
+        """Says which tasks this worker serves, per queue, for as long as its heartbeat."""
+        ttl_ms = int(self.heartbeat_ttl * 1000)
+        for queue in self.queues:
+            await publish(self.broker, queue, self.consumer, self.roster[queue], ttl_ms)
 
     async def run(self) -> None:
         """Serves until :meth:`stop` (or a signal, with ``handle_signals``); then drains."""
@@ -152,7 +171,10 @@ class Worker:
             ", ".join(self.queues),
             self.concurrency,
         )
-        background = [asyncio.create_task(self.settler.run(), name="settle")]
+        background = [
+            asyncio.create_task(self.settler.run(), name="settle"),
+            asyncio.create_task(every(self.heartbeat_ttl / 3, self._publish_tasks, "roster")),
+        ]
         for queue in self.queues:
             reclaimer = Reclaimer(self.broker, self.consumer, queue, self.min_lease[queue])
             renew = functools.partial(
@@ -220,6 +242,8 @@ class Worker:
             for queue in self.queues:
                 pipe.zrem(_keys.workers(queue), self.consumer)
             await pipe.execute()
+            for queue in self.queues:
+                await withdraw(self.broker, queue, self.consumer)
 
 
 async def run_worker(app: Application, **options: Any) -> None:

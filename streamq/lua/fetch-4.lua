@@ -9,6 +9,8 @@
 -- A suspect is a job whose earlier delivery was lost with its worker (it may be what killed
 -- it). It is only ever delivered alone, to an idle worker that runs it in quarantine, so a
 -- poison job cannot take the jobs beside it down with it again and again.
+-- A job this consumer handed back for lack of a handler ('avoid', until 'avoid_until') is left
+-- for other workers meanwhile.
 local consumer = ARGV[4]
 local remaining = tonumber(ARGV[5])
 local may_take_suspect = ARGV[7] == '1'
@@ -46,13 +48,15 @@ for li = LANE_ARG, #ARGV do
       local id = f[2]
       local jkey = job_key(id)
       local h = redis.call('HMGET', jkey, 'state', 'attempt', 'name', 'entry', 'fence',
-        'deliveries', 'lost')
+        'deliveries', 'lost', 'avoid', 'avoid_until')
       local lost = tonumber(h[7] or '0')
       if h[1] ~= 'queued' or h[4] ~= eid then
         -- Cancelled, expired or superseded while waiting: the entry is stale.
         drop_entry(lane, eid)
-      elseif solo or (lost > 0 and (#jobs > 0 or not may_take_suspect)) then
-        -- A suspect goes alone: this entry goes to the back of its lane, undelivered.
+      elseif solo or (lost > 0 and (#jobs > 0 or not may_take_suspect))
+          or (h[8] == consumer and tonumber(h[9]) > NOW) then
+        -- A suspect goes alone, an avoided job to another worker: this entry goes to the back
+        -- of its lane, undelivered.
         drop_entry(lane, eid)
         redis.call('HSET', jkey, 'entry', push_lane(id, lane, f[4]))
       else
