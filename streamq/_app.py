@@ -15,7 +15,7 @@ from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
-from streamq._task import TaskDef, TaskRegistry
+from streamq._task import Isolation, TaskDef, TaskRegistry
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
 if TYPE_CHECKING:
@@ -178,12 +178,16 @@ class App:
         lease: float = 30.0,
         max_deliveries: int = 5,
         result_ttl: float | None = None,
+        isolation: Isolation = "thread",
     ) -> Callable[[F], F]:
         """Registers the decorated function as the handler of jobs named ``name``.
 
         The handler takes ``(ctx, payload)``; the payload's annotation (a msgspec Struct or any
         msgspec-supported type) is what enqueue validates against. Plain functions run in a
-        thread. Raises ``ConfigurationError`` for a duplicate name or bad options."""
+        thread, which cannot be stopped; ``isolation="process"`` runs the handler (async or
+        plain) in a subprocess of the worker that is killed on timeout, cancel or shutdown: use
+        it for CPU-bound or blocking code. Raises ``ConfigurationError`` for a duplicate name or
+        bad options."""
 
         def register(fn: F) -> F:
             if name in self.tasks:
@@ -199,6 +203,7 @@ class App:
                 lease=lease,
                 max_deliveries=max_deliveries,
                 result_ttl=result_ttl,
+                isolation=isolation,
             )
             self.registry.add(task)
             return fn

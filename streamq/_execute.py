@@ -29,6 +29,7 @@ from streamq._metrics import (
 if TYPE_CHECKING:
     from streamq._context import Application
     from streamq._delivery import Delivery
+    from streamq._isolation import ProcessPool
     from streamq._settle import Settler
 
 log = logging.getLogger(__name__)
@@ -45,12 +46,15 @@ class Executor:
         settler: Settler,
         limiter: anyio.CapacityLimiter,
         on_unknown: Callable[[Delivery], Awaitable[None]] | None = None,
+        processes: ProcessPool | None = None,
     ) -> None:
         self._app = app
         self._settler = settler
         self._limiter = limiter
         # A job without a handler here: the worker hands it back (see _roster); else dead.
         self._on_unknown = on_unknown
+        # Runs isolation="process" handlers in killable subprocesses (see _isolation).
+        self._processes = processes
 
     def _ttl(self, d: Delivery, dead: bool = False) -> int:
         return _ms(self._app.broker.retention.dead_ttl if dead else d.spec.result_ttl)
@@ -85,9 +89,13 @@ class Executor:
         ctx = Context(self._app, d)
         started = time.perf_counter()
         timeout = spec.timeout
+        isolated = task.isolation == "process" and self._processes is not None
         try:
-            async with asyncio.timeout(timeout):
-                if task.is_async:
+            # A subprocess applies the timeout itself, from the moment the handler starts.
+            async with asyncio.timeout(None if isolated else timeout):
+                if isolated and self._processes is not None:
+                    result = await self._processes.run(task.fn, ctx, payload, timeout)
+                elif task.is_async:
                     result = await task.fn(ctx, payload)
                 else:
                     result = await anyio.to_thread.run_sync(

@@ -5,13 +5,17 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import msgspec
 
 from streamq import _keys
 from streamq._errors import ConfigurationError, InvalidJob, InvalidPayload, UnknownJob
 from streamq._types import Backoff, lane_of
+
+Isolation = Literal["thread", "process"]
+"""How a plain handler runs: in a thread of the worker (cannot be stopped) or in a killable
+subprocess (see ``streamq._isolation``)."""
 
 _PATH = re.compile(r" - at `([^`]*)`$")
 
@@ -32,6 +36,7 @@ class TaskDef:
         lease: float,
         max_deliveries: int,
         result_ttl: float | None,
+        isolation: Isolation = "thread",
     ) -> None:
         if max_attempts < 1 or max_deliveries < 1:
             raise ConfigurationError(f"task {name}: max_attempts and max_deliveries must be >= 1")
@@ -51,6 +56,13 @@ class TaskDef:
         self.max_deliveries = max_deliveries
         self.result_ttl = result_ttl
         self.is_async = inspect.iscoroutinefunction(fn)
+        if isolation not in ("thread", "process"):
+            raise ConfigurationError(f"task {name}: isolation must be 'thread' or 'process'")
+        if isolation == "process" and "<locals>" in getattr(fn, "__qualname__", "<locals>"):
+            raise ConfigurationError(
+                f"task {name}: a process-isolated handler must be a module-level function"
+            )
+        self.isolation: Isolation = isolation
         self.payload_type, self.result_type = _signature_types(name, fn)
         self._decoder = msgspec.msgpack.Decoder(self.payload_type)
 

@@ -22,6 +22,7 @@ from streamq._errors import ConfigurationError
 from streamq._execute import Executor
 from streamq._fetch import Slots, fetch_loop
 from streamq._flows import start_flow_support
+from streamq._isolation import ProcessPool
 from streamq._leases import Reclaimer, every, renew_leases
 from streamq._roster import DEFAULT_UNKNOWN_GRACE, UnknownJobs, publish, tasks_of, withdraw
 from streamq._schedule import start_scheduler
@@ -43,7 +44,9 @@ class Worker:
     it stops fetching, lets in-flight jobs finish for ``grace`` seconds, then hands the rest
     back for immediate redelivery elsewhere. A job it has no handler for is handed back for
     another worker; it is dead-lettered ``unknown_job`` only once no live worker of the queue has
-    served that task for ``unknown_grace`` seconds (see ``streamq._roster``). Raises
+    served that task for ``unknown_grace`` seconds (see ``streamq._roster``). Handlers declared
+    ``isolation="process"`` run in up to ``processes`` subprocesses (default: the number of
+    CPUs, at most ``concurrency``), started when first needed. Raises
     ``ConfigurationError`` for bad options."""
 
     def __init__(
@@ -61,6 +64,7 @@ class Worker:
         handle_signals: bool = False,
         scheduler: bool | None = None,
         unknown_grace: float = DEFAULT_UNKNOWN_GRACE,
+        processes: int | None = None,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
@@ -94,8 +98,22 @@ class Worker:
         self.settler = Settler(app.broker, app.finish_hooks)
         self.roster = {q: tasks_of(app.registry, q) for q in self.queues}
         unknown = UnknownJobs(app.broker, self.settler, self.consumer, unknown_grace)
+        isolated = {
+            t.fn.__module__
+            for t in app.registry.tasks.values()
+            if t.isolation == "process" and t.queue in self.queues
+        }
+        self.processes = (
+            ProcessPool(processes or min(concurrency, os.cpu_count() or 1), sorted(isolated))
+            if isolated
+            else None
+        )
         self._executor = Executor(
-            app, self.settler, anyio.CapacityLimiter(concurrency), unknown.handle
+            app,
+            self.settler,
+            anyio.CapacityLimiter(concurrency),
+            unknown.handle,
+            self.processes,
         )
         self._stop = asyncio.Event()
         # Cleared while a suspect job runs: no other job is fetched beside it.
@@ -171,6 +189,8 @@ class Worker:
             ", ".join(self.queues),
             self.concurrency,
         )
+        if self.processes is not None:
+            self.processes.warm()
         background = [
             asyncio.create_task(self.settler.run(), name="settle"),
             asyncio.create_task(every(self.heartbeat_ttl / 3, self._publish_tasks, "roster")),
@@ -211,6 +231,8 @@ class Worker:
             if self.handle_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
+            if self.processes is not None:
+                await self.processes.close()
             await self._leave()
             log.info("worker %s stopped", self.consumer)
 
