@@ -5,7 +5,7 @@ but ``streamq/__init__.py``: internal modules take the Broker, or the ``Applicat
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,6 +34,9 @@ class App:
 
     Redis is ``redis_url``, else ``$STREAMQ_REDIS_URL``, else an embedded Valkey for the current
     directory (started on first use, shared by every streamq process started there).
+    ``concurrency`` caps how many jobs of a queue one worker runs at once, per queue (e.g.
+    ``{"balances": 50, "analysis": 10}``; see :meth:`set_concurrency`); queues not named share
+    the worker's ``concurrency``.
     Raises ``ConfigurationError`` for a bad URL; Redis failures surface as ``BrokerUnavailable``.
     """
 
@@ -48,6 +51,7 @@ class App:
         events_maxlen: int = 10_000,
         dead_maxlen: int = 100_000,
         embedded_dir: Path | str | None = None,
+        concurrency: Mapping[str, int] | None = None,
     ) -> None:
         self.name = name
         self.broker = Broker(
@@ -66,6 +70,23 @@ class App:
         # Called as ``await hook(broker, delivery, outcome)`` after a worker's final outcome for
         # a delivery is written: "completed", "dead" or "cancelled".
         self.finish_hooks: list[FinishHook] = []
+        # Jobs at once per queue in one worker (what Worker applies unless told otherwise).
+        self.queue_concurrency: dict[str, int] = {}
+        for queue, limit in (concurrency or {}).items():
+            self.set_concurrency(queue, limit)
+
+    def set_concurrency(self, queue: str, limit: int) -> None:
+        """At most ``limit`` jobs of ``queue`` run at once in one worker of this app (``streamq
+        worker --concurrency queue=N`` overrides it). Raises ``ConfigurationError`` for a bad
+        queue name or a limit below 1."""
+        from streamq._keys import validate_queue
+
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigurationError(f"concurrency of {queue!r} must be an integer >= 1")
+        try:
+            self.queue_concurrency[validate_queue(queue)] = limit
+        except Exception as exc:
+            raise ConfigurationError(str(exc)) from None
 
     # -- settings and connection (held by the broker) ---------------------------------------------
 

@@ -30,6 +30,7 @@ class Slots:
     """The worker's free capacity, shared by the fetch loops of all its queues."""
 
     def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
         self.free = capacity
         self._freed = asyncio.Event()
 
@@ -69,7 +70,7 @@ class Fetching(Protocol):
     consumer: str
     batch_size: int
     guard_every: int
-    slots: Slots
+    slots_of: dict[str, Slots]
     no_suspect: asyncio.Event
     inflight: dict[str, Delivery]
 
@@ -81,6 +82,8 @@ class Fetching(Protocol):
 
 async def fetch_loop(worker: Fetching, queue: str) -> None:
     broker = worker.broker
+    # The queue's own limit, or the capacity shared by the queues without one.
+    slots = worker.slots_of[queue]
     lane_keys = {lane: _keys.lane(queue, lane) for lane in LANES}
     limiter = StartLimiter(broker, queue)
     fetches = 0
@@ -89,14 +92,14 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
     # does not always yield to cancellation, and every wait here is short anyway.
     while not worker.stopping:
         await worker.no_suspect.wait()
-        n = await worker.slots.take(worker.batch_size)
+        n = await slots.take(worker.batch_size)
         if worker.stopping:
-            worker.slots.give(n)
+            slots.give(n)
             return
         if n == 0:
             continue
         # A rate-limited queue admits fewer starts (or none for now, after a wait).
-        n = await limiter.admit(worker.slots.give, n)
+        n = await limiter.admit(slots.give, n)
         if n == 0:
             continue
         fetches += 1
@@ -111,17 +114,17 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
                 lanes=order,
             )
         except asyncio.CancelledError:
-            worker.slots.give(n)
+            slots.give(n)
             raise
         except Exception as exc:
-            worker.slots.give(n)
+            slots.give(n)
             log.warning("fetching from %s failed (retrying in %.2f s): %s", queue, backoff, exc)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
             continue
         backoff = 0.05
         jobs = reply.jobs
-        worker.slots.give(n - len(jobs))
+        slots.give(n - len(jobs))
         for job in jobs:
             worker.start(
                 Delivery(

@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -39,7 +40,10 @@ log = logging.getLogger(__name__)
 class Worker:
     """Runs the handlers of ``app`` for ``queues`` (default: every queue it has tasks for).
 
-    ``concurrency`` jobs run at once in this process; ``batch_size`` caps one fetch.
+    ``concurrency`` jobs run at once in this process across the queues without a limit of their
+    own; ``queue_concurrency`` (default: the app's ``queue_concurrency``, see
+    :meth:`streamq.App.set_concurrency`) gives a queue its own limit, entries here overriding
+    the app's. ``batch_size`` caps one fetch.
     ``starvation_share`` of fetches start at a lower lane. On SIGTERM/SIGINT (or :meth:`stop`)
     it stops fetching, lets in-flight jobs finish for ``grace`` seconds, then hands the rest
     back for immediate redelivery elsewhere. A job it has no handler for is handed back for
@@ -55,6 +59,7 @@ class Worker:
         queues: list[str] | None = None,
         *,
         concurrency: int = 50,
+        queue_concurrency: Mapping[str, int] | None = None,
         batch_size: int | None = None,
         grace: float = 30.0,
         starvation_share: float = 0.1,
@@ -66,7 +71,8 @@ class Worker:
         unknown_grace: float = DEFAULT_UNKNOWN_GRACE,
         processes: int | None = None,
     ) -> None:
-        if concurrency < 1:
+        limits = {**app.queue_concurrency, **(queue_concurrency or {})}
+        if concurrency < 1 or any(n < 1 for n in limits.values()):
             raise ConfigurationError("concurrency must be >= 1")
         if not 0 <= starvation_share <= 0.5:
             raise ConfigurationError("starvation_share must be between 0 and 0.5")
@@ -78,7 +84,18 @@ class Worker:
         if not self.queues:
             raise ConfigurationError("no queues to serve: register tasks or name queues")
         self.concurrency = concurrency
-        self.batch_size = batch_size or min(concurrency, 200)
+        # Per queue served: its own limit, else a share of the common ``concurrency``.
+        self.limits = {q: limits[q] for q in self.queues if q in limits}
+        shared = Slots(concurrency)
+        self.slots_of = {
+            q: Slots(self.limits[q]) if q in self.limits else shared for q in self.queues
+        }
+        # Jobs at once in this process, all queues together.
+        self.capacity = capacity = sum(self.limits.values()) + (
+            concurrency if len(self.limits) < len(self.queues) else 0
+        )
+        # A fetch takes at most the free slots of its queue anyway.
+        self.batch_size = batch_size or min(max(s.capacity for s in self.slots_of.values()), 200)
         self.grace = grace
         self.guard_every = round(1 / starvation_share) if starvation_share > 0 else 0
         self.min_lease = {
@@ -94,7 +111,6 @@ class Worker:
         self.scheduler = scheduler
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.inflight: dict[str, Delivery] = {}
-        self.slots = Slots(concurrency)
         self.settler = Settler(app.broker, app.finish_hooks)
         self.roster = {q: tasks_of(app.registry, q) for q in self.queues}
         unknown = UnknownJobs(app.broker, self.settler, self.consumer, unknown_grace)
@@ -104,14 +120,14 @@ class Worker:
             if t.isolation == "process" and t.queue in self.queues
         }
         self.processes = (
-            ProcessPool(processes or min(concurrency, os.cpu_count() or 1), sorted(isolated))
+            ProcessPool(processes or min(capacity, os.cpu_count() or 1), sorted(isolated))
             if isolated
             else None
         )
         self._executor = Executor(
             app,
             self.settler,
-            anyio.CapacityLimiter(concurrency),
+            anyio.CapacityLimiter(capacity),
             unknown.handle,
             self.processes,
         )
@@ -148,7 +164,7 @@ class Worker:
             log.exception("executing job failed", extra={"job_id": d.job_id, "queue": d.queue})
         finally:
             self.inflight.pop(d.entry_id, None)
-            self.slots.give(1)
+            self.slots_of[d.queue].give(1)
             if d.suspect:
                 self.no_suspect.set()
 
@@ -184,10 +200,11 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
         log.info(
-            "worker %s serving %s with concurrency %d",
+            "worker %s serving %s with concurrency %d%s",
             self.consumer,
             ", ".join(self.queues),
             self.concurrency,
+            "".join(f", {q} {n}" for q, n in self.limits.items()),
         )
         if self.processes is not None:
             self.processes.warm()
@@ -219,7 +236,8 @@ class Worker:
             await self._stop.wait()
         finally:
             self._stop.set()
-            self.slots.wake()
+            for slots in self.slots_of.values():
+                slots.wake()
             self.no_suspect.set()
             _, late = await asyncio.wait(fetchers, timeout=5)
             for task in late:
