@@ -64,8 +64,8 @@ def build_app(
     register_jobs(app, rt)
     # The plans' concurrency per queue, applied by every worker of this app (streamq worker,
     # streamq run, compose, systemd) unless --concurrency queue=N says otherwise.
-    for name, spec in QUEUES.items():
-        app.set_concurrency(rt.queue(name), spec.concurrency)
+    for queue_name, queue_spec in QUEUES.items():
+        app.set_concurrency(rt.queue(queue_name), queue_spec.concurrency)
     for name, spec in recurring_jobs().items() if settings.schedules else ():
         every = settings.schedule_every.get(name)
         if every is not None:  # a faster clock for this deployment (tests, demos)
