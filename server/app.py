@@ -19,7 +19,16 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 import streamq
-from server import routes_dead, routes_events, routes_jobs, routes_queues, routes_system
+from server import (
+    routes_dead,
+    routes_events,
+    routes_jobs,
+    routes_queues,
+    routes_schedules,
+    routes_system,
+    routes_workers,
+    ui,
+)
 from server.context import ServerState
 from server.errors import (
     ApiError,
@@ -41,6 +50,8 @@ OPERATIONS: tuple[Operation, ...] = (
     *routes_queues.operation.operations,
     *routes_dead.operation.operations,
     *routes_system.operation.operations,
+    *routes_schedules.operation.operations,
+    *routes_workers.operation.operations,
 )
 
 
@@ -88,7 +99,7 @@ def create_app(
             await state.hub.close()
 
     starlette = Starlette(
-        routes=[*build_routes(operations), *extra_routes],
+        routes=[*build_routes(operations), *ui.routes(), *extra_routes],
         middleware=[Middleware(RequestMetricsMiddleware, metrics=state.metrics)],
         exception_handlers={
             ApiError: handle_api_error,
@@ -100,6 +111,7 @@ def create_app(
         lifespan=lifespan,
     )
     starlette.state.streamq = state
+    ui.install(starlette, state)
     return starlette
 
 
