@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -82,7 +83,7 @@ async def read_workers(state: ServerState) -> list[WorkerView]:
     replies = await pipe.execute(raise_on_error=False)
     beats: dict[str, float] = {}
     served: dict[str, list[str]] = {}
-    holding: dict[str, list[tuple[str, str, dict[str, object]]]] = {}
+    holding: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     step = 1 + len(streamq.LANES)
     for i, queue in enumerate(queues):
         members = replies[i * step]

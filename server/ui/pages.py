@@ -48,13 +48,13 @@ _DEAD_PAGE = 500
 
 def _when(epoch: float | None) -> str:
     if not epoch:
-        return "–"
+        return "-"
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _age(seconds: float | None) -> str:
     if seconds is None:
-        return "–"
+        return "-"
     s = int(seconds)
     if s < 60:
         return f"{seconds:.1f} s" if seconds < 10 else f"{s} s"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hmac
 import secrets
-from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -113,7 +112,7 @@ def csrf_token(request: Request) -> str:
     return current if len(current) >= 32 else secrets.token_urlsafe(32)
 
 
-def set_csrf_cookie(headers: MutableMapping[str, str] | Any, token: str, secure: bool) -> None:
+def set_csrf_cookie(headers: MutableHeaders, token: str, secure: bool) -> None:
     # Readable by the page's script (it echoes it in a header); useless to another site.
     headers.append(
         "set-cookie",

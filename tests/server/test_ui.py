@@ -131,3 +131,19 @@ async def _run_worker(app: object, queue: str) -> None:
 
     assert isinstance(app, streamq.App)
     await streamq.Worker(app, [queue], concurrency=2, handle_signals=False).run()
+
+
+async def test_docs_is_swagger_ui_from_the_package_and_descriptions_stand_alone(
+    served: Served,
+) -> None:
+    page = await served.client.get("/docs")
+    assert "/ui/static/vendor/swagger-ui/swagger-ui-bundle.js" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    bundle = await served.client.get("/ui/static/vendor/swagger-ui/swagger-ui-bundle.js")
+    assert bundle.status_code == 200 and len(bundle.content) > 100_000
+    licence = await served.client.get("/ui/static/vendor/swagger-ui/LICENSE")
+    assert "Apache License" in licence.text
+    document = (await served.client.get("/openapi.json")).json()
+    for methods in document["paths"].values():
+        for op in methods.values():
+            assert "``" not in op["description"] and "DESIGN" not in op["description"]

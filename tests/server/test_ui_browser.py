@@ -96,6 +96,7 @@ def site(redis_url: str, queues: list[str], tokens: str = "") -> Iterator[Site]:
     async def main() -> None:
         app = App("ui-browser", redis_url=redis_url)
         register(app, queues[0])
+        app.schedule("slow", Slow(steps=1), every=3600, queue=queues[0], id="hourly-slow")
         settings = ServerSettings(rate_limit_per_second=0, stats_sample_seconds=1)
         if tokens:
             settings = settings.with_tokens(tokens)
@@ -211,6 +212,8 @@ def cell(driver: Any, queue: str, key: str) -> str:
 def test_overview_counts_follow_a_running_worker(
     browser: Any, valkey_url: str, uniq: Callable[[str], str]
 ) -> None:
+    from selenium.webdriver.common.by import By
+
     queues = [uniq("ui-a"), uniq("ui-b")]
     with site(valkey_url, queues) as s:
         for q in queues:
@@ -218,7 +221,9 @@ def test_overview_counts_follow_a_running_worker(
         s.run(
             s.app.enqueue_many(
                 [
-                    streamq.EnqueueRequest(name="slow", payload=Slow(steps=2, pause=0.2), queue=queues[0])
+                    streamq.EnqueueRequest(
+                        name="slow", payload=Slow(steps=2, pause=0.2), queue=queues[0]
+                    )
                     for _ in range(12)
                 ]
             )
@@ -242,14 +247,28 @@ def test_overview_counts_follow_a_running_worker(
             shoot(browser, "overview")
             browser.get(s.url + "/ui/workers")
             assert queues[0] in browser.page_source
-            shoot(browser, "workers")
         finally:
             worker.stop()
+        # A worker that stopped stays listed, greyed, as departed.
+        browser.get(s.url + "/ui/workers")
+        assert "departed" in text(browser, "table")
+        shoot(browser, "workers")
         browser.get(s.url + "/ui/queues/" + queues[0])
-        until(lambda: "not available" in text(browser, "#explorer-status") or "job" in text(browser, "#explorer-status"), "the explorer")
+        until(
+            lambda: (
+                "not available" in text(browser, "#explorer-status")
+                or "job" in text(browser, "#explorer-status")
+            ),
+            "the explorer",
+        )
         shoot(browser, "queue")
         browser.get(s.url + "/ui/schedules")
+        assert "hourly-slow" in text(browser, "table")
         shoot(browser, "schedules")
+        browser.get(s.url + "/docs")
+        until(lambda: len(browser.find_elements(By.CSS_SELECTOR, ".opblock")) > 5, "Swagger UI")
+        assert "/v1/workers" in text(browser, "#swagger-ui")
+        shoot(browser, "docs")
 
 
 def test_job_page_progress_advances_live(
@@ -297,8 +316,8 @@ def test_edit_and_replay_a_dead_letter(
             until(lambda: s.run(handle.state()) == "dead", "the job to die")
             browser.get(s.url + "/ui/dead-letters")
             assert "ValueError: ok must be true for order #" in browser.page_source
-            shoot(browser, "dead-letters")
             browser.find_element(By.CSS_SELECTOR, "details summary").click()
+            shoot(browser, "dead-letters")
             browser.find_element(By.CSS_SELECTOR, f'button[data-job="{handle.id}"]').click()
             area = browser.find_element(By.ID, "editor-payload")
             until(lambda: '"ok": false' in (area.get_attribute("value") or ""), "the payload")

@@ -36,7 +36,9 @@
           st.textContent = type; st.className = "state state-" + type;
           if (type === "completed") { bar.value = 100; document.getElementById("progress-text").textContent = "100.0 %"; }
         }
-        if (TERMINAL[type]) { source.close(); if (root.dataset.state !== type) setTimeout(function () { location.reload(); }, 800); }
+        if (type === "active" && ev.at) document.getElementById("job-started").textContent = new Date(ev.at * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
+        // A finished job's page shows its result or error and the actions that now apply.
+        if (TERMINAL[type]) { source.close(); if (root.dataset.state !== type) setTimeout(function () { location.reload(); }, 300); }
       });
     });
     source.addEventListener("error", function () { if (!started) timeline.firstChild.textContent = "The job's events are not available now."; });

@@ -20,7 +20,8 @@
       if (!row) { location.reload(); return; }
       ["waiting", "active", "delayed", "dead", "completed_per_s"].forEach(function (k) {
         var cell = row.querySelector('[data-k="' + k + '"]');
-        if (cell.textContent !== String(qv[k])) { cell.textContent = qv[k]; cell.classList.add("changed"); setTimeout(function () { cell.classList.remove("changed"); }, 600); }
+        var value = k === "completed_per_s" ? Number(qv[k]).toFixed(2) : String(qv[k]);
+        if (cell.textContent !== value) { cell.textContent = value; cell.classList.add("changed"); setTimeout(function () { cell.classList.remove("changed"); }, 600); }
       });
       row.querySelector('[data-k="failure_rate"]').textContent = (qv.failure_rate * 100).toFixed(1) + " %";
       row.querySelector('[data-k="oldest_waiting_age"]').textContent = age(qv.oldest_waiting_age);
@@ -65,8 +66,8 @@
     if (!window.uPlot) return;
     plot = new uPlot({
       width: width, height: 220,
-      series: [{}, { label: "completed", stroke: "#1a7f37", fill: "rgba(26,127,55,.12)" },
-                   { label: "failed", stroke: "#c62828", fill: "rgba(198,40,40,.12)" }],
+      series: [{}, { label: "completed", stroke: "#1a7f37", fill: "rgba(26,127,55,.12)", points: { show: false } },
+                   { label: "failed", stroke: "#c62828", fill: "rgba(198,40,40,.12)", points: { show: false } }],
       axes: [{}, { size: 50 }],
     }, data, el);
   }

@@ -15,9 +15,9 @@
     ["since", "until"].forEach(function (k) { var v = form.elements[k].value; if (v) out[k] = String(Date.parse(v) / 1000); });
     return out;
   }
-  function status(text, bad) {
+  function status(text, kind) {
     var el = document.getElementById("explorer-status");
-    el.textContent = text; el.className = bad ? "error" : "muted";
+    el.textContent = text; el.className = kind === true ? "error" : kind || "muted";
   }
   function cell(text) { var td = document.createElement("td"); td.textContent = text; return td; }
   function when(t) { return t ? new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) : "–"; }
@@ -62,8 +62,8 @@
     var res = await sq.api("GET", "/queues/" + sq.q(queue) + "/jobs?" + params.toString());
     if (!res.ok) {
       render([]);
-      status(res.missing ? "Listing jobs is not available on this server yet (it lacks GET /v1/queues/{queue}/jobs). Look up a job by id above."
-                         : "Listing jobs: " + sq.describe(res), true);
+      if (res.missing) status("Listing and searching jobs is not available on this server yet (it lacks GET /v1/queues/{queue}/jobs). You can still look up a job by its id.", "notice");
+      else status("Listing jobs: " + sq.describe(res), true);
       document.getElementById("next-page").disabled = true;
       return;
     }
