@@ -26,6 +26,7 @@ from server.context import check_job_id, server_state
 from server.errors import ApiError
 from server.routes_schedules import read_schedules
 from server.routes_workers import read_workers
+from server.ui.flows import find_parent, flow_tree
 from server.ui.live import Overview, SeriesTracker, queue_summary
 from server.ui.session import (
     check_csrf,
@@ -207,14 +208,23 @@ async def job_page(request: Request, principal: Principal) -> Response:
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
     flow = await state.app.flow_state(queue, job_id)
-    if flow is not None and flow.jobs <= 1:
+    tree, left_out = (None, 0)
+    if flow is not None and flow.jobs > 1:
+        tree, left_out = await flow_tree(state.app, queue, job_id)
+    else:
         flow = None
+    parent_queue = None
+    if job.parent:
+        parent_queue = await find_parent(state.app, queue, job.parent, await state.queue_names())
     return render(
         request,
         "job.html",
         principal,
         job=job,
         flow=flow,
+        tree=tree,
+        left_out=left_out,
+        parent_queue=parent_queue,
         task_names=[t.name for t in state.app.tasks.values() if t.queue == queue],
     )
 

@@ -185,7 +185,9 @@ class Supervisor:
         example = self.example_job()
         first = example[0] if example else "QUEUE"
         say("")
-        say(f"streamq is running: app {self.spec}, {len(metrics)} worker(s)")
+        say(
+            f"streamq is running: {f'dashboard {api}/ui, ' if api else ''}app {self.spec}, {len(metrics)} worker(s)"
+        )
         say(f"  Redis     {self.url}  ({where})")
         if api:
             say(f"  API       {api}/v1/queues")
