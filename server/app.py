@@ -25,6 +25,7 @@ from server import (
     routes_jobs,
     routes_queues,
     routes_schedules,
+    routes_series,
     routes_system,
     routes_workers,
     ui,
@@ -52,6 +53,7 @@ OPERATIONS: tuple[Operation, ...] = (
     *routes_system.operation.operations,
     *routes_schedules.operation.operations,
     *routes_workers.operation.operations,
+    *routes_series.operation.operations,
 )
 
 

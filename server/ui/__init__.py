@@ -27,7 +27,6 @@ from server.ui.pages import (
     overview_page,
     queue_page,
     schedules_page,
-    series_json,
     workers_page,
 )
 from server.ui.session import SecurityHeaders, principal_for
@@ -52,7 +51,6 @@ def routes() -> list[BaseRoute]:
         routes=[
             Route("/", overview_page),
             Route("/live", _live),
-            Route("/series.json", series_json),
             Route("/queues/{queue}", queue_page),
             Route("/queues/{queue}/jobs/{id}", job_page),
             Route("/dead-letters", dead_letters_page),

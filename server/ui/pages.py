@@ -27,7 +27,7 @@ from server.errors import ApiError
 from server.routes_schedules import read_schedules
 from server.routes_workers import read_workers
 from server.ui.flows import find_parent, flow_tree
-from server.ui.live import Overview, SeriesTracker, queue_summary
+from server.ui.live import Overview, queue_summary
 from server.ui.session import (
     check_csrf,
     cleared_session_cookie,
@@ -136,26 +136,6 @@ def _overview_of(request: Request) -> Overview:
 async def overview_page(request: Request, principal: Principal) -> Response:
     queues = await _overview_of(request).snapshot()
     return render(request, "overview.html", principal, queues=queues)
-
-
-async def series_json(request: Request) -> Response:
-    """The completed/failed per-minute series of every queue (from this server's memory)."""
-    try:
-        principal_for(request)
-    except ApiError as exc:
-        from server.errors import render as render_error
-
-        return render_error(exc)
-    state = server_state(request)
-    tracker = state.rates
-    out: dict[str, Any] = {}
-    if isinstance(tracker, SeriesTracker):
-        for queue in await state.queue_names():
-            out[queue] = {
-                "hour": tracker.series(queue, 60, 1),
-                "day": tracker.series(queue, 24 * 60, 15),
-            }
-    return Response(_pretty.encode({"queues": out}), media_type="application/json")
 
 
 @page

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import httpx
 from server_support import TOKENS, Served
 
+import streamq
 from server import ServerSettings
 
 SERVE = Callable[..., contextlib.AbstractAsyncContextManager[Served]]
@@ -147,3 +148,52 @@ async def test_docs_is_swagger_ui_from_the_package_and_descriptions_stand_alone(
     for methods in document["paths"].values():
         for op in methods.values():
             assert "``" not in op["description"] and "DESIGN" not in op["description"]
+
+
+async def test_open_overviews_share_one_feed_per_queue_and_one_snapshot(
+    app_factory: Callable[..., streamq.App], uniq: Callable[[str], str]
+) -> None:
+    """Ten open overview pages: one event feed per queue, and queue stats read from Redis at
+    most once per second between them, however many pages watch."""
+    from server import create_app
+    from server.context import ServerState
+    from server.ui.live import Overview, live_stream
+
+    app = app_factory()
+    queues = [uniq("ov"), uniq("ov")]
+    for q in queues:
+        await app.register_queue(q)
+    starlette = create_app(_settings(), app)
+    state, overview = starlette.state.streamq, starlette.state.ui_overview
+    assert isinstance(state, ServerState) and isinstance(overview, Overview)
+    reads: list[str] = []
+    stats = state.metrics.stats
+
+    async def counted(queue: str) -> streamq.QueueStats:
+        reads.append(queue)
+        return await stats(queue)
+
+    state.metrics.stats = counted  # type: ignore[method-assign]
+    pages = [live_stream(state, overview, idle_seconds=0.2, tick=0.05) for _ in range(10)]
+    try:
+        first = [await anext(page) for page in pages]
+        assert all(chunk.startswith(b"event: overview") for chunk in first)
+        mine = {q: f for q, f in state.hub.feeds.items() if q in queues}
+        assert set(mine) == set(queues)
+        assert all(len(feed.subscribers) == 10 for feed in mine.values())
+        reads.clear()
+        started = asyncio.get_running_loop().time()
+
+        async def watch(page: AsyncIterator[bytes]) -> None:
+            while asyncio.get_running_loop().time() - started < 2.5:
+                await anext(page)
+
+        await asyncio.gather(*(watch(page) for page in pages))
+        names = len(await state.queue_names())
+        # 10 pages re-checking every 0.2 s for 2.5 s would be ~125 reads per queue unshared.
+        assert len(reads) <= 4 * names, reads
+    finally:
+        for page in pages:
+            await page.aclose()  # type: ignore[attr-defined]
+        assert not any(q in state.hub.feeds for q in queues)
+        await state.hub.close()

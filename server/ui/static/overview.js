@@ -73,8 +73,8 @@
   }
   async function loadSeries() {
     try {
-      var resp = await fetch("/ui/series.json", { credentials: "same-origin" });
-      if (resp.ok) { series = (await resp.json()).queues; draw(); }
+      var res = await sq.api("GET", "/series");
+      if (res.ok) { series = res.body.queues; draw(); }
     } catch (e) { /* next round */ }
   }
   document.addEventListener("DOMContentLoaded", function () {
