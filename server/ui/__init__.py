@@ -39,10 +39,14 @@ async def _root(request: Request) -> Response:
 
 
 async def _live(request: Request) -> Response:
-    principal_for(request)  # ApiError 401/403 before the stream starts
+    """The overview's live stream; it counts against the caller's event-stream limit."""
+    principal = principal_for(request)  # ApiError 401/403 before the stream starts
     state = server_state(request)
     overview = request.app.state.ui_overview
-    return EventStreamResponse(live_stream(state, overview), on_close=lambda: None)
+    state.slots.acquire(principal.key)
+    return EventStreamResponse(
+        live_stream(state, overview), on_close=lambda: state.slots.release(principal.key)
+    )
 
 
 def routes() -> list[BaseRoute]:

@@ -344,7 +344,9 @@ def test_edit_and_replay_a_dead_letter(
 def test_login_read_token_and_cross_site_post(
     browser: Any, valkey_url: str, uniq: Callable[[str], str]
 ) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     queue = uniq("ui-auth")
     with site(valkey_url, [queue], tokens="reader:read,boss:admin") as s:
@@ -352,10 +354,15 @@ def test_login_read_token_and_cross_site_post(
         browser.get(f"{s.url}/ui/queues/{queue}")
         assert "/ui/login" in browser.current_url
         shoot(browser, "login")
+        assert browser.switch_to.active_element.get_attribute("id") == "token"
         browser.find_element(By.ID, "token").send_keys("reader")
         browser.find_element(By.CSS_SELECTOR, "#login button").click()
         until(lambda: f"/ui/queues/{queue}" in browser.current_url, "the queue page")
         assert not browser.find_elements(By.CSS_SELECTOR, "button[data-action], button[data-bulk]")
+        # By keyboard: the first Tab stop of a page skips to its content, and shows itself.
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        skip = browser.switch_to.active_element
+        assert skip.get_attribute("class") == "skip" and skip.text == "Skip to content"
         assert "read only" in text(browser, "header")
         # Posting anyway, from the page itself, with the CSRF token: the API says 403.
         status = browser.execute_async_script(
@@ -366,7 +373,7 @@ def test_login_read_token_and_cross_site_post(
         # Signed in as admin, a page of another site posts to the dashboard: refused, because
         # the browser sends no SameSite=Strict cookie and the Origin is not the dashboard's.
         browser.find_element(By.CSS_SELECTOR, ".logout button").click()
-        browser.find_element(By.ID, "token").send_keys("boss")
+        until(lambda: browser.find_elements(By.ID, "token"), "the login form")[0].send_keys("boss")
         browser.find_element(By.CSS_SELECTOR, "#login button").click()
         until(lambda: browser.find_elements(By.ID, "queues"), "the overview")
         other = s.url.replace("127.0.0.1", "localhost")
