@@ -31,10 +31,12 @@ window.sq = (function () {
     if (res.body && res.body.error) return res.body.error.message + " (" + res.status + ")";
     return "failed with status " + res.status;
   }
-  function confirmCount(text) {
+  // A modal confirmation whose OK button names the action ("Retry 40 jobs").
+  function confirmCount(text, okLabel) {
     var dialog = document.getElementById("confirm");
     if (!dialog || !dialog.showModal) return Promise.resolve(window.confirm(text));
     document.getElementById("confirm-text").textContent = text;
+    document.getElementById("confirm-ok").textContent = okLabel || "Do it";
     return new Promise(function (resolve) {
       dialog.addEventListener("close", function once() {
         dialog.removeEventListener("close", once);

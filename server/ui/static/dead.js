@@ -13,7 +13,8 @@
     return { done: done, failed: failed };
   }
   async function run(queue, ids, verb) {
-    if (!(await sq.confirmCount((verb === "replay" ? "Replay " : "Purge ") + ids.length + " dead letter(s) of " + queue + "?"))) return;
+    var label = (verb === "replay" ? "Replay " : "Purge ") + ids.length + " dead letter(s)";
+    if (!(await sq.confirmCount(label + " of " + queue + "?", label))) return;
     var out = await each(queue, ids, verb);
     sq.flash(verb + ": " + out.done + " of " + ids.length + " done" + (out.failed ? "; " + sq.describe(out.failed) : "."), !!out.failed);
     if (out.done) setTimeout(function () { location.reload(); }, 700);
@@ -26,7 +27,7 @@
     document.querySelectorAll("button[data-replay-all], button[data-purge-all]").forEach(function (b) {
       b.addEventListener("click", async function () {
         var replay = !!b.dataset.replayAll, queue = b.dataset.replayAll || b.dataset.purgeAll;
-        if (!(await sq.confirmCount((replay ? "Replay" : "Purge") + " every dead letter of " + queue + "?"))) return;
+        if (!(await sq.confirmCount((replay ? "Replay" : "Purge") + " every dead letter of " + queue + "?", replay ? "Replay all" : "Purge all"))) return;
         var res = replay ? await sq.api("POST", "/queues/" + sq.q(queue) + "/dead-letters:replay")
                          : await sq.api("DELETE", "/queues/" + sq.q(queue) + "/dead-letters");
         if (res.ok) { sq.flash((replay ? "Replayed " : "Purged ") + res.body.count + " job(s)."); setTimeout(function () { location.reload(); }, 700); }

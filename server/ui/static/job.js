@@ -45,7 +45,7 @@
     document.querySelectorAll("button[data-job-action]").forEach(function (b) {
       b.addEventListener("click", async function () {
         var action = b.dataset.jobAction, res;
-        if (!(await sq.confirmCount(b.textContent + " job " + id + "?"))) return;
+        if (!(await sq.confirmCount(b.textContent + " job " + id + "?", b.textContent))) return;
         if (action === "cancel") res = await sq.api("DELETE", base);
         else res = await sq.api("POST", base + ":" + action);
         if (res.ok) { sq.flash(b.textContent + ": done."); setTimeout(function () { location.reload(); }, 500); }

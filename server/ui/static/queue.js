@@ -78,7 +78,8 @@
     if (!all && !ids.length) { sq.flash("Select jobs first, or tick “everything this filter matches”.", true); return; }
     var what = all ? (lastTotal !== null ? lastTotal + " job(s) — everything this filter matches" : "every job this filter matches")
                    : ids.length + " selected job(s)";
-    if (!(await sq.confirmCount(action[0].toUpperCase() + action.slice(1) + " " + what + "?"))) return;
+    var verb = action[0].toUpperCase() + action.slice(1);
+    if (!(await sq.confirmCount(verb + " " + what + "?", verb + " " + (all ? (lastTotal !== null ? lastTotal : "all") : ids.length) + " job(s)"))) return;
     var body = all ? { filter: filters() } : { ids: ids };
     var res = await sq.api("POST", "/queues/" + sq.q(queue) + "/jobs:" + action, body);
     if (res.ok) { sq.flash(action + ": " + (res.body && res.body.count !== undefined ? res.body.count : "?") + " job(s) done."); load(current); }
