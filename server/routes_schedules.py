@@ -94,7 +94,7 @@ async def read_schedules(app: streamq.App, queue: str | None = None) -> list[Sch
     summary="List recurring jobs",
     responses={200: ScheduleList},
     params=(Param("queue", "query", {"type": "string"}, "Only the schedules of this queue."),),
-    errors=(503,),
+    errors=(404, 503),
     tags=("schedules",),
 )
 async def list_schedules(request: Request, call: Call) -> Response:

@@ -267,6 +267,8 @@ async def login_page(request: Request) -> Response:
     message = ""
     status = 200
     next_url = _safe_next(request.query_params.get("next"))
+    if not state.auth.enabled:
+        return RedirectResponse(next_url, 303)  # nothing to sign in with: loopback only
     if request.method == "POST":
         form = await _form(request)
         next_url = _safe_next(str(form.get("next") or ""))
