@@ -8,11 +8,12 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 
 import httpx
-from server_support import TOKENS, Served
+from server_support import Served, secret, token_spec
 
 import streamq
 from server import ServerSettings
 
+TOKENS = token_spec("rtok:read,wtok:write,atok:admin,rwtok:read+write")
 SERVE = Callable[..., contextlib.AbstractAsyncContextManager[Served]]
 
 
@@ -58,7 +59,7 @@ async def test_login_read_token_sees_no_actions_and_gets_403_when_posting(serve:
         assert (await browser.get("/ui/")).status_code == 303  # to the login form
         bad = await _login(browser, "nope")
         assert bad.status_code == 401 and "not valid" in bad.text
-        ok = await _login(browser, "rtok")
+        ok = await _login(browser, secret("rtok"))
         assert ok.status_code == 303
         cookie = ok.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/ui" in cookie
@@ -73,7 +74,7 @@ async def test_login_read_token_sees_no_actions_and_gets_403_when_posting(serve:
         assert refused.status_code == 403
         assert refused.json()["error"]["code"] == "insufficient_scope"
         # The same browser signed in as admin sees the button and may act.
-        await _login(browser, "atok")
+        await _login(browser, secret("atok"))
         page = await browser.get(f"/ui/queues/{served.queue}")
         assert 'data-action="pause"' in page.text
         done = await browser.post(
@@ -84,7 +85,7 @@ async def test_login_read_token_sees_no_actions_and_gets_403_when_posting(serve:
 
 async def test_cross_site_and_tokenless_posts_are_refused(serve: SERVE) -> None:
     async with serve(_settings(TOKENS)) as served, _browser(served) as browser:
-        await _login(browser, "atok")
+        await _login(browser, secret("atok"))
         csrf = browser.cookies["streamq_csrf"]
         path = f"/ui/api/queues/{served.queue}/pause"
         evil = await browser.post(

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import msgspec
 import pytest
+from server_support import secret, token_spec
 
 import streamq
 from server import ServerSettings, create_app, running_server
@@ -354,13 +355,13 @@ def test_login_read_token_and_cross_site_post(
     from selenium.webdriver.common.keys import Keys
 
     queue = uniq("ui-auth")
-    with site(valkey_url, [queue], tokens="reader:read,boss:admin") as s:
+    with site(valkey_url, [queue], tokens=token_spec("reader:read,boss:admin")) as s:
         s.run(s.app.register_queue(queue))
         browser.get(f"{s.url}/ui/queues/{queue}")
         assert "/ui/login" in browser.current_url
         shoot(browser, "login")
         assert browser.switch_to.active_element.get_attribute("id") == "token"
-        browser.find_element(By.ID, "token").send_keys("reader")
+        browser.find_element(By.ID, "token").send_keys(secret("reader"))
         browser.find_element(By.CSS_SELECTOR, "#login button").click()
         until(lambda: f"/ui/queues/{queue}" in browser.current_url, "the queue page")
         assert not browser.find_elements(By.CSS_SELECTOR, "button[data-action], button[data-bulk]")
@@ -378,7 +379,9 @@ def test_login_read_token_and_cross_site_post(
         # Signed in as admin, a page of another site posts to the dashboard: refused, because
         # the browser sends no SameSite=Strict cookie and the Origin is not the dashboard's.
         browser.find_element(By.CSS_SELECTOR, ".logout button").click()
-        until(lambda: browser.find_elements(By.ID, "token"), "the login form")[0].send_keys("boss")
+        until(lambda: browser.find_elements(By.ID, "token"), "the login form")[0].send_keys(
+            secret("boss")
+        )
         browser.find_element(By.CSS_SELECTOR, "#login button").click()
         until(lambda: browser.find_elements(By.ID, "queues"), "the overview")
         other = s.url.replace("127.0.0.1", "localhost")
