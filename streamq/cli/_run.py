@@ -266,7 +266,10 @@ class Supervisor:
         example = self.example_job()
         first = example[0] if example else "QUEUE"
         cli = cli_command()
-        lines = ["", f"streamq is running: app {self.spec}, {len(metrics)} worker(s)"]
+        dashboard = f"dashboard {api}/ui, " if api else ""
+        lines = ["", f"streamq is running: {dashboard}app {self.spec}, {len(metrics)} worker(s)"]
+        if api:
+            lines.append(f"  Dashboard {api}/ui")
         lines.append(f"  Redis     {self.url}  ({where})")
         if api:
             lines.append(f"  API       {api}/v1/queues")
