@@ -128,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a task may have no live worker before its jobs are dead-lettered",
     )
     p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help='subprocesses for isolation="process" handlers (default: the CPU count)',
+    )
+    p.add_argument(
         "--metrics-port",
         type=int,
         default=9108,

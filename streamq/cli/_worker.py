@@ -89,6 +89,8 @@ def command(args: argparse.Namespace) -> int:
             fall_back=not getattr(args, "metrics_port_given", False),
         )
     queues = args.queues.split(",") if args.queues else None
+    if args.processes is not None and args.processes < 1:
+        raise UsageError("--processes must be >= 1")
     concurrency: Concurrency = args.concurrency
     asyncio.run(
         run_worker(
@@ -98,6 +100,7 @@ def command(args: argparse.Namespace) -> int:
             queue_concurrency=concurrency.per_queue,
             grace=args.grace,
             unknown_grace=args.unknown_grace,
+            processes=args.processes,
         )
     )
     return 0

@@ -128,4 +128,8 @@ async def test_live_tasks_are_the_live_workers_tasks(app_factory, queue, run_wor
         known = await live_tasks(a.broker, queue)
         assert known is not None and sorted(known) == ["fetch-balances", "sync-wallet"]
         assert "wallet" in known["sync-wallet"]  # the payload's JSON schema
+        # Each worker's entry expires with its heartbeat (15 s by default) if it dies.
+        consumers = await a.broker.redis.zrange(_keys.workers(queue), 0, -1)
+        ttls = [await a.broker.redis.pttl(_keys.roster(queue, c.decode())) for c in consumers]
+        assert len(ttls) == 2 and all(0 < ttl <= 15_000 for ttl in ttls)
     assert await live_tasks(a.broker, queue) is None
