@@ -27,7 +27,8 @@ _PROMOTE_LIMIT = 500
 
 
 class Slots:
-    """The worker's free capacity, shared by the fetch loops of all its queues."""
+    """Free capacity: a queue's own limit, or the worker's ``concurrency`` shared by the fetch
+    loops of the queues without one."""
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity

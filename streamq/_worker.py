@@ -50,7 +50,7 @@ class Worker:
     another worker; it is dead-lettered ``unknown_job`` only once no live worker of the queue has
     served that task for ``unknown_grace`` seconds (see ``streamq._roster``). Handlers declared
     ``isolation="process"`` run in up to ``processes`` subprocesses (default: the number of
-    CPUs, at most ``concurrency``), started when first needed. Raises
+    CPUs, at most the worker's capacity), started with the worker. Raises
     ``ConfigurationError`` for bad options."""
 
     def __init__(

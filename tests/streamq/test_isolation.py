@@ -36,8 +36,11 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     # A killed child not yet reaped is a zombie: it runs no code any more.
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(") ")[1].startswith("Z"))
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:  # reaped meanwhile
+        return False
+    return not stat.split(") ")[1].startswith("Z")
 
 
 async def pid_of(path: Path) -> int:
