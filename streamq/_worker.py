@@ -11,14 +11,15 @@ import secrets
 import signal
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from redis.exceptions import ResponseError
 
 from streamq import _keys
 from streamq._connection import broker_errors
-from streamq._errors import ConfigurationError
+from streamq._errors import BrokerUnavailable, ConfigurationError
 from streamq._execute import Executor
 from streamq._fetch import Slots, fetch_loop
 from streamq._flows import start_flow_support
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     from streamq._delivery import Delivery
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Worker:
@@ -139,13 +142,44 @@ class Worker:
             if isinstance(reply, ResponseError) and "BUSYGROUP" not in str(reply):
                 raise ConfigurationError(f"cannot create consumer group: {reply}")
 
+    async def _until_redis_answers(self, what: str, action: Callable[[], Awaitable[T]]) -> T | None:
+        """Runs ``action`` until Redis lets it through (as the loops do after start-up): a worker
+        started while Redis is down waits for it, with backoff and one log line per change of
+        state, instead of exiting. None if the worker is stopped first."""
+        delay, waiting = 0.1, False
+        while not self.stopping:
+            try:
+                result = await action()
+            except BrokerUnavailable as exc:
+                if not waiting:
+                    log.warning("%s: Redis unavailable, waiting for it (%s)", what, exc)
+                    waiting = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if waiting:
+                log.warning("%s: Redis is back", what)
+            return result
+        return None
+
     async def run(self) -> None:
         """Serves until :meth:`stop` (or a signal, with ``handle_signals``); then drains."""
-        await self._prepare()
         loop = asyncio.get_running_loop()
         if self.handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
+        try:
+            await self._serve()
+        finally:
+            if self.handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+
+    async def _serve(self) -> None:
+        await self._until_redis_answers("starting the worker", self._prepare)
+        if self.stopping:
+            return
         log.info(
             "worker %s serving %s with concurrency %d",
             self.consumer,
@@ -169,7 +203,13 @@ class Worker:
             ]
         # Flow parents hear of their children's outcomes; recurring jobs get their ticks.
         background += start_flow_support(self.broker, self.app.finish_hooks, self.queues)
-        background += await start_scheduler(self.app, self.queues, self.scheduler)
+        background += (
+            await self._until_redis_answers(
+                "starting the scheduler",
+                functools.partial(start_scheduler, self.app, self.queues, self.scheduler),
+            )
+            or []
+        )
         fetchers = [
             asyncio.create_task(fetch_loop(self, q), name=f"fetch:{q}") for q in self.queues
         ]
@@ -186,9 +226,6 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.wait(background, timeout=5)
-            if self.handle_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
             await self._leave()
             log.info("worker %s stopped", self.consumer)
 

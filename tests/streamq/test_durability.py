@@ -315,3 +315,35 @@ async def test_enqueue_with_unknown_outcome_retried_with_its_id_exists_once(uniq
         server.terminate()
         server.wait(10)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_a_worker_started_while_redis_is_down_waits_for_it(uniq, caplog) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="streamq-late-"))
+    port = free_port()
+    queue = uniq("q")
+    app = App("late", redis_url=f"redis://127.0.0.1:{port}/0")
+
+    @app.task("t", queue=queue)
+    async def t(ctx: Context, x: int) -> int:
+        return x * 2
+
+    worker = streamq.Worker(app)
+    task = asyncio.create_task(worker.run())
+    server = None
+    try:
+        await asyncio.sleep(1.5)
+        assert not task.done(), task.exception() if task.done() else None
+        server = start_server(directory, port)
+        h = await app.enqueue("t", 21)
+        assert await h.result(timeout=15) == 42
+        waits = [r for r in caplog.records if "waiting for it" in r.getMessage()]
+        assert len(waits) == 1  # one line per change of state, not one per try
+        assert any("Redis is back" in r.getMessage() for r in caplog.records)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+        await app.close()
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)
