@@ -79,6 +79,8 @@ class Fetching(Protocol):
 
     def start(self, d: Delivery) -> None: ...
 
+    async def wait_idle(self, timeout: float) -> None: ...
+
 
 async def fetch_loop(worker: Fetching, queue: str) -> None:
     broker = worker.broker
@@ -123,6 +125,11 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
             )
         await limiter.refund(n - len(jobs))
         if jobs:
+            continue
+        if reply.suspects_waiting and worker.inflight:
+            # A suspect waits for a worker with nothing in flight, and this one gets no new job
+            # meanwhile: ask again when its jobs are done (or soon, in case another took it).
+            await worker.wait_idle(_IDLE_WAIT_MS / 1000)
             continue
         wait_ms = _IDLE_WAIT_MS
         if reply.next_due_ms >= 0:

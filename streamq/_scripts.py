@@ -171,6 +171,7 @@ class FetchReply:
     jobs: list[Fetched]
     next_due_ms: int  # -1: nothing delayed
     last_ids: list[str]  # per lane in the order asked, when no job was delivered
+    suspects_waiting: int = 0  # suspects in quarantine, waiting for a worker with nothing to do
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,7 +295,7 @@ class Scripts:
         token: str | None = None,
     ) -> FetchReply:
         keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue), _keys.paused(queue)]
-        paused, jobs, next_due, last_ids = await self._run(
+        paused, jobs, next_due, last_ids, suspects = await self._run(
             "fetch",
             queue,
             keys,
@@ -322,6 +323,7 @@ class Scripts:
             ],
             next_due_ms=int(next_due),
             last_ids=[_text(i) for i in last_ids],
+            suspects_waiting=int(suspects),
         )
 
     async def settle(

@@ -93,6 +93,9 @@ class Worker:
         # Cleared while a suspect job runs: no other job is fetched beside it.
         self.no_suspect = asyncio.Event()
         self.no_suspect.set()
+        # Set whenever nothing is in flight (a suspect waits for that).
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def stop(self) -> None:
         """Asks the worker to shut down gracefully (safe from a signal handler)."""
@@ -102,9 +105,15 @@ class Worker:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    async def wait_idle(self, timeout: float) -> None:
+        """Returns once nothing is in flight, or after ``timeout`` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
     def start(self, d: Delivery) -> None:
         """Runs one delivery (called by the fetch loop after it took a slot for it)."""
         self.inflight[d.entry_id] = d
+        self._idle.clear()
         if d.suspect:
             log.warning(
                 "running a job alone: its last worker died while running it",
@@ -122,6 +131,8 @@ class Worker:
             log.exception("executing job failed", extra={"job_id": d.job_id, "queue": d.queue})
         finally:
             self.inflight.pop(d.entry_id, None)
+            if not self.inflight:
+                self._idle.set()
             self.slots.give(1)
             if d.suspect:
                 self.no_suspect.set()

@@ -13,6 +13,8 @@ local STATS_KEY = PREFIX .. 'stats'
 local DELAYED_KEY = PREFIX .. 'delayed'
 local DEAD_KEY = PREFIX .. 'dead'
 local FINISHED_KEY = PREFIX .. 'finished'
+-- Suspects (jobs whose worker died with them) waiting to run alone; see fetch-4.
+local SUSPECTS_KEY = PREFIX .. 'suspects'
 
 local _groups = {}
 local function ensure_group(lkey)
