@@ -23,7 +23,7 @@ from streamq._errors import BrokerUnavailable, ConfigurationError
 from streamq._execute import Executor
 from streamq._fetch import Slots, fetch_loop
 from streamq._flows import start_flow_support
-from streamq._leases import Reclaimer, every, renew_leases
+from streamq._leases import LeaseKeeper, Reclaimer, every
 from streamq._schedule import start_scheduler
 from streamq._settle import Settler
 from streamq._types import LANES
@@ -43,7 +43,10 @@ class Worker:
     ``concurrency`` jobs run at once in this process; ``batch_size`` caps one fetch.
     ``starvation_share`` of fetches start at a lower lane. On SIGTERM/SIGINT (or :meth:`stop`)
     it stops fetching, lets in-flight jobs finish for ``grace`` seconds, then hands the rest
-    back for immediate redelivery elsewhere. Raises ``ConfigurationError`` for bad options."""
+    back for immediate redelivery elsewhere. Leases and the heartbeat are renewed from a thread
+    of the worker's own, so a handler that blocks the event loop keeps its lease; a loop blocked
+    longer than ``blocked_loop_warning`` seconds is logged with the handler that blocked it.
+    Raises ``ConfigurationError`` for bad options."""
 
     def __init__(
         self,
@@ -59,6 +62,7 @@ class Worker:
         heartbeat_ttl: float = 15.0,
         handle_signals: bool = False,
         scheduler: bool | None = None,
+        blocked_loop_warning: float = 1.0,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
@@ -81,6 +85,7 @@ class Worker:
         self.renew_interval = renew_interval or max(min(shortest / 3, 1.0), 0.05)
         self.reclaim_interval = reclaim_interval or max(min(shortest / 2, 5.0), 0.1)
         self.heartbeat_ttl = heartbeat_ttl
+        self.blocked_loop_warning = blocked_loop_warning
         self.handle_signals = handle_signals
         # Recurring jobs: None runs a scheduler when the queues have schedules (see _schedule).
         self.scheduler = scheduler
@@ -197,21 +202,26 @@ class Worker:
             ", ".join(self.queues),
             self.concurrency,
         )
-        background = [asyncio.create_task(self.settler.run(), name="settle")]
+        # Leases and the heartbeat are renewed from a thread, so a blocked loop keeps them.
+        keeper = LeaseKeeper(
+            self.broker,
+            self.queues,
+            self.consumer,
+            self.inflight,
+            interval=self.renew_interval,
+            heartbeat_ms=int(self.heartbeat_ttl * 1000),
+            blocked_after=self.blocked_loop_warning,
+        )
+        keeper.start()
+        background = [
+            asyncio.create_task(self.settler.run(), name="settle"),
+            asyncio.create_task(keeper.tick(), name="loop-tick"),
+        ]
         for queue in self.queues:
             reclaimer = Reclaimer(self.broker, self.consumer, queue, self.min_lease[queue])
-            renew = functools.partial(
-                renew_leases,
-                self.broker,
-                queue,
-                self.consumer,
-                self.inflight,
-                int(self.heartbeat_ttl * 1000),
+            background.append(
+                asyncio.create_task(every(self.reclaim_interval, reclaimer.run_once, "reclaim"))
             )
-            background += [
-                asyncio.create_task(every(self.renew_interval, renew, "renew")),
-                asyncio.create_task(every(self.reclaim_interval, reclaimer.run_once, "reclaim")),
-            ]
         # Flow parents hear of their children's outcomes; recurring jobs get their ticks.
         background += start_flow_support(self.broker, self.app.finish_hooks, self.queues)
         background += (
@@ -237,6 +247,7 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.wait(background, timeout=5)
+            await keeper.stop()
             await self._leave()
             log.info("worker %s stopped", self.consumer)
 

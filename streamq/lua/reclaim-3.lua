@@ -43,9 +43,16 @@ for i = 10, #ARGV, 2 do
           retire(id, ttl, keep_last)
           cancelled = cancelled + 1
         elseif h.deliveries >= h.max_deliveries then
+          -- A worker that beat after it last renewed this lease lives on: the lease was lost
+          -- (not renewed in time), the worker did not die.
+          local beat = redis.call('ZSCORE', PREFIX .. 'workers', h.consumer or '')
+          local why = 'its worker kept dying or stalling'
+          if beat and tonumber(beat) > h.renewed then
+            why = 'its last worker was alive but lost the lease (it did not renew it in time)'
+          end
           bury(id, h, lane, 'max_deliveries',
             'delivered ' .. h.deliveries .. ' times (max_deliveries ' .. h.max_deliveries ..
-            ') without finishing: its worker kept dying or stalling', dead_maxlen)
+            ') without finishing: ' .. why, dead_maxlen)
           retire(id, ttl, keep_last)
           buried = buried + 1
         else

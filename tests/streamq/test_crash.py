@@ -199,3 +199,39 @@ async def test_a_reclaimed_job_runs_before_the_backlog_moves_on(
     assert started_after and not waiting
     assert max(started_after.values()) < 500
     assert (await app.stats(queue)).totals["completed"] == n
+
+
+async def test_a_handler_blocking_its_loop_keeps_its_lease(app_factory, redis_url, queue) -> None:
+    """An async handler blocks its worker's loop for 5 x its lease while another worker stands
+    ready to reclaim: it runs once, completes once, is never reclaimed; its neighbours on the
+    blocked worker run once too."""
+    app = _app(app_factory, queue, lease=0.5)
+    env = {"CRASH_LEASE": "0.5", "CRASH_BLOCK": "2.5", "CRASH_WORK": "0.05"}
+    ids = ["blocker", *(f"n-{i}" for i in range(5))]
+    await app.enqueue_many(
+        [EnqueueRequest(name="work", payload="block" if i == "blocker" else "x", id=i) for i in ids]
+    )
+    blocked = spawn_worker(redis_url, queue, name="blocked", env=env)
+    other = None
+    try:
+        deadline = time.monotonic() + 20
+        while not await app.redis.hget(_keys.custom(queue, "test-runs"), "blocker"):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        other = spawn_worker(redis_url, queue, name="other", env=env)
+        deadline = time.monotonic() + 30
+        while (await app.stats(queue)).totals.get("completed", 0) < len(ids):
+            assert time.monotonic() < deadline, await app.stats(queue)
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # time for a wrong reclaim or a second run to show
+    finally:
+        stop(blocked)
+        if other:
+            stop(other)
+    runs = await app.redis.hgetall(_keys.custom(queue, "test-runs"))
+    assert {k.decode(): int(v) for k, v in runs.items()} == dict.fromkeys(ids, 1)
+    for i in ids:
+        job = await app.job(queue, i)
+        assert job is not None and (job.state, job.deliveries) == ("completed", 1), job
+    assert set((await _completed_events(app, queue)).items()) == {(i, 1) for i in ids}
+    assert "reclaimed" not in (await app.stats(queue)).totals
