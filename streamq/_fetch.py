@@ -72,6 +72,7 @@ class Fetching(Protocol):
     guard_every: int
     slots: Slots
     no_suspect: asyncio.Event
+    task_limits: dict[str, str]
     inflight: dict[str, Delivery]
 
     @property
@@ -166,6 +167,7 @@ async def _fetch_once(worker: Fetching, queue: str, n: int, order: list[str]) ->
                 promote_limit=_PROMOTE_LIMIT,
                 may_take_suspect=may_take_suspect,
                 lanes=order,
+                task_limits=worker.task_limits[queue],
                 token=token,
             )
         except asyncio.CancelledError:

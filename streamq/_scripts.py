@@ -16,6 +16,7 @@ this module sees them.
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -240,6 +241,16 @@ class ChildDone:
     grandparent_queue: str = ""
 
 
+def task_limits(limits: Mapping[str, tuple[float, int]]) -> str:
+    """Per task name, (lease seconds, max_deliveries) as fetch-4 takes them."""
+    return json.dumps(
+        {
+            name: [max(int(lease * 1000), 1), deliveries]
+            for name, (lease, deliveries) in limits.items()
+        }
+    )
+
+
 def new_token() -> str:
     """A token naming one logical script call (its re-sends included)."""
     return secrets.token_hex(8)
@@ -292,8 +303,12 @@ class Scripts:
         promote_limit: int,
         may_take_suspect: bool,
         lanes: Sequence[str],
+        task_limits: str = "{}",
         token: str | None = None,
     ) -> FetchReply:
+        """Delivers up to ``count`` jobs. ``task_limits`` (see :func:`task_limits`) are the
+        worker's own lease and max_deliveries per task name: they replace the stored ones for
+        the jobs delivered, so the worker's task definition decides, not the producer's."""
         keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue), _keys.paused(queue)]
         paused, jobs, next_due, last_ids, suspects = await self._run(
             "fetch",
@@ -303,6 +318,7 @@ class Scripts:
             count,
             promote_limit,
             "1" if may_take_suspect else "0",
+            task_limits,
             *lanes,
             token=token,
         )

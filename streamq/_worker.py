@@ -25,6 +25,7 @@ from streamq._fetch import Slots, fetch_loop
 from streamq._flows import start_flow_support
 from streamq._leases import LeaseKeeper, Reclaimer, every
 from streamq._schedule import start_scheduler
+from streamq._scripts import task_limits
 from streamq._settle import Settler
 from streamq._types import LANES
 
@@ -79,6 +80,18 @@ class Worker:
         self.guard_every = round(1 / starvation_share) if starvation_share > 0 else 0
         self.min_lease = {
             q: min([t.lease for t in app.registry.tasks.values() if t.queue == q] or [30.0])
+            for q in self.queues
+        }
+        # This worker's task definitions decide lease and max_deliveries of the jobs it runs
+        # (the values stored by the producer are the fallback), and timeout (see _execute).
+        self.task_limits = {
+            q: task_limits(
+                {
+                    t.name: (t.lease, t.max_deliveries)
+                    for t in app.registry.tasks.values()
+                    if t.queue == q
+                }
+            )
             for q in self.queues
         }
         shortest = min(self.min_lease.values())

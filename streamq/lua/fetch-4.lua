@@ -3,7 +3,8 @@
 -- marking each active with a fresh fencing token.
 -- KEYS: events, stats, delayed, paused
 -- ARGV[4] consumer, ARGV[5] count, ARGV[6] promote limit, ARGV[7] '1' if the worker may take a
--- suspect, ARGV[8..] lanes, highest first
+-- suspect, ARGV[8] the worker's own task limits, JSON {name: [lease_ms, max_deliveries]} (they
+-- replace the stored ones for the delivery), ARGV[9..] lanes, highest first
 -- Returns {paused (0|1), jobs, next_due_ms (-1 = none), last entry id per lane (when no job),
 --   suspects waiting} where a job is {entry_id, lane, id, spec, attempt, fence, deliveries, lost}.
 -- A suspect is a job whose earlier delivery was lost with its worker (it may be what killed
@@ -14,7 +15,8 @@
 local consumer = ARGV[4]
 local remaining = tonumber(ARGV[5])
 local may_take_suspect = ARGV[7] == '1'
-local LANE_ARG = 8
+local limits = cjson.decode(ARGV[8])
+local LANE_ARG = 9
 
 local due = redis.call('ZRANGEBYSCORE', DELAYED_KEY, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[6]))
 for _, id in ipairs(due) do
@@ -37,8 +39,15 @@ if redis.call('EXISTS', KEYS[4]) == 1 then return {1, {}, next_due(), {}, 0} end
 local function deliver(eid, lane, id, spec, h)
   local fence = tonumber(h[5]) + 1
   local deliveries = tonumber(h[6]) + 1
-  redis.call('HSET', job_key(id), 'state', 'active', 'consumer', consumer, 'renewed', NOW,
-    'started_at', NOW, 'fence', fence, 'deliveries', deliveries)
+  local lim = limits[h[3]]
+  if lim then
+    redis.call('HSET', job_key(id), 'state', 'active', 'consumer', consumer, 'renewed', NOW,
+      'started_at', NOW, 'fence', fence, 'deliveries', deliveries, 'lease_ms', lim[1],
+      'max_deliveries', lim[2])
+  else
+    redis.call('HSET', job_key(id), 'state', 'active', 'consumer', consumer, 'renewed', NOW,
+      'started_at', NOW, 'fence', fence, 'deliveries', deliveries)
+  end
   emit('active', id, h[3], h[2])
   return {eid, lane, id, spec, tonumber(h[2]), fence, deliveries, tonumber(h[7] or '0')}
 end

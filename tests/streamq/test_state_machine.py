@@ -90,6 +90,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
                     2,
                     100,
                     "1" if not self.held[consumer] else "0",
+                    "{}",
                     *LANES,
                 ],
             )
