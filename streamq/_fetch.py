@@ -127,9 +127,10 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
         await limiter.refund(n - len(jobs))
         if jobs:
             continue
-        if reply.suspects_waiting and worker.inflight:
+        if reply.suspects_waiting:
             # A suspect waits for a worker with nothing in flight, and this one gets no new job
             # meanwhile: ask again when its jobs are done (or soon, in case another took it).
+            # (At once if they finished while this fetch was under way.)
             await worker.wait_idle(_IDLE_WAIT_MS / 1000)
             continue
         wait_ms = _IDLE_WAIT_MS
