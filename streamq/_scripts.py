@@ -7,7 +7,7 @@ fall back to SCRIPT LOAD when the server has not seen the script (after a restar
 
 Every script's ARGV starts with the queue's key prefix, the consumer group and the events
 stream's cap (the prelude reads them); the methods below add the rest by name. Every queue
-script is safe to re-send: its call names one more key, where its reply is kept for a minute,
+script is safe to re-send: its call names one more key, where its reply is kept for 30 s,
 so a call the client sends again after a lost reply answers that first reply and changes
 nothing. Outcomes travel
 to Lua as single letters (cheap on the hot path) and are translated here, so nothing outside

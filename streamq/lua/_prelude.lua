@@ -145,13 +145,16 @@ end
 
 -- A call that names a reply key (the key after the script's own, see streamq/_scripts.py) runs
 -- once: the client re-sends a script whose reply it lost, and the re-sent call gets the first
--- run's reply and changes nothing. Kept for longer than any re-send of the client takes.
-local REPLY_TTL_MS = 60000
+-- run's reply and changes nothing. Kept for longer than the client's re-sends take (seconds).
+-- A script whose run changed nothing a re-run would change again (an idle fetch, a renewal)
+-- sets KEEP_REPLY = false, so idle workers leave no keys behind.
+local REPLY_TTL_MS = 30000
+local KEEP_REPLY = true
 local function run_once(reply_key, body)
   if not reply_key then return body() end
   local first = redis.call('GET', reply_key)
   if first then return cmsgpack.unpack(first) end
   local reply = body()
-  redis.call('SET', reply_key, cmsgpack.pack(reply), 'PX', REPLY_TTL_MS)
+  if KEEP_REPLY then redis.call('SET', reply_key, cmsgpack.pack(reply), 'PX', REPLY_TTL_MS) end
   return reply
 end

@@ -16,6 +16,7 @@ local consumer = ARGV[4]
 local remaining = tonumber(ARGV[5])
 local may_take_suspect = ARGV[7] == '1'
 local limits = cjson.decode(ARGV[8])
+KEEP_REPLY = false  -- only a fetch that delivers jobs must answer a re-send with them
 local LANE_ARG = 9
 
 local due = redis.call('ZRANGEBYSCORE', DELAYED_KEY, '-inf', NOW, 'LIMIT', 0, tonumber(ARGV[6]))
@@ -37,6 +38,7 @@ end
 if redis.call('EXISTS', KEYS[4]) == 1 then return {1, {}, next_due(), {}, 0} end
 
 local function deliver(eid, lane, id, spec, h)
+  KEEP_REPLY = true
   local fence = tonumber(h[5]) + 1
   local deliveries = tonumber(h[6]) + 1
   local lim = limits[h[3]]

@@ -73,4 +73,6 @@ for i = 10, #ARGV, 2 do
 end
 if requeued > 0 then redis.call('HINCRBY', STATS_KEY, 'reclaimed', requeued) end
 if cancelled > 0 then redis.call('HINCRBY', STATS_KEY, 'cancelled', cancelled) end
+-- A sweep that took nothing back answers a re-send the same without keeping its reply.
+KEEP_REPLY = requeued + buried + cancelled > 0
 return {cursors, requeued, buried, cancelled}
