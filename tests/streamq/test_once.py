@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from streamq import App, Context
+from streamq import App, Context, Fatal
 from streamq._metrics import JOBS_FENCED
 from tests.streamq.faults import drop_one_reply, script_sha
 from tests.streamq.test_worker import until
@@ -145,3 +145,54 @@ async def test_a_lost_cancel_reply_cancels_once(app_factory, queue, redis_url) -
     events = await _event_types(producer, queue, h.id)
     assert events == Counter(scheduled=1, cancelled=1)
     assert (await _totals(producer, queue)).get("cancelled") == 1
+
+
+async def test_a_lost_progress_reply_records_one_event(
+    app_factory, queue, run_worker, redis_url
+) -> None:
+    producer = app_factory()
+    async with drop_one_reply(redis_url) as proxy:
+        app = app_factory(url=proxy.url)
+        answers: list[bool] = []
+        for a in (producer, app):
+
+            @a.task("job", queue=queue)
+            async def job(ctx: Context, x: int) -> int:
+                answers.append(await ctx.progress(50, "half"))
+                return x
+
+        proxy.arm(script_sha("progress-1"))
+        async with run_worker(app):
+            h = await producer.enqueue("job", 1)
+            assert await h.result(timeout=10) == 1
+        assert proxy.dropped == 1
+    assert answers == [True]
+    events = await _event_types(producer, queue, h.id)
+    assert events == Counter(queued=1, active=1, progress=1, completed=1)
+
+
+async def test_a_lost_replay_reply_counts_the_replayed_job(
+    app_factory, queue, run_worker, redis_url
+) -> None:
+    producer = app_factory()
+    async with drop_one_reply(redis_url) as proxy:
+        app = app_factory(url=proxy.url)
+        for a in (producer, app):
+
+            @a.task("job", queue=queue)
+            async def job(ctx: Context, x: int) -> int:
+                raise Fatal("no")
+
+        async with run_worker(producer):
+            h = await producer.enqueue("job", 1)
+            await until(lambda: _is_dead(h), timeout=10)
+        await app.connect()
+        proxy.arm(script_sha("replay-2"))
+        assert await app.replay_dead(queue) == 1
+        assert proxy.dropped == 1
+    assert await h.state() == "queued"
+    assert (await _event_types(producer, queue, h.id))["queued"] == 2  # enqueued, replayed
+
+
+async def _is_dead(h: object) -> bool:
+    return await h.state() == "dead"  # type: ignore[attr-defined,no-any-return]
