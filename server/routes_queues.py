@@ -31,9 +31,10 @@ def job_types(app: streamq.App, queue: str) -> list[JobType]:
     ]
 
 
-async def queue_view(call: Call, queue: str) -> QueueView:
-    stats = await call.state.metrics.stats(queue)
-    call.state.rates.record(queue, stats.totals)
+async def queue_view(call: Call, queue: str, now_ms: int | None = None) -> QueueView:
+    """The queue as the read model sees it (the same figures ``streamq inspect`` shows)."""
+    async with call.state.metrics.stats_slots:  # the server-wide limit on stats reads
+        stats = await streamq.ReadModel(call.app.broker).summary(queue, now_ms)
     return QueueView(
         name=queue,
         paused=stats.paused,
@@ -42,7 +43,7 @@ async def queue_view(call: Call, queue: str) -> QueueView:
         ),
         lanes={lane: LaneView(depth=s.depth, pending=s.pending) for lane, s in stats.lanes.items()},
         totals=dict(stats.totals),
-        rates=call.state.rates.rates(queue),
+        rates=stats.rates,
         workers=stats.workers,
         oldest_waiting_age=stats.oldest_waiting_age,
         jobs=job_types(call.app, queue),
@@ -64,7 +65,9 @@ async def list_queues(request: Request, call: Call) -> Response:
     per state and lane, per-second rates, and the jobs each accepts. Only the queues the
     token may read (or ``meta``-read) are listed."""
     names = [q for q in await call.state.queue_names() if call.allows("meta", q)]
-    views = await asyncio.gather(*(queue_view(call, q) for q in names))
+    # One clock reading for the whole list: every queue's rates cover the same minute.
+    now_ms = await streamq.ReadModel(call.app.broker).server_ms()
+    views = await asyncio.gather(*(queue_view(call, q, now_ms) for q in names))
     return json_response(QueueList(queues=list(views)))
 
 
@@ -78,7 +81,7 @@ async def list_queues(request: Request, call: Call) -> Response:
     tags=("queues",),
 )
 async def get_queue(request: Request, call: Call) -> Response:
-    """Counts per state and lane, per-second rates over the last minute, workers, the age of
+    """Counts per state and lane, events per second over the last minute, workers, the age of
     the oldest waiting job, and the job names the queue accepts with their payload schemas."""
     queue = await call.state.require_queue(request.path_params["queue"])
     return json_response(await queue_view(call, queue))

@@ -193,8 +193,7 @@ async def test_rates_cover_the_sampled_span_when_busier_than_the_sample(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from streamq import EnqueueRequest
-    from streamq.cli import _read
+    from streamq import EnqueueRequest, _inspect
 
     queue = uniq("rate")
     app, _ = make_app(app_factory, queue)
@@ -203,6 +202,6 @@ async def test_rates_cover_the_sampled_span_when_busier_than_the_sample(
     assert r.json()["rates"]["queued"] == 0.5  # 30 in the last minute
     # With a sample smaller than the minute's events, the rate is over the sample's span:
     # 10 events written within a moment are far more than 10 per minute.
-    monkeypatch.setattr(_read, "RATE_SAMPLE", 10)
+    monkeypatch.setattr(_inspect, "RATE_SAMPLE", 10)
     r = await cli(capsys, "inspect", "queue", queue, "--json", "--redis-url", redis_url)
     assert r.json()["rates"]["queued"] > 5
