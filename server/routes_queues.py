@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +15,10 @@ from server.routing import OperationTable
 from server.schemas import JobType, LaneView, PauseResult, QueueList, QueueView, StateCounts
 
 operation = OperationTable()
+# Pause and resume: admin calls answering the queue's new state.
+_pausing = functools.partial(
+    operation, scope="admin", responses={200: PauseResult}, errors=(404, 503), tags=("admin",)
+)
 
 
 def job_types(app: streamq.App, queue: str) -> list[JobType]:
@@ -87,33 +92,19 @@ async def get_queue(request: Request, call: Call) -> Response:
     return json_response(await queue_view(call, queue))
 
 
-@operation(
-    "POST",
-    "/v1/queues/{queue}/pause",
-    summary="Pause a queue",
-    scope="admin",
-    responses={200: PauseResult},
-    errors=(404, 503),
-    tags=("admin",),
-)
+@_pausing("POST", "/v1/queues/{queue}/pause", summary="Pause a queue")
 async def pause_queue(request: Request, call: Call) -> Response:
     """Workers stop taking new jobs from the queue; jobs can still be enqueued."""
-    queue = await call.state.require_queue(request.path_params["queue"])
-    await call.app.pause(queue)
-    return json_response(PauseResult(queue=queue, paused=True))
+    return await _set_paused(request, call, True)
 
 
-@operation(
-    "POST",
-    "/v1/queues/{queue}/resume",
-    summary="Resume a queue",
-    scope="admin",
-    responses={200: PauseResult},
-    errors=(404, 503),
-    tags=("admin",),
-)
+@_pausing("POST", "/v1/queues/{queue}/resume", summary="Resume a queue")
 async def resume_queue(request: Request, call: Call) -> Response:
     """Workers take jobs from the queue again."""
+    return await _set_paused(request, call, False)
+
+
+async def _set_paused(request: Request, call: Call, paused: bool) -> Response:
     queue = await call.state.require_queue(request.path_params["queue"])
-    await call.app.resume(queue)
-    return json_response(PauseResult(queue=queue, paused=False))
+    await (call.app.pause if paused else call.app.resume)(queue)
+    return json_response(PauseResult(queue=queue, paused=paused))

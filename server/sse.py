@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 import anyio
@@ -73,56 +72,14 @@ def encode_event(event: streamq.Event) -> Encoded:
     return Encoded(event.id, entry_key(event.id), event.job, event.type, data, meta)
 
 
-class Subscriber:
-    """A bounded buffer of encoded events for one client (optionally one job's only)."""
+class Subscriber(streamq.EventBuffer[Encoded]):
+    """One client's bounded buffer of encoded events (optionally one job's only)."""
 
     def __init__(self, job: str | None, limit: int) -> None:
-        self.job = job
-        self.limit = limit
-        self.buffer: deque[Encoded] = deque()
-        self.overflowed = False
-        self.closed = False
+        super().__init__(job, limit)
         self.feed: QueueFeed | None = None
         # The feed's position when this subscriber joined: it receives everything after it.
         self.start_cursor = "0-0"
-        self._wakeup = asyncio.Event()
-
-    def push(self, batch: list[Encoded]) -> None:
-        if self.overflowed or self.closed:
-            return
-        if self.job is not None:
-            batch = [e for e in batch if e.job == self.job]
-            if not batch:
-                return
-        if len(self.buffer) + len(batch) > self.limit:
-            # Too far behind: drop everything; the stream catches up from Redis instead.
-            self.overflowed = True
-            self.buffer.clear()
-        else:
-            self.buffer.extend(batch)
-        self._wakeup.set()
-
-    def reset(self) -> None:
-        """Forget the buffer and any overflow (the caller re-reads Redis from its last id)."""
-        self.buffer.clear()
-        self.overflowed = False
-
-    def close(self) -> None:
-        self.closed = True
-        self._wakeup.set()
-
-    async def wait(self, timeout: float) -> bool:
-        """True when there is something to look at (events, overflow, close), False on timeout."""
-        if not (self.buffer or self.overflowed or self.closed):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-        self._wakeup.clear()
-        return bool(self.buffer or self.overflowed or self.closed)
-
-    def take(self) -> list[Encoded]:
-        items = list(self.buffer)
-        self.buffer.clear()
-        return items
 
 
 class QueueFeed:

@@ -28,7 +28,7 @@ from streamq._errors import (
     StreamqError,
     UnknownJob,
 )
-from streamq._events import EventFeeds, Subscription, event_feeds
+from streamq._events import EventBuffer, EventFeeds, Subscription, event_feeds
 from streamq._flows import ChildResult, Flow, FlowState
 from streamq._groups import grouped
 from streamq._handle import JobHandle
@@ -64,6 +64,7 @@ __all__ = [
     "DeadLetter",
     "EnqueueRequest",
     "Event",
+    "EventBuffer",
     "EventFeeds",
     "Fatal",
     "Flow",

@@ -4,6 +4,7 @@ Queue stats come from the read model (``streamq._inspect``), events from ``strea
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from streamq import _inspect, _keys
@@ -117,32 +118,38 @@ async def dead_letters(broker: Broker, queue: str, count: int, after: str) -> li
 
 
 async def replay_dead(broker: Broker, queue: str, ids: list[str] | None) -> int:
-    await broker.connect()
-    total = 0
-    with broker_errors(f"replay of dead letters on {queue}"):
-        if ids is not None:
-            for start in range(0, len(ids), _REPLAY_BATCH):
-                chunk = ids[start : start + _REPLAY_BATCH]
-                total += (await broker.scripts.replay(queue, chunk, limit=_REPLAY_BATCH))[1]
-            return total
-        while True:  # all: in batches, so no single script call blocks Redis for long
-            processed, n = await broker.scripts.replay(queue, None, limit=_REPLAY_BATCH)
-            total += n
-            if processed < _REPLAY_BATCH:
-                return total
+    async def replay(chunk: list[str] | None) -> tuple[int, int]:
+        return await broker.scripts.replay(queue, chunk, limit=_REPLAY_BATCH)
+
+    return await _dead_in_batches(broker, queue, ids, "replay", replay)
 
 
 async def purge_dead(broker: Broker, queue: str, ids: list[str] | None) -> int:
+    async def purge(chunk: list[str] | None) -> tuple[int, int]:
+        n = await broker.scripts.purge(queue, chunk, limit=_REPLAY_BATCH)
+        return n, n
+
+    return await _dead_in_batches(broker, queue, ids, "purge", purge)
+
+
+async def _dead_in_batches(
+    broker: Broker,
+    queue: str,
+    ids: list[str] | None,
+    action: str,
+    run: Callable[[list[str] | None], Awaitable[tuple[int, int]]],
+) -> int:
+    """Runs ``run`` (one script call: entries looked at, entries changed) over ``ids`` or, for
+    None, over every dead letter, in batches so no single call blocks Redis for long."""
     await broker.connect()
     total = 0
-    with broker_errors(f"purge of dead letters on {queue}"):
+    with broker_errors(f"{action} of dead letters on {queue}"):
         if ids is not None:
             for start in range(0, len(ids), _REPLAY_BATCH):
-                chunk = ids[start : start + _REPLAY_BATCH]
-                total += await broker.scripts.purge(queue, chunk, limit=_REPLAY_BATCH)
+                total += (await run(ids[start : start + _REPLAY_BATCH]))[1]
             return total
         while True:
-            n = await broker.scripts.purge(queue, None, limit=_REPLAY_BATCH)
+            processed, n = await run(None)
             total += n
-            if n < _REPLAY_BATCH:
+            if processed < _REPLAY_BATCH:
                 return total

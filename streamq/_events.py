@@ -22,7 +22,7 @@ import logging
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from streamq import _keys
 from streamq._connection import broker_errors, read_entries, stream_entries
@@ -212,10 +212,6 @@ class EventFeeds:
         if self.feeds.get(feed.queue) is feed:
             del self.feeds[feed.queue]
 
-    @property
-    def subscriber_count(self) -> int:
-        return sum(len(f.subscribers) for f in self.feeds.values())
-
     async def settle(self) -> None:
         """Waits (boundedly) for the loops of feeds nobody listens to any more to end their
         last read, so none is left holding a connection."""
@@ -255,35 +251,65 @@ def event_feeds(broker: Broker) -> EventFeeds:
     return found
 
 
-class _Buffer:
-    """A bounded buffer of events (optionally one job's only) filled by a subscription."""
+class HasJob(Protocol):
+    @property
+    def job(self) -> str: ...
+
+
+T = TypeVar("T", bound=HasJob)
+
+
+class EventBuffer(Generic[T]):
+    """A bounded buffer of one reader's events (only ``job``'s if given), filled by a feed
+    subscription: events as read (``EventFollower``) or already encoded (the server's SSE).
+
+    A reader more than ``limit`` events behind is marked ``overflowed`` and its buffer is
+    dropped: it catches up by reading Redis from its last id instead."""
 
     def __init__(self, job: str | None, limit: int) -> None:
         self.job = job
         self.limit = limit
-        self.items: deque[Event] = deque()
+        self.buffer: deque[T] = deque()
         self.overflowed = False
         self.closed = False
-        self.wakeup = asyncio.Event()
+        self._wakeup = asyncio.Event()
 
-    def push(self, batch: list[Event]) -> None:
+    def push(self, batch: list[T]) -> None:
         if self.overflowed or self.closed:
             return
         if self.job is not None:
             batch = [e for e in batch if e.job == self.job]
             if not batch:
                 return
-        if len(self.items) + len(batch) > self.limit:
-            # Too far behind: drop everything; the reader catches up from Redis instead.
+        if len(self.buffer) + len(batch) > self.limit:
             self.overflowed = True
-            self.items.clear()
+            self.buffer.clear()
         else:
-            self.items.extend(batch)
-        self.wakeup.set()
+            self.buffer.extend(batch)
+        self._wakeup.set()
+
+    def reset(self) -> None:
+        """Forget the buffer and any overflow (the caller re-reads Redis from its last id)."""
+        self.buffer.clear()
+        self.overflowed = False
 
     def close(self) -> None:
         self.closed = True
-        self.wakeup.set()
+        self._wakeup.set()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """True when there is something to look at (events, overflow, close), False after
+        ``timeout`` seconds (None: no limit)."""
+        if not (self.buffer or self.overflowed or self.closed):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+        self._wakeup.clear()
+        return bool(self.buffer or self.overflowed or self.closed)
+
+    def take(self) -> list[T]:
+        items = list(self.buffer)
+        self.buffer.clear()
+        return items
 
 
 class EventFollower:
@@ -308,7 +334,7 @@ class EventFollower:
         self.queue = queue
         self.after = after
         self.job = job
-        self._buffer = _Buffer(job, buffer)
+        self._buffer: EventBuffer[Event] = EventBuffer(job, buffer)
         self._sub: Subscription | None = None
         self._catching_up = after != "$"
         self._backlog_started = False
@@ -334,8 +360,7 @@ class EventFollower:
             if self._catching_up:
                 if not self._backlog_started:
                     # Everything delivered before this point is in Redis for the read below.
-                    self._buffer.items.clear()
-                    self._buffer.overflowed = False
+                    self._buffer.reset()
                     self._backlog_started = True
                 events = await read_events(self.broker, self.queue, self.after, READ_COUNT, None)
                 if len(events) < READ_COUNT:
@@ -347,20 +372,12 @@ class EventFollower:
                     if mine:
                         return mine
                 continue
-            buf = self._buffer
-            if not (buf.items or buf.overflowed or buf.closed):
-                buf.wakeup.clear()
-                if timeout is None:
-                    await buf.wakeup.wait()
-                else:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(buf.wakeup.wait(), timeout)
-            if buf.overflowed:
+            await self._buffer.wait(timeout)
+            if self._buffer.overflowed:
                 self._catching_up = True
                 continue
             last = entry_key(self.after)
-            fresh = [e for e in buf.items if entry_key(e.id) > last]
-            buf.items.clear()
+            fresh = [e for e in self._buffer.take() if entry_key(e.id) > last]
             if fresh:
                 self.after = fresh[-1].id
             return fresh

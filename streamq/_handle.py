@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamq import _admin, _keys
 from streamq._connection import as_text, broker_errors
-from streamq._errors import BrokerUnavailable, JobCancelled, JobFailed, JobNotFound
+from streamq._errors import JobCancelled, JobFailed, JobNotFound
 from streamq._events import EventFollower, Subscription, entry_before, event_feeds
 from streamq._types import TERMINAL_STATES, Event, Job
 
@@ -102,17 +102,13 @@ class Waiters:
     cost one blocked connection, shared with every other reader of that queue's events."""
 
     def __init__(self, broker: Broker) -> None:
-        # Weak: the broker is the key these waiters are found under (see waiters_of).
-        self._broker_ref = weakref.ref(broker)
+        self._feeds = event_feeds(broker)
         self._futures: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
         self._subscriptions: dict[str, Subscription] = {}
 
     @property
     def _broker(self) -> Broker:
-        broker = self._broker_ref()
-        if broker is None:
-            raise BrokerUnavailable("the broker these waiters belong to is gone")
-        return broker
+        return self._feeds.broker
 
     async def wait(self, queue: str, job_id: str, timeout: float | None) -> Job:
         await self._broker.connect()
@@ -162,7 +158,7 @@ class Waiters:
                         if not fut.done():
                             fut.set_result(None)
 
-        self._subscriptions[queue] = await event_feeds(self._broker).subscribe(queue, wake)
+        self._subscriptions[queue] = await self._feeds.subscribe(queue, wake)
 
     async def close(self) -> None:
         """Leaves every feed and stops the broker's feeds (the app is closing)."""
@@ -170,9 +166,7 @@ class Waiters:
         self._subscriptions.clear()
         for sub in subscriptions:
             sub.close()
-        broker = self._broker_ref()
-        if broker is not None:
-            await event_feeds(broker).close()
+        await self._feeds.close()
 
 
 _waiters: weakref.WeakKeyDictionary[Broker, Waiters] = weakref.WeakKeyDictionary()

@@ -63,25 +63,36 @@ class LaneInfo(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ConsumerInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """One consumer of a lane's group (a worker's name for it)."""
+
     name: str
     pending: int
+    """Entries delivered to it and not yet acknowledged."""
     idle_s: float
+    """Seconds since its last attempted interaction (XINFO CONSUMERS ``idle``)."""
     inactive_s: float | None
+    """Seconds since its last successful read; None on servers older than Redis 7.2."""
 
 
 class GroupInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A consumer group of one lane."""
+
     lane: str
     group: str
     pending: int
     lag: int | None
+    """Entries not yet delivered to the group; None when the server cannot tell."""
     last_delivered_id: str
     consumers: list[ConsumerInfo]
 
 
 class WorkerBeat(msgspec.Struct, frozen=True, kw_only=True):
+    """A worker's heartbeat on the queue."""
+
     name: str
     last_seen_s: float
     alive: bool
+    """Whether it beat within the last ``WORKER_ALIVE_MS``."""
 
 
 class QueueGroups(msgspec.Struct, frozen=True, kw_only=True):
