@@ -122,7 +122,7 @@ def create_app(
 
 
 async def _sample_stats(state: ServerState, stop: asyncio.Event) -> None:
-    """Samples every queue's totals now and then, so rates exist before anyone asks."""
+    """Reads every queue's stats now and then, so the gauges are warm before a scrape."""
     interval = state.settings.stats_sample_seconds
     if interval <= 0:
         return
