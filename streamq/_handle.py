@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from streamq import _admin, _keys
@@ -105,6 +105,7 @@ class Waiters:
         self._feeds = event_feeds(broker)
         self._futures: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
         self._subscriptions: dict[str, Subscription] = {}
+        self._subscribing = asyncio.Lock()
 
     @property
     def _broker(self) -> Broker:
@@ -147,9 +148,18 @@ class Waiters:
             self._futures.pop(key, None)
 
     async def _subscribe(self, queue: str) -> None:
-        sub = self._subscriptions.get(queue)
-        if sub is not None and sub.active:
+        if self._subscribed(queue):
             return
+        async with self._subscribing:  # concurrent first waits on a queue subscribe once
+            if not self._subscribed(queue):
+                self._subscriptions[queue] = await self._feeds.subscribe(queue, self._waker(queue))
+
+    def _subscribed(self, queue: str) -> bool:
+        sub = self._subscriptions.get(queue)
+        return sub is not None and sub.active
+
+    def _waker(self, queue: str) -> Callable[[list[Event]], None]:
+        """Wakes the waiters of every job of ``queue`` whose terminal event is delivered."""
 
         def wake(events: list[Event]) -> None:
             for event in events:
@@ -158,7 +168,7 @@ class Waiters:
                         if not fut.done():
                             fut.set_result(None)
 
-        self._subscriptions[queue] = await self._feeds.subscribe(queue, wake)
+        return wake
 
     async def close(self) -> None:
         """Leaves every feed and stops the broker's feeds (the app is closing)."""
