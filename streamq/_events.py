@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
 
 from streamq import _keys
 from streamq._connection import broker_errors, read_entries, stream_entries
+from streamq._errors import BrokerUnavailable
 from streamq._types import Event
 
 if TYPE_CHECKING:
@@ -178,8 +179,6 @@ class EventFeeds:
     def broker(self) -> Broker:
         broker = self._broker_ref()
         if broker is None:
-            from streamq._errors import BrokerUnavailable
-
             raise BrokerUnavailable("the broker these feeds belong to is gone")
         return broker
 
