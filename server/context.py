@@ -17,6 +17,7 @@ from server.auth import Authenticator, Principal
 from server.errors import ApiError
 from server.limits import RateLimiter, StreamSlots
 from server.metrics import ServerMetrics
+from server.rates import RateTracker
 from server.readiness import Readiness
 from server.schemas import ENTRY_ID_PATTERN, JOB_ID_PATTERN
 from server.settings import ServerSettings
@@ -49,9 +50,11 @@ class ServerState:
         self.slots = StreamSlots(settings.sse_max_per_token)
         self.redis_slots = asyncio.Semaphore(max(1, settings.max_concurrent_redis))
         self.hub = EventHub(app, buffer=settings.sse_client_buffer)
+        self.rates = RateTracker()
         self.metrics = ServerMetrics(
             app,
             sse_clients=lambda: self.slots.total,
+            rates=self.rates,
             deadline=settings.request_deadline_seconds,
         )
         self.readiness = Readiness(

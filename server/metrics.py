@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import streamq
+from server.rates import RateTracker
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +101,12 @@ class ServerMetrics:
         app: streamq.App,
         *,
         sse_clients: Callable[[], int],
+        rates: RateTracker,
         deadline: float = 1.5,
     ) -> None:
         self.app = app
         self.deadline = deadline
+        self.rates = rates
         self.stats_slots = asyncio.Semaphore(STATS_CONCURRENCY)
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
@@ -126,7 +129,7 @@ class ServerMetrics:
         self.registry.register(self.queues)
 
     async def refresh(self) -> None:
-        """Read every queue's stats from Redis into the collector,
+        """Read every queue's stats from Redis into the collector (and the rate samples),
         within ``deadline`` seconds: a Redis that does not answer is ``streamq_redis_up 0``."""
         try:
             async with asyncio.timeout(self.deadline):
@@ -139,6 +142,8 @@ class ServerMetrics:
             return
         self.queues.snapshot = snapshot
         self.queues.redis_up = True
+        for stats in snapshot:
+            self.rates.record(stats.queue, stats.totals)
 
     async def stats(self, queue: str) -> streamq.QueueStats:
         """One queue's stats, within the server-wide limit on concurrent stats reads."""

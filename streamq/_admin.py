@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from streamq._broker import Broker
 
 _REPLAY_BATCH = 500
+# A worker that has not renewed its heartbeat for this long is not counted as alive.
+WORKER_ALIVE_MS = 15_000
 
 
 def _ms(value: bytes | None) -> float | None:

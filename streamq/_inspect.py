@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 RATE_WINDOW_S = 60.0
 RATE_SAMPLE = 5000
 RATE_TYPES = ("queued", "completed", "retrying", "dead", "cancelled", "reclaimed")
-# A worker that has not renewed its heartbeat for this long is not counted as alive.
-WORKER_ALIVE_MS = 15_000
 # Queues read concurrently for a listing (each read is a few round trips).
 QUEUES_AT_ONCE = 16
 HISTORY_PAGE = 1000
@@ -92,7 +90,7 @@ class WorkerBeat(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     last_seen_s: float
     alive: bool
-    """Whether it beat within the last ``WORKER_ALIVE_MS``."""
+    """Whether it beat within the last ``_admin.WORKER_ALIVE_MS``."""
 
 
 class QueueGroups(msgspec.Struct, frozen=True, kw_only=True):
@@ -172,7 +170,7 @@ class ReadModel:
             pipe.xlen(_keys.dead(queue))
             pipe.hgetall(_keys.stats(queue))
             pipe.exists(_keys.paused(queue))
-            pipe.zcount(_keys.workers(queue), now_ms - WORKER_ALIVE_MS, "+inf")
+            pipe.zcount(_keys.workers(queue), now_ms - _admin.WORKER_ALIVE_MS, "+inf")
             replies = await pipe.execute(raise_on_error=False)
             lanes: dict[str, LaneStats] = {}
             for i, lane in enumerate(LANES):
@@ -324,7 +322,7 @@ class ReadModel:
             WorkerBeat(
                 name=as_text(name),
                 last_seen_s=max(now_ms - score, 0) / 1000,
-                alive=now_ms - score <= WORKER_ALIVE_MS,
+                alive=now_ms - score <= _admin.WORKER_ALIVE_MS,
             )
             for name, score in beats
         ]

@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import streamq
 from server.metrics import ServerMetrics
+from server.rates import RateTracker
 
 SUFFIXES = {
     "counter": ("_total",),
@@ -22,7 +23,7 @@ SUFFIXES = {
 async def render(app: streamq.App) -> list[Metric]:
     """What /metrics renders: the server's registry plus the process-wide one that holds the
     worker and producer counters."""
-    metrics = ServerMetrics(app, sse_clients=lambda: 0)
+    metrics = ServerMetrics(app, sse_clients=lambda: 0, rates=RateTracker())
     body = (await metrics.render(include_process=True)).decode()
     return list(text_string_to_metric_families(body))
 

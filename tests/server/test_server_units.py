@@ -12,6 +12,7 @@ from server.app import OPERATIONS
 from server.errors import ApiError
 from server.limits import RateLimiter, StreamSlots, check_payload, decode_json, json_depth
 from server.openapi import build_openapi
+from server.rates import RateTracker
 from server.schemas import EnqueueBody
 from server.sse import entry_id_at, entry_key
 
@@ -97,6 +98,16 @@ def test_stream_slots() -> None:
     for key in ("a", "a", "b"):
         slots.release(key)
     assert slots.total == 0
+
+
+def test_rates_from_samples() -> None:
+    tracker = RateTracker(window=60)
+    tracker.record("q", {"completed": 10}, now=100.0)
+    assert tracker.rates("q") == {}
+    tracker.record("q", {"completed": 30, "enqueued": 5}, now=110.0)
+    assert tracker.rates("q") == {"completed": 2.0, "enqueued": 0.5}
+    tracker.record("q", {"completed": 90, "enqueued": 5}, now=200.0)  # old samples age out
+    assert tracker.rates("q")["completed"] == pytest.approx(60 / 90, abs=1e-3)
 
 
 def test_entry_ids() -> None:
