@@ -26,7 +26,6 @@ from processors.api.requests import (
     events_url,
     monitoring_url,
     new_request_id,
-    read_json,
     results_url,
     runtime,
 )
@@ -54,7 +53,7 @@ from processors.jobs.analysis import (
 from processors.jobs.wallet_claims import Running
 from processors.runtime import Runtime
 from processors.services.wallet import SimilarityFlowResult, similarity_flow
-from server import ApiError, Call, OperationTable, Param, json_response
+from server import ApiError, Call, OperationTable, Param, json_response, read_json
 
 __all__ = ["operation"]
 
@@ -116,7 +115,7 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
 
     While another analysis of the wallet is unfinished the answer is 409 with that job's id and
     monitoring URL; ``ifRunning: "queue"`` queues a new job behind it instead."""
-    body: DashboardBody = await read_json(request, call, DashboardBody)
+    body: DashboardBody = await read_json(request, DashboardBody)
     rt = await runtime(call)
     [wallet] = checked_wallets([body.wallet_address])
     started, request_id = await enqueue_dashboard(
@@ -161,7 +160,7 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
 async def quick_similarity(request: Request, call: Call) -> Response:
     """Similarity over the wallets' stored history and their current balances, computed in the
     request (01's "Pipeline 1"); wallets never synced have no history to compare."""
-    body: SimilarityBody = await read_json(request, call, SimilarityBody)
+    body: SimilarityBody = await read_json(request, SimilarityBody)
     rt = await runtime(call)
     wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
     try:
@@ -212,7 +211,7 @@ async def jobs_similarity_analyze(request: Request, call: Call) -> Response:
 
 
 async def _queue_similarity(request: Request, call: Call) -> Response:
-    body: SimilarityBody = await read_json(request, call, SimilarityBody)
+    body: SimilarityBody = await read_json(request, SimilarityBody)
     rt = await runtime(call)
     wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
     if not 0.0 < body.failure_threshold <= 1.0:
@@ -306,7 +305,7 @@ async def wallet_status(request: Request, call: Call) -> Response:
 async def trigger_analysis(request: Request, call: Call) -> Response:
     """Kept working for old clients (02): queues a dashboard analysis per wallet, skipping
     wallets with one already running. Answers with ``Deprecation: true``."""
-    body: TriggerBody = await read_json(request, call, TriggerBody)
+    body: TriggerBody = await read_json(request, TriggerBody)
     rt = await runtime(call)
     wallets = checked_wallets(body.wallet_addresses)
     triggered: list[str] = []

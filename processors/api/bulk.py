@@ -23,7 +23,6 @@ from processors.api.requests import (
     events_url,
     monitoring_url,
     new_request_id,
-    read_json,
     runtime,
 )
 from processors.api.schemas import (
@@ -40,7 +39,7 @@ from processors.ids import sync_job_id
 from processors.jobs.bulk import BulkMember, bulk_members, start_bulk_analysis
 from processors.jobs.types import BulkAnalysis, SyncWallet
 from processors.runtime import Runtime
-from server import ApiError, Call, OperationTable, json_response
+from server import ApiError, Call, OperationTable, json_response, read_json
 
 __all__ = ["bulk_status_url", "operation"]
 
@@ -67,7 +66,7 @@ def bulk_status_url(bulk_id: str) -> str:
 async def sync_wallet(request: Request, call: Call) -> Response:
     """One ``sync-wallet`` job; its id derives from the wallet and ``requestId`` (generated if
     not given), so the same request twice is one job (``deduplicated``)."""
-    body: SyncBody = await read_json(request, call, SyncBody)
+    body: SyncBody = await read_json(request, SyncBody)
     rt = await runtime(call)
     [wallet] = checked_wallets([body.wallet_address])
     request_id = body.request_id or new_request_id("sync")
@@ -114,7 +113,7 @@ async def analyze_wallets(request: Request, call: Call) -> Response:
     """01's bulk flow: each wallet synced, then analysed for each of ``analysisTypes``; the
     bulk job completes if at least ``failureThreshold`` of the wallets succeeded. Watch
     ``monitoringUrl`` (per-wallet and per-type progress)."""
-    body: AnalyzeBody = await read_json(request, call, AnalyzeBody)
+    body: AnalyzeBody = await read_json(request, AnalyzeBody)
     rt = await runtime(call)
     wallets = checked_wallets(body.wallet_addresses)
     if not body.analysis_types:

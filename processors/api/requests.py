@@ -1,21 +1,13 @@
 """What every application endpoint does with a request before its own work: find the
-deployment's Runtime, read and decode the JSON body within the server's size limit, and check
-wallet addresses and job ids — each failure an ``ApiError`` (4xx in the error envelope).
-
-The body is read here with starlette and msgspec, on ``server``'s public names only
-(``Call.state.settings.max_body_bytes``), with the same error codes as the server's own
-routes: 413 ``payload_too_large``, 400 ``bad_request`` / ``malformed_json`` /
-``payload_too_deep``, 422 ``invalid_payload`` with the field path.
+deployment's Runtime and check wallet addresses and job ids — each failure an ``ApiError`` (4xx
+in the error envelope). JSON bodies are read with the server's public ``server.read_json``, so
+they get the server's own limits and error codes.
 """
 
 from __future__ import annotations
 
 import secrets
 import time
-from typing import TypeVar
-
-import msgspec
-from starlette.requests import Request
 
 import streamq
 from processors.errors import InvalidWalletAddress
@@ -32,12 +24,9 @@ __all__ = [
     "events_url",
     "monitoring_url",
     "new_request_id",
-    "read_json",
     "results_url",
     "runtime",
 ]
-
-T = TypeVar("T")
 
 MAX_WALLETS = 100
 
@@ -95,56 +84,3 @@ def checked_job_id(job_id: str) -> str:
     except streamq.InvalidJobId:
         message = "a job id is 1-200 characters of letters, digits and ._:@-"
         raise ApiError(400, "invalid_job_id", message) from None
-
-
-async def read_json(request: Request, call: Call, kind: type[T]) -> T:
-    """The request's JSON body as ``kind``, read up to the server's ``max_body_bytes``."""
-    return decode_body(await _read_body(request, call.state.settings.max_body_bytes), kind)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    # The declared Content-Length refuses an honest oversized upload without reading it; the
-    # running total catches chunked or lying clients.
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
-        if size > limit:
-            raise _too_large(limit)
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
-
-
-def decode_body(body: bytes, kind: type[T]) -> T:
-    """``body`` decoded as ``kind``: ApiError 400 for broken JSON, 422 for the wrong shape."""
-    if not body.strip():
-        raise ApiError(400, "bad_request", "the request needs a JSON body")
-    try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        raise _invalid_payload(exc) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ApiError(400, "payload_too_deep", "JSON nesting is too deep") from None
-
-
-def _invalid_payload(exc: msgspec.ValidationError) -> ApiError:
-    # msgspec ends its message with " - at `$.a.b`": that path goes into the envelope too.
-    message, marker, path = str(exc).rpartition(" - at `")
-    if not marker or not path.endswith("`"):
-        return ApiError(422, "invalid_payload", f"{exc} - at `$`", path="$")
-    path = path[:-1]
-    return ApiError(422, "invalid_payload", f"{message} - at `{path}`", path=path)
