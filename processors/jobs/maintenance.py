@@ -76,38 +76,41 @@ async def _on_record(
     list. A failure is recorded when the broker will not try again (last attempt, or final)."""
     started = time.time()
     holder: list[CleanupOutcome | RefreshOutcome] = []
+
+    async def record(
+        outcome: Outcome, result: dict[str, int] | None = None, error: str | None = None
+    ) -> None:
+        run = MaintenanceRun(
+            job_id=ctx.job_id,
+            attempt=ctx.attempt,
+            started_at=started,
+            finished_at=time.time(),
+            outcome=outcome,
+            result=result,
+            error=error,
+        )
+        await _record(rt, ctx.name, run)
+
     try:
         yield holder
     except BaseException as exc:
         final = isinstance(exc, streamq.Fatal) or ctx.attempt >= ctx.job.max_attempts
         if final and not isinstance(exc, anyio.get_cancelled_exc_class()):
             with anyio.CancelScope(shield=True):
-                run = MaintenanceRun(
-                    job_id=ctx.job_id,
-                    attempt=ctx.attempt,
-                    started_at=started,
-                    finished_at=time.time(),
-                    outcome="failed",
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-                await _record(rt, ctx.name, run)
+                await record("failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    result = msgspec.to_builtins(holder[0]) if holder else None
-    run = MaintenanceRun(
-        job_id=ctx.job_id,
-        attempt=ctx.attempt,
-        started_at=started,
-        finished_at=time.time(),
-        outcome="completed",
-        result=result,
-    )
-    await _record(rt, ctx.name, run)
+    await record("completed", msgspec.to_builtins(holder[0]) if holder else None)
+
+
+def _clock(req: Maintenance) -> int:
+    """The time a run judges ages by: the payload's ``now`` (tests), else the wall clock."""
+    return int(time.time()) if req.now is None else req.now
 
 
 async def cleanup_old_cache_job(ctx: streamq.Context, req: Maintenance) -> CleanupOutcome:
     """``cleanup-old-cache``: forgets expired results and long-unused token metadata."""
     rt = runtime_of(ctx.app)
-    now = int(time.time()) if req.now is None else req.now
+    now = _clock(req)
     store = rt.store
     async with _on_record(ctx, rt) as out:
         results = await anyio.to_thread.run_sync(
@@ -126,7 +129,7 @@ async def cleanup_old_cache_job(ctx: streamq.Context, req: Maintenance) -> Clean
 async def refresh_tokens_job(ctx: streamq.Context, req: Maintenance) -> RefreshOutcome:
     """``refresh-token-metadata``: fetches again the stored token metadata that has gone stale."""
     rt = runtime_of(ctx.app)
-    now = int(time.time()) if req.now is None else req.now
+    now = _clock(req)
     max_age = CACHE.token_info_max_age
     async with _on_record(ctx, rt) as out:
         stale = await anyio.to_thread.run_sync(
