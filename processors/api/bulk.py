@@ -18,10 +18,11 @@ from starlette.responses import Response
 
 import streamq
 from processors.api.requests import (
+    accepted,
     checked_job_id,
     checked_wallets,
     events_url,
-    monitoring_url,
+    invalid_job_as_400,
     new_request_id,
     runtime,
 )
@@ -70,7 +71,7 @@ async def sync_wallet(request: Request, call: Call) -> Response:
     rt = await runtime(call)
     [wallet] = checked_wallets([body.wallet_address])
     request_id = body.request_id or new_request_id("sync")
-    try:
+    with invalid_job_as_400():
         handle = await rt.app.enqueue(
             "sync-wallet",
             SyncWallet(
@@ -83,19 +84,8 @@ async def sync_wallet(request: Request, call: Call) -> Response:
             priority=body.priority,
             request_id=request_id,
         )
-    except streamq.InvalidJob as exc:
-        raise ApiError(400, "invalid_job", str(exc)) from None
     return json_response(
-        JobAccepted(
-            job_id=handle.id,
-            request_id=request_id,
-            status=handle.state_at_enqueue or "queued",
-            queue_name=handle.queue,
-            monitoring_url=monitoring_url(handle.id),
-            events_url=events_url(handle.queue, handle.id),
-            deduplicated=handle.deduplicated,
-        ),
-        202,
+        accepted(JobAccepted, handle, request_id, deduplicated=handle.deduplicated), 202
     )
 
 
@@ -127,10 +117,8 @@ async def analyze_wallets(request: Request, call: Call) -> Response:
         failure_threshold=body.failure_threshold,
         force_refresh=body.force_refresh,
     )
-    try:
+    with invalid_job_as_400():
         handle = await start_bulk_analysis(rt, req, priority=body.priority)
-    except streamq.InvalidJob as exc:
-        raise ApiError(400, "invalid_job", str(exc)) from None
     return json_response(
         BulkAccepted(
             bulk_job_id=handle.id,

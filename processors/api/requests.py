@@ -6,10 +6,14 @@ they get the server's own limits and error codes.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
+from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import streamq
+from processors.api.schemas import Accepted
 from processors.errors import InvalidWalletAddress
 from processors.jobs.coordination import ensure_setup
 from processors.runtime import Runtime, runtime_of
@@ -18,10 +22,12 @@ from server import ApiError, Call
 
 __all__ = [
     "MAX_WALLETS",
+    "accepted",
     "checked_job_id",
     "checked_wallets",
     "enrichment_results_url",
     "events_url",
+    "invalid_job_as_400",
     "monitoring_url",
     "new_request_id",
     "results_url",
@@ -29,6 +35,8 @@ __all__ = [
 ]
 
 MAX_WALLETS = 100
+
+A = TypeVar("A", bound=Accepted)
 
 
 async def runtime(call: Call) -> Runtime:
@@ -84,3 +92,25 @@ def checked_job_id(job_id: str) -> str:
     except streamq.InvalidJobId:
         message = "a job id is 1-200 characters of letters, digits and ._:@-"
         raise ApiError(400, "invalid_job_id", message) from None
+
+
+@contextlib.contextmanager
+def invalid_job_as_400() -> Iterator[None]:
+    """Turns ``streamq.InvalidJob`` raised while enqueueing into ApiError 400 ``invalid_job``."""
+    try:
+        yield
+    except streamq.InvalidJob as exc:
+        raise ApiError(400, "invalid_job", str(exc)) from None
+
+
+def accepted(kind: type[A], handle: streamq.JobHandle, request_id: str, **extra: Any) -> A:
+    """The 202 body ``kind`` for a queued job: its id, state and where to watch it."""
+    return kind(
+        job_id=handle.id,
+        request_id=request_id,
+        status=handle.state_at_enqueue or "queued",
+        queue_name=handle.queue,
+        monitoring_url=monitoring_url(handle.id),
+        events_url=events_url(handle.queue, handle.id),
+        **extra,
+    )

@@ -16,6 +16,7 @@ from processors.jobs.types import AnalysisType
 PlanPriority = Annotated[int, msgspec.Meta(ge=1, le=10)]
 
 __all__ = [
+    "Accepted",
     "ActiveJobs",
     "AdminQueueStats",
     "AdminQueuesStats",
@@ -58,7 +59,7 @@ class _Request(_Answer, frozen=True, forbid_unknown_fields=True):
     """A request body: an unknown field is a 422, not silently dropped."""
 
 
-class _Accepted(_Answer, frozen=True):
+class Accepted(_Answer, frozen=True):
     """A 202's way to find and watch the job it queued."""
 
     job_id: str
@@ -78,7 +79,7 @@ class DashboardBody(_Request, frozen=True):
     if_running: Literal["reject", "queue"] = "reject"
 
 
-class DashboardAccepted(_Accepted, frozen=True):
+class DashboardAccepted(Accepted, frozen=True):
     estimated_processing_time: str
     deduplicated: bool = False
     enrichment_job_id: str | None = None  # the token enrichment running alongside
@@ -93,7 +94,7 @@ class SimilarityBody(_Request, frozen=True):
     force_sync: bool = False
 
 
-class SimilarityAccepted(_Accepted, frozen=True):
+class SimilarityAccepted(Accepted, frozen=True):
     wallets_needing_sync: list[str]
     estimated_processing_time: str
 
@@ -208,7 +209,7 @@ class SyncBody(_Request, frozen=True):
     request_id: str | None = None
 
 
-class JobAccepted(_Accepted, frozen=True):
+class JobAccepted(Accepted, frozen=True):
     deduplicated: bool = False
 
 
