@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import sys
 import time
@@ -13,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from streamq import _keys
-from streamq._connection import broker_errors
+from streamq._events import EventFollower
 from streamq._types import Event
 from streamq.cli._output import UsageError, timestamp
 
@@ -37,6 +37,18 @@ EVENT_TYPES = (
 )
 _COLOURS = {"completed": "32", "dead": "31", "retrying": "33", "cancelled": "35", "reclaimed": "36"}
 _json = msgspec.json.Encoder()
+# What XREAD takes after an id: a stream entry id, or just its millisecond part.
+_EVENT_ID = re.compile(r"^\d+(-\d+)?$")
+
+
+def parse_since(value: str) -> str:
+    """The event id to read after: ``start`` (everything kept), ``$`` (new events only) or an
+    event id; raises UsageError for anything else (never Redis's own error)."""
+    if value == "start":
+        return "0-0"
+    if value == "$" or _EVENT_ID.match(value):
+        return value
+    raise UsageError(f"expected 'start', '$' or an event id like 1733140000000-0, not {value!r}")
 
 
 def parse_types(values: list[str] | None) -> set[str] | None:
@@ -71,23 +83,17 @@ def line(ev: Event, colour: bool) -> str:
 async def command(app: App, args: argparse.Namespace) -> int:
     """Follows events until Ctrl-C, ``--count`` matching events, or ``--duration`` seconds."""
     types = parse_types(args.type)
-    after = "0-0" if args.since == "start" else args.since
-    if after == "$":
-        # Resolved once: XREAD's "$" would skip events written between two reads.
-        await app.connect()
-        with broker_errors(f"reading events of {args.queue}"):
-            last = await app.redis.xrevrange(_keys.events(args.queue), count=1)
-        after = last[0][0].decode() if last else "0-0"
+    after = parse_since(args.since)
     deadline = time.monotonic() + args.duration if args.duration else None
     colour = sys.stdout.isatty() and not args.json
     seen = 0
-    with _interrupts() as stopped:
+    # Through the process's one events reader of the queue ("$": from when it joins).
+    follower = EventFollower(app.broker, args.queue, after, job=args.job)
+    with _interrupts() as stopped, contextlib.closing(follower):
         while not stopped.is_set() and (deadline is None or time.monotonic() < deadline):
-            # Short blocks keep --duration and Ctrl-C responsive.
-            events = await app.read_events(args.queue, after=after, count=500, block_ms=500)
-            for ev in events:
-                after = ev.id
-                if (args.job and ev.job != args.job) or (types and ev.type not in types):
+            # Short waits keep --duration and Ctrl-C responsive.
+            for ev in await follower.next_batch(0.5):
+                if types and ev.type not in types:
                     continue
                 if args.json:
                     sys.stdout.write(_json.encode(ev).decode() + "\n")
