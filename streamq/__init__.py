@@ -13,6 +13,7 @@ from streamq._enqueue import EnqueueRequest
 from streamq._errors import (
     BrokerUnavailable,
     ConfigurationError,
+    EnqueueOutcomeUnknown,
     Fatal,
     HandlerSignal,
     InvalidJob,
@@ -62,6 +63,7 @@ __all__ = [
     "ConfigurationError",
     "Context",
     "DeadLetter",
+    "EnqueueOutcomeUnknown",
     "EnqueueRequest",
     "Event",
     "EventBuffer",

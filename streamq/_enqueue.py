@@ -9,11 +9,13 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamq._codec import encode
 from streamq._connection import broker_errors
-from streamq._errors import InvalidJob
+from streamq._errors import BrokerUnavailable, EnqueueOutcomeUnknown, InvalidJob
 from streamq._handle import JobHandle
 from streamq._ids import random_job_id, validate_job_id
 from streamq._metrics import JOBS_ENQUEUED
@@ -116,8 +118,22 @@ async def enqueue_batch(
         await broker.register_queue(queue)
         for start in range(0, len(indexes), _CHUNK):
             chunk = indexes[start : start + _CHUNK]
-            with broker_errors(f"enqueueing on {queue}"):
-                replies = await broker.scripts.enqueue(queue, [prepared[i][1] for i in chunk])
+            try:
+                with broker_errors(f"enqueueing on {queue}"):
+                    # The client re-sends after a dropped connection; the script answers a
+                    # re-send with its first reply ("created", not "deduplicated").
+                    replies = await broker.scripts.enqueue(queue, [prepared[i][1] for i in chunk])
+            except BrokerUnavailable as exc:
+                if not isinstance(
+                    exc.__cause__, (RedisConnectionError, RedisTimeoutError, OSError)
+                ):
+                    raise  # Redis answered (an error, or out of memory): nothing was written
+                ids = [job.id for _, job in prepared]
+                raise EnqueueOutcomeUnknown(
+                    f"{exc}; the jobs may have been written: enqueue them again with the same "
+                    f"ids (first: {ids[0]})",
+                    ids,
+                ) from exc.__cause__
             for i, reply in zip(chunk, replies, strict=True):
                 job = prepared[i][1]
                 handles[i] = JobHandle(

@@ -5,7 +5,8 @@
     StreamqError
     ├── ConfigurationError      bad settings (a Redis URL, a task definition)
     ├── BrokerUnavailable       Redis cannot be reached or answered with an error
-    │   └── QueueFull           Redis refuses new jobs for lack of memory (maxmemory/noeviction)
+    │   ├── QueueFull           Redis refuses new jobs for lack of memory (maxmemory/noeviction)
+    │   └── EnqueueOutcomeUnknown  the connection failed mid-call: the jobs may have been written
     ├── InvalidJob              the caller's job cannot be accepted; nothing was written
     │   ├── UnknownJob          no task of that name is registered (for that queue)
     │   ├── InvalidPayload      the payload does not fit the task's type (names the field path)
@@ -37,6 +38,17 @@ class BrokerUnavailable(StreamqError):
 
 class QueueFull(BrokerUnavailable):
     """Redis refused the write for lack of memory; the job was not enqueued."""
+
+
+class EnqueueOutcomeUnknown(BrokerUnavailable):
+    """The connection failed while an enqueue was under way, so its jobs may or may not have
+    been written. Enqueue again with the same ids (``job_ids``, in the order given; ``job_id``
+    is the first): a job that did land answers ``deduplicated=True`` and is not added twice."""
+
+    def __init__(self, message: str, job_ids: list[str]) -> None:
+        super().__init__(message)
+        self.job_ids = job_ids
+        self.job_id = job_ids[0] if job_ids else ""
 
 
 class InvalidJob(StreamqError):

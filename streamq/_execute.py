@@ -72,7 +72,8 @@ class Executor:
             )
         ctx = Context(self._app, d)
         started = time.perf_counter()
-        timeout = spec.timeout
+        # The worker's own task definition decides; the producer's stored value is the fallback.
+        timeout = task.timeout if task.timeout is not None else spec.timeout
         try:
             async with asyncio.timeout(timeout):
                 if task.is_async:
