@@ -26,6 +26,7 @@ from streamq._errors import (
     QueueFull,
     Retry,
     StreamqError,
+    SyncInEventLoop,
     UnknownJob,
 )
 from streamq._flows import ChildResult, Flow, FlowState
@@ -33,7 +34,9 @@ from streamq._groups import grouped
 from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
 from streamq._lock import Lock
+from streamq._middleware import EnqueueCall, HandlerCall
 from streamq._schedule import Schedule, Scheduler
+from streamq._sync import SyncJobHandle
 from streamq._task import TaskDef
 from streamq._types import (
     LANES,
@@ -60,11 +63,13 @@ __all__ = [
     "ConfigurationError",
     "Context",
     "DeadLetter",
+    "EnqueueCall",
     "EnqueueRequest",
     "Event",
     "Fatal",
     "Flow",
     "FlowState",
+    "HandlerCall",
     "HandlerSignal",
     "InvalidJob",
     "InvalidJobId",
@@ -86,6 +91,8 @@ __all__ = [
     "Schedule",
     "Scheduler",
     "StreamqError",
+    "SyncInEventLoop",
+    "SyncJobHandle",
     "TaskDef",
     "UnknownJob",
     "Worker",

@@ -15,6 +15,7 @@
     ├── JobCancelled            a waited-for job was cancelled
     ├── JobNotFound             no record of that job (never enqueued, or expired)
     ├── LockError               a lock could not be taken in time or was lost
+    ├── SyncInEventLoop         a ``*_sync`` call from inside a running event loop
     └── HandlerSignal           raised by handlers to steer the broker (not errors of streamq)
         ├── Fatal               do not retry: dead-letter the job at once
         └── Retry               retry after a given delay (optionally without spending an attempt)
@@ -37,6 +38,11 @@ class BrokerUnavailable(StreamqError):
 
 class QueueFull(BrokerUnavailable):
     """Redis refused the write for lack of memory; the job was not enqueued."""
+
+
+class SyncInEventLoop(StreamqError):
+    """A blocking ``*_sync`` call (``App.enqueue_sync``, a sync handle's ``result``) was made
+    from a thread running an event loop, which it would stall: await the async API there."""
 
 
 class InvalidJob(StreamqError):
