@@ -112,7 +112,7 @@ async def enqueue_batch(
     middlewares = middlewares_of(broker)
     if middlewares is not None and middlewares.enqueue:
         return await middlewares.around_enqueue(
-            EnqueueCall(jobs=requests),
+            EnqueueCall(jobs=requests, registry=registry),
             lambda: _write_batch(broker, registry, requests, durable=durable),
         )
     return await _write_batch(broker, registry, requests, durable=durable)

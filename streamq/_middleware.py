@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from streamq._context import Context
     from streamq._enqueue import EnqueueRequest
     from streamq._handle import JobHandle
+    from streamq._task import TaskRegistry
 
 __all__ = [
     "EnqueueCall",
@@ -42,9 +43,18 @@ class EnqueueCall:
     option) before ``call_next()``; ``call_next()`` returns their handles, in the same order."""
 
     jobs: list[EnqueueRequest]
+    registry: TaskRegistry | None = None
     kind: Literal["enqueue"] = "enqueue"
     state: dict[str, Any] = field(default_factory=dict)
     """Free for middlewares to pass things to each other within this call."""
+
+    def queue_of(self, job: EnqueueRequest) -> str | None:
+        """The queue ``job`` goes to: its own, else its task's (None for an unknown task,
+        which the enqueue will refuse)."""
+        if job.queue is not None or self.registry is None:
+            return job.queue
+        task = self.registry.tasks.get(job.name)
+        return task.queue if task is not None else None
 
 
 @dataclass(slots=True, eq=False)
