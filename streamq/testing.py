@@ -92,7 +92,7 @@ async def run_until_idle(
     concurrency: int = 10,
 ) -> None:
     """Runs ``app``'s handlers in this process until its queues (default: every queue it has
-    tasks for) have nothing waiting, delayed or running.
+    tasks for) have nothing waiting, delayed or running, and no flow parent waits there.
 
     With ``fast_forward`` (the default), jobs waiting for a ``delay``/``run_at`` or for a
     retry's backoff are made due at once rather than waited for, so a test of a job delayed
@@ -157,7 +157,8 @@ async def _make_delayed_due(broker: Broker, queues: list[str]) -> None:
 
 async def _busy(broker: Broker, queues: list[str], fast_forward: bool) -> dict[str, int]:
     """What is still to do on ``queues``: entries waiting or delivered-and-unsettled in the
-    lanes, and delayed jobs (only those already due, without fast-forwarding)."""
+    lanes, delayed jobs (only those already due, without fast-forwarding), and flow parents
+    waiting for their children."""
     from streamq import _keys
     from streamq._types import LANES
 
@@ -170,6 +171,7 @@ async def _busy(broker: Broker, queues: list[str], fast_forward: bool) -> dict[s
             pipe.zcard(_keys.delayed(queue))
         else:
             pipe.zcount(_keys.delayed(queue), "-inf", now_ms)
+        pipe.zcard(_keys.flows_waiting(queue))
     replies = iter(await pipe.execute())
     busy: dict[str, int] = {}
     for queue in queues:
@@ -177,6 +179,9 @@ async def _busy(broker: Broker, queues: list[str], fast_forward: bool) -> dict[s
         # running entries together.
         entries = sum(int(next(replies)) for _ in LANES)
         delayed = int(next(replies))
+        parents = int(next(replies))
+        if parents:
+            busy[f"{queue}: flow parents waiting for children"] = parents
         if entries:
             busy[f"{queue}: queued or active"] = entries
         if delayed:

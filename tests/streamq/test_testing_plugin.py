@@ -157,3 +157,28 @@ async def test_run_until_idle_says_what_is_still_busy(streamq_redis_url) -> None
             await run_until_idle(app, timeout=0.5)
     finally:
         await app.close()
+
+
+async def test_run_until_idle_waits_for_a_flow_to_finish(streamq_redis_url) -> None:
+    from streamq import Flow
+
+    app = App("harness", redis_url=streamq_redis_url)
+
+    @app.task("part", queue="parts", max_attempts=2, backoff=600)
+    async def part(ctx: Context, x: int) -> int:
+        if ctx.attempt == 1:
+            raise ConnectionError("later")
+        return x
+
+    @app.task("total", queue="totals")
+    async def total(ctx: Context, x: int) -> int:
+        return sum(child.result for child in await ctx.children())
+
+    try:
+        root = await app.enqueue_flow(
+            Flow(name="total", payload=0, children=[Flow(name="part", payload=i) for i in (1, 2)])
+        )
+        await run_until_idle(app, timeout=5)
+        assert await root.result(timeout=1) == 3
+    finally:
+        await app.close()
