@@ -24,6 +24,11 @@ from streamq.testing import fire_schedules, run_until_idle
 pytestmark = pytest.mark.anyio
 
 
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"  # streamq runs on asyncio (AnyIO would also try trio if installed)
+
+
 class Charge(msgspec.Struct):
     order: str
     cents: int
@@ -112,12 +117,12 @@ def test_a_users_test_module_passes_fast_with_only_the_plugin(tmp_path: Path) ->
     assert done.returncode == 0, done.stdout + done.stderr
     assert "4 passed" in done.stdout
     times = {
-        case.get("name"): float(case.get("time", "nan"))
+        str(case.get("name")).partition("[")[0]: float(case.get("time", "nan"))
         for case in ET.parse(report).getroot().iter("testcase")
     }
     # The hour's delay and the exponential backoff (60 s, then 120 s) are moved forward, not
     # slept: the whole test runs in well under two seconds of wall time.
-    assert times["test_an_hour_delay_and_two_backoffs_take_no_time[asyncio]"] < 2.0, times
+    assert times["test_an_hour_delay_and_two_backoffs_take_no_time"] < 2.0, times
     assert sum(times.values()) < 4.0, times
 
 
