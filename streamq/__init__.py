@@ -29,10 +29,12 @@ from streamq._errors import (
     SyncInEventLoop,
     UnknownJob,
 )
+from streamq._events import EventBuffer, EventFeeds, Subscription, event_feeds
 from streamq._flows import ChildResult, Flow, FlowState
 from streamq._groups import grouped
 from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
+from streamq._inspect import QueueSummary, ReadModel
 from streamq._lock import Lock
 from streamq._middleware import EnqueueCall, HandlerCall
 from streamq._schedule import Schedule, Scheduler
@@ -66,6 +68,8 @@ __all__ = [
     "EnqueueCall",
     "EnqueueRequest",
     "Event",
+    "EventBuffer",
+    "EventFeeds",
     "Fatal",
     "Flow",
     "FlowState",
@@ -87,16 +91,20 @@ __all__ = [
     "LockError",
     "QueueFull",
     "QueueStats",
+    "QueueSummary",
+    "ReadModel",
     "Retry",
     "Schedule",
     "Scheduler",
     "StreamqError",
+    "Subscription",
     "SyncInEventLoop",
     "SyncJobHandle",
     "TaskDef",
     "UnknownJob",
     "Worker",
     "cached",
+    "event_feeds",
     "grouped",
     "job_id",
     "lane_of",
