@@ -27,6 +27,7 @@ from streamq._errors import (
     QueueFull,
     Retry,
     StreamqError,
+    SyncInEventLoop,
     UnknownJob,
 )
 from streamq._events import EventBuffer, EventFeeds, Subscription, event_feeds
@@ -36,7 +37,9 @@ from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
 from streamq._inspect import QueueSummary, ReadModel
 from streamq._lock import Lock
+from streamq._middleware import EnqueueCall, HandlerCall
 from streamq._schedule import Schedule, Scheduler
+from streamq._sync import SyncJobHandle
 from streamq._task import TaskDef
 from streamq._types import (
     LANES,
@@ -63,6 +66,7 @@ __all__ = [
     "ConfigurationError",
     "Context",
     "DeadLetter",
+    "EnqueueCall",
     "EnqueueOutcomeUnknown",
     "EnqueueRequest",
     "Event",
@@ -71,6 +75,7 @@ __all__ = [
     "Fatal",
     "Flow",
     "FlowState",
+    "HandlerCall",
     "HandlerSignal",
     "InvalidJob",
     "InvalidJobId",
@@ -95,6 +100,8 @@ __all__ = [
     "Scheduler",
     "StreamqError",
     "Subscription",
+    "SyncInEventLoop",
+    "SyncJobHandle",
     "TaskDef",
     "UnknownJob",
     "Worker",

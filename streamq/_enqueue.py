@@ -19,6 +19,7 @@ from streamq._errors import BrokerUnavailable, EnqueueOutcomeUnknown, InvalidJob
 from streamq._handle import JobHandle
 from streamq._ids import random_job_id, validate_job_id
 from streamq._metrics import JOBS_ENQUEUED
+from streamq._middleware import EnqueueCall, middlewares_of
 from streamq._scripts import NewJob
 from streamq._types import JobSpec, lane_of
 
@@ -47,6 +48,8 @@ class EnqueueRequest(msgspec.Struct, kw_only=True):
     request_id: str | None = None
     dedup_ttl: float | None = None
     parent: tuple[str, str] | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    """Carried in the job to every delivery (``HandlerCall.headers``): set by middlewares."""
 
 
 def _prepare(
@@ -85,6 +88,7 @@ def _prepare(
         request_id=req.request_id,
         parent=parent_id,
         parent_queue=parent_queue,
+        headers=req.headers or None,
     )
     return queue, NewJob(
         id=job_id,
@@ -101,6 +105,22 @@ def _prepare(
 
 
 async def enqueue_batch(
+    broker: Broker,
+    registry: TaskRegistry,
+    requests: list[EnqueueRequest],
+    *,
+    durable: bool = False,
+) -> list[JobHandle]:
+    middlewares = middlewares_of(broker)
+    if middlewares is not None and middlewares.enqueue:
+        return await middlewares.around_enqueue(
+            EnqueueCall(jobs=requests, registry=registry),
+            lambda: _write_batch(broker, registry, requests, durable=durable),
+        )
+    return await _write_batch(broker, registry, requests, durable=durable)
+
+
+async def _write_batch(
     broker: Broker,
     registry: TaskRegistry,
     requests: list[EnqueueRequest],

@@ -16,6 +16,7 @@
     ├── JobCancelled            a waited-for job was cancelled
     ├── JobNotFound             no record of that job (never enqueued, or expired)
     ├── LockError               a lock could not be taken in time or was lost
+    ├── SyncInEventLoop         a ``*_sync`` call from inside a running event loop
     └── HandlerSignal           raised by handlers to steer the broker (not errors of streamq)
         ├── Fatal               do not retry: dead-letter the job at once
         └── Retry               retry after a given delay (optionally without spending an attempt)
@@ -49,6 +50,11 @@ class EnqueueOutcomeUnknown(BrokerUnavailable):
         super().__init__(message)
         self.job_ids = job_ids
         self.job_id = job_ids[0] if job_ids else ""
+
+
+class SyncInEventLoop(StreamqError):
+    """A blocking ``*_sync`` call (``App.enqueue_sync``, a sync handle's ``result``) was made
+    from a thread running an event loop, which it would stall: await the async API there."""
 
 
 class InvalidJob(StreamqError):
