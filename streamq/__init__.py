@@ -13,6 +13,7 @@ from streamq._enqueue import EnqueueRequest
 from streamq._errors import (
     BrokerUnavailable,
     ConfigurationError,
+    EnqueueOutcomeUnknown,
     Fatal,
     HandlerSignal,
     InvalidJob,
@@ -26,14 +27,19 @@ from streamq._errors import (
     QueueFull,
     Retry,
     StreamqError,
+    SyncInEventLoop,
     UnknownJob,
 )
+from streamq._events import EventBuffer, EventFeeds, Subscription, event_feeds
 from streamq._flows import ChildResult, Flow, FlowState
 from streamq._groups import grouped
 from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
+from streamq._inspect import QueueSummary, ReadModel
 from streamq._lock import Lock
+from streamq._middleware import EnqueueCall, HandlerCall
 from streamq._schedule import Schedule, Scheduler
+from streamq._sync import SyncJobHandle
 from streamq._task import TaskDef
 from streamq._types import (
     LANES,
@@ -60,11 +66,16 @@ __all__ = [
     "ConfigurationError",
     "Context",
     "DeadLetter",
+    "EnqueueCall",
+    "EnqueueOutcomeUnknown",
     "EnqueueRequest",
     "Event",
+    "EventBuffer",
+    "EventFeeds",
     "Fatal",
     "Flow",
     "FlowState",
+    "HandlerCall",
     "HandlerSignal",
     "InvalidJob",
     "InvalidJobId",
@@ -82,14 +93,20 @@ __all__ = [
     "LockError",
     "QueueFull",
     "QueueStats",
+    "QueueSummary",
+    "ReadModel",
     "Retry",
     "Schedule",
     "Scheduler",
     "StreamqError",
+    "Subscription",
+    "SyncInEventLoop",
+    "SyncJobHandle",
     "TaskDef",
     "UnknownJob",
     "Worker",
     "cached",
+    "event_feeds",
     "grouped",
     "job_id",
     "lane_of",

@@ -21,7 +21,9 @@ from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 if TYPE_CHECKING:
     from streamq._delivery import FinishHook
     from streamq._flows import Flow, FlowState
+    from streamq._middleware import Middleware, Phase
     from streamq._schedule import Schedule
+    from streamq._sync import SyncJobHandle
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -231,6 +233,19 @@ class App:
 
         return register
 
+    def middleware(self, fn: Middleware | None = None, *, on: Phase = "both") -> Any:
+        """Registers ``async def mw(call, call_next)`` to run around every enqueue
+        (``call.kind == "enqueue"``) and every handler run (``"process"``), or only one of them
+        with ``on=``; the first registered is the outermost. Usable as ``@app.middleware`` or
+        ``app.middleware(fn)``; returns ``fn``. Raises ``ConfigurationError``."""
+        from streamq._middleware import register
+
+        def add(fn: Middleware) -> Middleware:
+            register(self.broker, fn, on)
+            return fn
+
+        return add if fn is None else add(fn)
+
     def task_def(self, queue: str | None, name: str) -> TaskDef:
         """The task ``name`` (on ``queue`` if given); raises ``UnknownJob`` naming the known ones."""
         return self.registry.task_def(queue, name)
@@ -283,6 +298,32 @@ class App:
         """Enqueues many jobs with one script call per queue (per 1,000 jobs); validates all
         of them before writing any."""
         return await enqueue_batch(self.broker, self.registry, requests, durable=durable)
+
+    def enqueue_sync(self, name: str, payload: Any = None, **options: Any) -> SyncJobHandle:
+        """:meth:`enqueue` for code without an event loop (a Django or Flask view, a script),
+        safe from any number of threads; returns a handle whose ``result(timeout)``,
+        ``state()`` and ``cancel()`` block. Raises what :meth:`enqueue` raises, and
+        ``SyncInEventLoop`` if called inside a running event loop."""
+        from streamq._sync import sync_runner
+
+        durable = bool(options.pop("durable", False))
+        request = EnqueueRequest(name=name, payload=payload, **options)
+        return sync_runner(self.broker, self.registry).enqueue_many([request], durable)[0]
+
+    def enqueue_many_sync(
+        self, requests: list[EnqueueRequest], *, durable: bool = False
+    ) -> list[SyncJobHandle]:
+        """:meth:`enqueue_many` for code without an event loop (see :meth:`enqueue_sync`)."""
+        from streamq._sync import sync_runner
+
+        return sync_runner(self.broker, self.registry).enqueue_many(requests, durable)
+
+    def close_sync(self) -> None:
+        """Closes the connections of the sync calls and stops their background thread (also
+        done at interpreter exit)."""
+        from streamq._sync import close_sync
+
+        close_sync(self.broker)
 
     def handle(self, queue: str, id: str) -> JobHandle:
         return JobHandle(self.broker, queue, id)

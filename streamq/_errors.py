@@ -5,7 +5,8 @@
     StreamqError
     ├── ConfigurationError      bad settings (a Redis URL, a task definition)
     ├── BrokerUnavailable       Redis cannot be reached or answered with an error
-    │   └── QueueFull           Redis refuses new jobs for lack of memory (maxmemory/noeviction)
+    │   ├── QueueFull           Redis refuses new jobs for lack of memory (maxmemory/noeviction)
+    │   └── EnqueueOutcomeUnknown  the connection failed mid-call: the jobs may have been written
     ├── InvalidJob              the caller's job cannot be accepted; nothing was written
     │   ├── UnknownJob          no task of that name is registered (for that queue)
     │   ├── InvalidPayload      the payload does not fit the task's type (names the field path)
@@ -15,6 +16,7 @@
     ├── JobCancelled            a waited-for job was cancelled
     ├── JobNotFound             no record of that job (never enqueued, or expired)
     ├── LockError               a lock could not be taken in time or was lost
+    ├── SyncInEventLoop         a ``*_sync`` call from inside a running event loop
     └── HandlerSignal           raised by handlers to steer the broker (not errors of streamq)
         ├── Fatal               do not retry: dead-letter the job at once
         └── Retry               retry after a given delay (optionally without spending an attempt)
@@ -37,6 +39,22 @@ class BrokerUnavailable(StreamqError):
 
 class QueueFull(BrokerUnavailable):
     """Redis refused the write for lack of memory; the job was not enqueued."""
+
+
+class EnqueueOutcomeUnknown(BrokerUnavailable):
+    """The connection failed while an enqueue was under way, so its jobs may or may not have
+    been written. Enqueue again with the same ids (``job_ids``, in the order given; ``job_id``
+    is the first): a job that did land answers ``deduplicated=True`` and is not added twice."""
+
+    def __init__(self, message: str, job_ids: list[str]) -> None:
+        super().__init__(message)
+        self.job_ids = job_ids
+        self.job_id = job_ids[0] if job_ids else ""
+
+
+class SyncInEventLoop(StreamqError):
+    """A blocking ``*_sync`` call (``App.enqueue_sync``, a sync handle's ``result``) was made
+    from a thread running an event loop, which it would stall: await the async API there."""
 
 
 class InvalidJob(StreamqError):

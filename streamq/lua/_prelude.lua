@@ -13,6 +13,8 @@ local STATS_KEY = PREFIX .. 'stats'
 local DELAYED_KEY = PREFIX .. 'delayed'
 local DEAD_KEY = PREFIX .. 'dead'
 local FINISHED_KEY = PREFIX .. 'finished'
+-- Suspects (jobs whose worker died with them) waiting to run alone; see fetch-4.
+local SUSPECTS_KEY = PREFIX .. 'suspects'
 
 local _groups = {}
 local function ensure_group(lkey)
@@ -139,4 +141,20 @@ local function select_dead_letters(limit, mode, first)
     if e[1] then entries[#entries + 1] = e[1] end
   end
   return entries
+end
+
+-- A call that names a reply key (the key after the script's own, see streamq/_scripts.py) runs
+-- once: the client re-sends a script whose reply it lost, and the re-sent call gets the first
+-- run's reply and changes nothing. Kept for longer than the client's re-sends take (seconds).
+-- A script whose run changed nothing a re-run would change again (an idle fetch, a renewal)
+-- sets KEEP_REPLY = false, so idle workers leave no keys behind.
+local REPLY_TTL_MS = 30000
+local KEEP_REPLY = true
+local function run_once(reply_key, body)
+  if not reply_key then return body() end
+  local first = redis.call('GET', reply_key)
+  if first then return cmsgpack.unpack(first) end
+  local reply = body()
+  if KEEP_REPLY then redis.call('SET', reply_key, cmsgpack.pack(reply), 'PX', REPLY_TTL_MS) end
+  return reply
 end

@@ -18,6 +18,7 @@ if h.state == 'queued' and h.entry then
   redis.call('XDEL', lane_key(h.lane), h.entry)
 end
 redis.call('ZREM', DELAYED_KEY, id)
+redis.call('ZREM', SUSPECTS_KEY, id)
 redis.call('HSET', jkey, 'state', 'cancelled', 'finished_at', NOW)
 redis.call('HDEL', jkey, 'entry')
 emit('cancelled', id, h.name, h.attempt)

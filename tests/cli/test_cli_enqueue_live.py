@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cli_support import assert_one_line_error, cli
@@ -18,7 +19,7 @@ async def test_enqueue_refuses_a_name_no_live_worker_serves(
     app_factory: Callable[..., App],
     uniq: Callable[[str], str],
     redis_url: str,
-    run_worker,
+    run_worker: Callable[..., Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     queue = uniq("live")
