@@ -21,6 +21,7 @@ from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 if TYPE_CHECKING:
     from streamq._delivery import FinishHook
     from streamq._flows import Flow, FlowState
+    from streamq._index import JobPage
     from streamq._schedule import Schedule
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,45 @@ class App:
 
     async def job(self, queue: str, id: str) -> Job | None:
         return await _admin.read_job(self.broker, queue, id)
+
+    def jobs(
+        self,
+        queue: str,
+        *,
+        state: str | None = None,
+        name: str | None = None,
+        lane: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Job]:
+        """The jobs of ``queue`` matching the filters, newest first (by last state change, or
+        by creation when listing by ``name`` alone), read page by page from the queue's index.
+        Raises ``InvalidJob`` for an unknown state or lane, ``BrokerUnavailable``."""
+        from streamq._index import JobQuery, iter_jobs
+
+        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until).check()
+        return iter_jobs(self.broker, queue, query, page_size=page_size)
+
+    async def list_jobs(
+        self,
+        queue: str,
+        *,
+        state: str | None = None,
+        name: str | None = None,
+        lane: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page of :meth:`jobs`: ``page.jobs`` and ``page.next``, the cursor to pass for
+        the next page (None at the end). Raises ``InvalidJob`` (filters, limit 1-500, a
+        cursor not from a previous page), ``BrokerUnavailable``."""
+        from streamq._index import JobQuery, list_jobs
+
+        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until)
+        return await list_jobs(self.broker, queue, query, limit=limit, cursor=cursor)
 
     async def cancel(self, queue: str, id: str) -> bool:
         """Cancels a job; True if it was (or is being) cancelled by this call."""

@@ -74,6 +74,21 @@ def finished(queue: str) -> str:
     return f"{prefix(queue)}finished"
 
 
+def index_state(queue: str, state: str) -> str:
+    """The queue's jobs in ``state`` (zset scored by the ms of their last state change)."""
+    return f"{prefix(queue)}ix:{state}"
+
+
+def index_name(queue: str, name: str) -> str:
+    """The queue's jobs named ``name`` (zset scored by creation ms)."""
+    return f"{prefix(queue)}ix:name:{name}"
+
+
+def index_expiry(queue: str) -> str:
+    """Finished records that expire by age ('id state name', scored by expiry ms)."""
+    return f"{prefix(queue)}ix:expiry"
+
+
 def custom(queue: str, *parts: str) -> str:
     """A key for features built on a queue (locks, limits, flows), still under its hash tag."""
     return prefix(queue) + ":".join(parts)

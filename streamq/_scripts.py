@@ -61,6 +61,7 @@ _NAMES = (
     "childdone-2",
     "tick-2",
     "gate-1",
+    "list-1",
 )
 
 
@@ -218,6 +219,17 @@ class Reclaimed:
     requeued: int
     dead: int
     cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPage:
+    """Job ids from one index, newest first, and where the next page starts (``next_score``
+    empty: the index holds nothing further)."""
+
+    ids: list[str]
+    scores: list[int]
+    next_score: str
+    next_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +410,29 @@ class Scripts:
     ) -> Any:
         mode = ["all"] if ids is None else ["ids", *ids]
         return await self._run(verb, queue, [_keys.events(queue), _keys.dead(queue)], limit, *mode)
+
+    async def list_index(
+        self,
+        queue: str,
+        index_key: str,
+        *,
+        after: tuple[str, str] | None,
+        limit: int,
+        budget: int,
+        floor: str,
+        state: str,
+        name: str,
+        lane: str,
+    ) -> IndexPage:
+        """A page of the index at ``index_key`` after the cursor ``after`` (score, id),
+        examining at most ``budget`` entries; filters of ``''`` match anything."""
+        score, last = after or ("", "")
+        ids, scores, next_score, next_id = await self._run(
+            "list", queue, [index_key], score, last, limit, budget, floor, state, name, lane
+        )
+        return IndexPage(
+            [_text(i) for i in ids], [int(s) for s in scores], _text(next_score), _text(next_id)
+        )
 
     # -- flows -----------------------------------------------------------------------------------
 

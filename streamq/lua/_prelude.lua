@@ -14,6 +14,39 @@ local DELAYED_KEY = PREFIX .. 'delayed'
 local DEAD_KEY = PREFIX .. 'dead'
 local FINISHED_KEY = PREFIX .. 'finished'
 
+-- The job index (see streamq/_index.py): ix:<state> scored by last change, ix:name:<name>
+-- scored by creation, and ix:expiry, the finished records that expire by age (member
+-- 'id state name', scored by expiry) so their entries leave with them.
+local IX = PREFIX .. 'ix:'
+local EXPIRY_KEY = IX .. 'expiry'
+
+local function index_state(id, from, to)
+  if from and from ~= to then redis.call('ZREM', IX .. from, id) end
+  redis.call('ZADD', IX .. to, NOW, id)
+end
+
+local function unindex(id, state, name)
+  if state then
+    redis.call('ZREM', IX .. state, id)
+    if name then redis.call('ZREM', EXPIRY_KEY, id .. ' ' .. state .. ' ' .. name) end
+  end
+  if name then redis.call('ZREM', IX .. 'name:' .. name, id) end
+end
+
+-- Drops the index entries of up to `n` records whose age ran out (called as jobs retire, so
+-- the index shrinks at the pace records expire; a record alive again is left indexed).
+local function sweep_expired(n)
+  local due = redis.call('ZRANGEBYSCORE', EXPIRY_KEY, '-inf', NOW, 'LIMIT', 0, n)
+  for _, member in ipairs(due) do
+    redis.call('ZREM', EXPIRY_KEY, member)
+    local id, state, name = string.match(member, '^(%S+) (%S+) (.*)$')
+    if id and redis.call('EXISTS', job_key(id)) == 0 then
+      redis.call('ZREM', IX .. state, id)
+      redis.call('ZREM', IX .. 'name:' .. name, id)
+    end
+  end
+end
+
 local _groups = {}
 local function ensure_group(lkey)
   if _groups[lkey] then return end
@@ -49,16 +82,22 @@ end
 -- Finished records expire by age; with keep_last > 0 only the newest keep_last are kept too.
 local function retire(id, ttl_ms, keep_last)
   local jkey = job_key(id)
-  if ttl_ms > 0 then redis.call('PEXPIRE', jkey, ttl_ms) end
+  if ttl_ms > 0 then
+    redis.call('PEXPIRE', jkey, ttl_ms)
+    local h = redis.call('HMGET', jkey, 'state', 'name')
+    redis.call('ZADD', EXPIRY_KEY, NOW + ttl_ms, id .. ' ' .. h[1] .. ' ' .. h[2])
+    sweep_expired(2)
+  end
   if keep_last > 0 then
     redis.call('ZADD', FINISHED_KEY, NOW, id)
     local excess = redis.call('ZCARD', FINISHED_KEY) - keep_last
     if excess > 0 then
       local old = redis.call('ZRANGE', FINISHED_KEY, 0, excess - 1)
       for _, oid in ipairs(old) do
-        local st = redis.call('HGET', job_key(oid), 'state')
-        if st == 'completed' or st == 'dead' or st == 'cancelled' then
+        local o = redis.call('HMGET', job_key(oid), 'state', 'name')
+        if o[1] == 'completed' or o[1] == 'dead' or o[1] == 'cancelled' then
           redis.call('DEL', job_key(oid))
+          unindex(oid, o[1], o[2])
         end
       end
       redis.call('ZREMRANGEBYRANK', FINISHED_KEY, 0, excess - 1)
@@ -79,6 +118,7 @@ local function bury(id, h, lane, reason, err, dead_maxlen)
   redis.call('HSET', job_key(id), 'state', 'dead', 'error', err, 'reason', reason,
     'finished_at', NOW)
   redis.call('HDEL', job_key(id), 'entry', 'consumer')
+  index_state(id, h.state, 'dead')
   emit('dead', id, h.name, h.attempt, {'e', err, 'r', reason})
   redis.call('HINCRBY', STATS_KEY, 'dead', 1)
 end
@@ -115,6 +155,8 @@ local function new_job(id, state, j)
     end
   end
   redis.call(unpack(args))
+  redis.call('ZADD', IX .. state, NOW, id)
+  redis.call('ZADD', IX .. 'name:' .. j.name, NOW, id)
 end
 
 local function load_job(id)
