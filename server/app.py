@@ -20,7 +20,14 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 
 import streamq
-from server import routes_dead, routes_events, routes_jobs, routes_queues, routes_system
+from server import (
+    routes_dead,
+    routes_events,
+    routes_jobs,
+    routes_queues,
+    routes_search,
+    routes_system,
+)
 from server.context import ServerState
 from server.errors import (
     ApiError,
@@ -42,6 +49,7 @@ log = logging.getLogger(__name__)
 
 OPERATIONS: tuple[Operation, ...] = (
     *routes_jobs.operation.operations,
+    *routes_search.operation.operations,
     *routes_events.operation.operations,
     *routes_queues.operation.operations,
     *routes_dead.operation.operations,

@@ -288,7 +288,7 @@ class App:
 
     async def list_jobs(
         self,
-        queue: str,
+        queue: str | list[str],
         *,
         state: str | None = None,
         name: str | None = None,
@@ -298,13 +298,24 @@ class App:
         limit: int = 50,
         cursor: str | None = None,
     ) -> JobPage:
-        """One page of :meth:`jobs`: ``page.jobs`` and ``page.next``, the cursor to pass for
-        the next page (None at the end). Raises ``InvalidJob`` (filters, limit 1-500, a
+        """One page of :meth:`jobs` (of one queue, or merged over a list of queues):
+        ``page.jobs`` and ``page.next``, the cursor to pass for the next page (None at the
+        end). Raises ``InvalidJob`` (filters, limit 1-500, a
         cursor not from a previous page), ``BrokerUnavailable``."""
         from streamq._index import JobQuery, list_jobs
 
         query = JobQuery(state=state, name=name, lane=lane, since=since, until=until)
         return await list_jobs(self.broker, queue, query, limit=limit, cursor=cursor)
+
+    async def find_job(self, id: str, queues: list[str] | None = None) -> Job | None:
+        """The job ``id`` in any queue (default: every registered queue); None if none holds
+        it. Raises ``InvalidJobId``, ``BrokerUnavailable``."""
+        from streamq._ids import validate_job_id
+        from streamq._index import find_job
+
+        validate_job_id(id)
+        names = queues if queues is not None else await self.queue_names()
+        return await find_job(self.broker, names, id)
 
     async def cancel(self, queue: str, id: str) -> bool:
         """Cancels a job; True if it was (or is being) cancelled by this call."""

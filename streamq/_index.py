@@ -1,18 +1,20 @@
-"""Listing jobs through the per-queue index the Lua scripts keep (nothing scans the keyspace).
+"""Listing jobs without scanning the keyspace: each state is read where it is kept.
 
-The index (written by the same script as each state change, see ``lua/_prelude.lua``):
+- ``queued``: the lane streams (an entry per waiting job), newest entry first;
+- ``active``: the lanes' pending lists (as long as the workers' concurrency);
+- ``scheduled`` and ``retrying``: the delayed set, by the time they are due;
+- ``completed``, ``dead``, ``cancelled`` and ``waiting-children``: the job index the Lua
+  scripts keep for these states only (``lua/_prelude.lua``: ``index_state``), one zset per
+  state and job name scored by the ms the job got there. The hot path pays for it only as a
+  job finishes; entries leave with their records (``keep_last`` trimming removes both at
+  once; expired records are dropped from the head of their set as newer jobs arrive, and a
+  listing drops any other stale id it meets).
 
-- ``ix:<state>``: the jobs in that state, scored by the ms of their last state change;
-- ``ix:name:<name>``: the jobs of that name, scored by creation;
-- ``ix:expiry``: finished records that expire by age, so their entries leave with them (swept
-  a few at a time by the scripts that retire jobs; ``keep_last`` trimming removes them at once;
-  a listing drops any id whose record is gone).
-
-A listing reads one index newest first (all states at once when no state is asked for) and
-checks the other filters against the job records. Its cursor is the last (score, id) returned:
-paging neither skips nor repeats a job that stays put, and a job that changes state while the
-listing runs leaves its old list and enters its new one at the top (it is listed in the new
-state by any listing that starts after the change).
+A listing reads these sources from a cursor and merges them, newest first; filters (name,
+lane, time) are checked against the job records. The cursor is the last (ms, id) returned:
+paging neither skips nor repeats a job that stays put; a job that changes state while the
+listing runs leaves its old source and enters its new one at the top, so a listing of that
+state started after the change shows it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import msgspec
 
 from streamq import _keys
 from streamq._admin import job_from_hash
-from streamq._connection import broker_errors, hash_fields
+from streamq._connection import as_text, broker_errors, hash_fields
 from streamq._errors import InvalidJob
 from streamq._scripts import IndexPage
 from streamq._types import LANES, Job, JobState
@@ -39,7 +41,7 @@ MAX_LIMIT = 500
 # Index entries one script call examines at most (a filter matching few jobs pages on through
 # several calls, each a fraction of a millisecond).
 _BUDGET = 2000
-_CURSOR = re.compile(r"(\d+):([A-Za-z0-9._:@-]{1,200})")
+_CURSOR = re.compile(r"(\d+):([A-Za-z0-9._:@~!-]{1,200})")
 # Sorts after every valid id: a cursor (t, _TOP) starts at score t inclusive.
 _TOP = "~"
 
@@ -93,88 +95,123 @@ def _start(query: JobQuery, cursor: str | None) -> tuple[str, str] | None:
     return None
 
 
-async def _page_of(
-    broker: Broker, queue: str, key: str, query: JobQuery, after: tuple[str, str] | None, limit: int
-) -> IndexPage:
+_INDEXED = ("completed", "dead", "cancelled", "waiting-children")
+_DELAYED = ("scheduled", "retrying")
+
+
+async def _pages(
+    broker: Broker, queue: str, query: JobQuery, after: tuple[str, str] | None, limit: int
+) -> list[IndexPage]:
+    """The pages of every source the query reads."""
     floor = "-inf" if query.since is None else str(int(query.since * 1000))
-    return await broker.scripts.list_index(
-        queue,
-        key,
-        after=after,
-        limit=limit,
-        budget=_BUDGET,
-        floor=floor,
-        state=query.state or "",
-        name=query.name or "",
-        lane=query.lane or "",
-    )
+    states = [query.state] if query.state is not None else list(STATES)
+    lanes = [query.lane] if query.lane is not None else list(LANES)
+    scripts = broker.scripts
+    pages: list[IndexPage] = []
+
+    async def ordered(key: str, state: str) -> None:
+        pages.append(
+            await scripts.list_index(
+                queue,
+                key,
+                after=after,
+                limit=limit,
+                budget=_BUDGET,
+                floor=floor,
+                state=state,
+                name=query.name or "",
+                lane=query.lane or "",
+            )
+        )
+
+    indexed = [s for s in states if s in _INDEXED]
+    if indexed:
+        if query.name is not None:
+            names = [query.name]
+        else:
+            names = sorted(
+                as_text(n) for n in await broker.redis.smembers(_keys.index_names(queue))
+            )
+        for state in indexed:
+            for name in names:
+                await ordered(_keys.index(queue, state, name), "")
+    delayed = [s for s in states if s in _DELAYED]
+    if delayed:
+        await ordered(_keys.delayed(queue), delayed[0] if len(delayed) == 1 else "")
+    for state in ("queued", "active"):
+        if state in states:
+            pages.extend(
+                await scripts.list_lanes(
+                    queue,
+                    state=state,  # type: ignore[arg-type]
+                    lanes=lanes,
+                    after=after,
+                    limit=limit,
+                    budget=max(_BUDGET // len(lanes), 100),
+                    floor=floor,
+                    name=query.name or "",
+                )
+            )
+    return pages
 
 
-async def list_ids(
-    broker: Broker, queue: str, query: JobQuery, *, limit: int, cursor: str | None
-) -> tuple[list[str], str | None]:
-    """Ids of one page (at most ``limit``, maybe fewer while more follow) and the next cursor."""
+async def list_refs(
+    broker: Broker, queues: Sequence[str], query: JobQuery, *, limit: int, cursor: str | None
+) -> tuple[list[tuple[str, str]], str | None]:
+    """(queue, id) of one page over ``queues`` (at most ``limit``, maybe fewer while more
+    follow) and the next cursor."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidJob(f"limit must be 1-{MAX_LIMIT}, not {limit}")
     query.check()
     after = _start(query, cursor)
     await broker.connect()
-    with broker_errors(f"listing jobs of {queue}"):
-        if query.state is not None:
-            page = await _page_of(
-                broker, queue, _keys.index_state(queue, query.state), query, after, limit
-            )
-            nxt = encode_cursor(page.next_score, page.next_id) if page.next_score else None
-            return page.ids, nxt
-        if query.name is not None:
-            page = await _page_of(
-                broker, queue, _keys.index_name(queue, query.name), query, after, limit
-            )
-            nxt = encode_cursor(page.next_score, page.next_id) if page.next_score else None
-            return page.ids, nxt
-        pages = [
-            await _page_of(broker, queue, _keys.index_state(queue, s), query, after, limit)
-            for s in STATES
-        ]
+    pages: list[tuple[str, IndexPage]] = []
+    for queue in queues:
+        with broker_errors(f"listing jobs of {queue}"):
+            pages.extend((queue, p) for p in await _pages(broker, queue, query, after, limit))
     return _merge(pages, limit)
 
 
-def _merge(pages: Sequence[IndexPage], limit: int) -> tuple[list[str], str | None]:
-    """Merges per-state pages into one, newest first. A page that stopped short of ``limit``
+def _merge(
+    pages: Sequence[tuple[str, IndexPage]], limit: int
+) -> tuple[list[tuple[str, str]], str | None]:
+    """Merges index pages into one, newest first. A page that stopped short of ``limit``
     with a cursor (its scan budget ran out) is known only down to that cursor, so the merged
     page stops there too; a full page needs no bound (the merged top ``limit`` lies above its
     last entry)."""
     bound: tuple[int, str] | None = None
-    for p in pages:
+    for _, p in pages:
         if p.next_score and len(p.ids) < limit:
             stop = (int(p.next_score), p.next_id)
             bound = stop if bound is None or stop > bound else bound
     items = sorted(
-        ((score, i) for p in pages for score, i in zip(p.scores, p.ids, strict=True)),
+        ((score, i, q) for q, p in pages for score, i in zip(p.scores, p.ids, strict=True)),
         reverse=True,
     )
     if bound is not None:
-        items = [it for it in items if it >= bound]
+        items = [it for it in items if (it[0], it[1]) >= bound]
     taken = items[:limit]
-    more = len(items) > limit or any(p.next_score for p in pages)
-    if not more:
-        return [i for _, i in taken], None
-    last = taken[-1] if taken else bound
-    assert last is not None  # nothing taken while more follows: some page stopped short
-    return [i for _, i in taken], encode_cursor(*last)
+    refs = [(q, i) for _, i, q in taken]
+    if not (len(items) > limit or any(p.next_score for _, p in pages)):
+        return refs, None
+    if taken:
+        return refs, encode_cursor(taken[-1][0], taken[-1][1])
+    assert bound is not None  # nothing taken while more follows: some page stopped short
+    return refs, encode_cursor(*bound)
 
 
-async def read_jobs(broker: Broker, queue: str, ids: Sequence[str]) -> list[Job]:
-    """The records of ``ids`` in one round trip, in order (those gone since are left out)."""
-    if not ids:
+async def read_refs(broker: Broker, refs: Sequence[tuple[str, str]]) -> list[Job]:
+    """The records of (queue, id) pairs in one round trip, in order (those gone since are
+    left out)."""
+    if not refs:
         return []
-    with broker_errors(f"reading jobs of {queue}"):
+    with broker_errors("reading jobs"):
         pipe = broker.redis.pipeline(transaction=False)
-        for job_id in ids:
+        for queue, job_id in refs:
             pipe.hgetall(_keys.job(queue, job_id))
         replies = await pipe.execute()
     jobs = []
-    for job_id, reply in zip(ids, replies, strict=True):
+    for (queue, job_id), reply in zip(refs, replies, strict=True):
         h = hash_fields(reply)
         if h and b"spec" in h:
             jobs.append(job_from_hash(queue, job_id, h))
@@ -182,12 +219,35 @@ async def read_jobs(broker: Broker, queue: str, ids: Sequence[str]) -> list[Job]
 
 
 async def list_jobs(
-    broker: Broker, queue: str, query: JobQuery, *, limit: int = 50, cursor: str | None = None
+    broker: Broker,
+    queues: str | Sequence[str],
+    query: JobQuery,
+    *,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> JobPage:
-    """One page of the jobs of ``queue`` matching ``query``, newest first. Raises
-    ``InvalidJob`` (bad state, lane, limit or cursor), ``BrokerUnavailable``."""
-    ids, nxt = await list_ids(broker, queue, query, limit=limit, cursor=cursor)
-    return JobPage(jobs=await read_jobs(broker, queue, ids), next=nxt)
+    """One page of the jobs of ``queues`` (one name or several) matching ``query``, newest
+    first. Raises ``InvalidJob`` (bad state, lane, limit or cursor), ``BrokerUnavailable``."""
+    names = [queues] if isinstance(queues, str) else list(queues)
+    refs, nxt = await list_refs(broker, names, query, limit=limit, cursor=cursor)
+    return JobPage(jobs=await read_refs(broker, refs), next=nxt)
+
+
+async def find_job(broker: Broker, queues: Sequence[str], job_id: str) -> Job | None:
+    """The job ``job_id`` in whichever of ``queues`` holds it (one EXISTS per queue, in one
+    round trip; the first queue in order wins should two hold the id)."""
+    await broker.connect()
+    with broker_errors(f"finding job {job_id}"):
+        pipe = broker.redis.pipeline(transaction=False)
+        for queue in queues:
+            pipe.exists(_keys.job(queue, job_id))
+        found = await pipe.execute()
+    for queue, there in zip(queues, found, strict=True):
+        if there:
+            jobs = await read_refs(broker, [(queue, job_id)])
+            if jobs:
+                return jobs[0]
+    return None
 
 
 async def iter_jobs(

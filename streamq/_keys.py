@@ -74,19 +74,15 @@ def finished(queue: str) -> str:
     return f"{prefix(queue)}finished"
 
 
-def index_state(queue: str, state: str) -> str:
-    """The queue's jobs in ``state`` (zset scored by the ms of their last state change)."""
-    return f"{prefix(queue)}ix:{state}"
+def index(queue: str, state: str, name: str) -> str:
+    """The queue's finished (or waiting-children) jobs of one state and name, scored by the ms
+    they entered the state."""
+    return f"{prefix(queue)}ix:{state}:{name}"
 
 
-def index_name(queue: str, name: str) -> str:
-    """The queue's jobs named ``name`` (zset scored by creation ms)."""
-    return f"{prefix(queue)}ix:name:{name}"
-
-
-def index_expiry(queue: str) -> str:
-    """Finished records that expire by age ('id state name', scored by expiry ms)."""
-    return f"{prefix(queue)}ix:expiry"
+def index_names(queue: str) -> str:
+    """The job names the queue's index has seen."""
+    return f"{prefix(queue)}ix:names"
 
 
 def custom(queue: str, *parts: str) -> str:

@@ -62,6 +62,7 @@ _NAMES = (
     "tick-2",
     "gate-1",
     "list-1",
+    "lanes-1",
 )
 
 
@@ -433,6 +434,40 @@ class Scripts:
         return IndexPage(
             [_text(i) for i in ids], [int(s) for s in scores], _text(next_score), _text(next_id)
         )
+
+    async def list_lanes(
+        self,
+        queue: str,
+        *,
+        state: Literal["queued", "active"],
+        lanes: Sequence[str],
+        after: tuple[str, str] | None,
+        limit: int,
+        budget: int,
+        floor: str,
+        name: str,
+    ) -> list[IndexPage]:
+        """Per lane, a page of its ``queued`` (read off the stream) or ``active`` (off the
+        pending list) jobs after the cursor ``after`` (ms, id), examining at most ``budget``
+        entries per lane."""
+        score, last = after or ("", "")
+        replies = await self._run(
+            "lanes",
+            queue,
+            [_keys.lane(queue, lanes[0])],
+            score,
+            last,
+            limit,
+            budget,
+            floor,
+            state,
+            name,
+            *lanes,
+        )
+        return [
+            IndexPage([_text(i) for i in ids], [int(s) for s in scores], _text(ns), _text(ni))
+            for ids, scores, ns, ni in replies
+        ]
 
     # -- flows -----------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from streamq.cli import (
     _dead,
     _enqueue,
     _inspect,
+    _jobs,
     _pause,
     _redis,
     _run,
@@ -39,6 +40,7 @@ EXAMPLES = {
     "inspect groups": "streamq inspect groups wallet-operations",
     "inspect pending": "streamq inspect pending wallet-operations --lane high",
     "inspect dead": "streamq inspect dead wallet-operations --limit 20",
+    "inspect jobs": "streamq inspect jobs wallet-operations --state dead --name sync-wallet",
     "tail": "streamq tail wallet-operations --type completed,dead",
     "dead": "streamq dead replay wallet-operations --all",
     "dead replay": "streamq dead replay wallet-operations JOB_ID",
@@ -209,6 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(inspect, "dead", "dead letters: job, reason, error", on_app(_inspect.dead), as_json)
     p.add_argument("queue", help="the queue's name")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+
+    p = add(
+        inspect,
+        "jobs",
+        "a queue's jobs, newest first, by state, name, lane",
+        on_app(_jobs.command),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument("--state", help="only jobs in this state (queued, active, dead, ...)")
+    p.add_argument("--name", help="only jobs of this name")
+    p.add_argument("--lane", help="only jobs of this priority lane")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (1-500, default 50)")
+    p.add_argument("--cursor", help="the next page (as the previous page printed)")
 
     p = add(sub, "tail", "follow a queue's events live", on_app(_tail.command), as_json)
     p.add_argument("queue", help="the queue's name")

@@ -14,36 +14,41 @@ local DELAYED_KEY = PREFIX .. 'delayed'
 local DEAD_KEY = PREFIX .. 'dead'
 local FINISHED_KEY = PREFIX .. 'finished'
 
--- The job index (see streamq/_index.py): ix:<state> scored by last change, ix:name:<name>
--- scored by creation, and ix:expiry, the finished records that expire by age (member
--- 'id state name', scored by expiry) so their entries leave with them.
+-- The job index (see streamq/_index.py). Waiting and running jobs are found where they already
+-- are (lane streams, the delayed set); only the states no other key lists are indexed here,
+-- in one zset per state and job name, scored by the ms the job entered the state:
+-- ix:<state>:<name>; ix:names holds the names seen.
 local IX = PREFIX .. 'ix:'
-local EXPIRY_KEY = IX .. 'expiry'
+local INDEXED = {completed = true, dead = true, cancelled = true, ['waiting-children'] = true}
 
-local function index_state(id, from, to)
-  if from and from ~= to then redis.call('ZREM', IX .. from, id) end
-  redis.call('ZADD', IX .. to, NOW, id)
-end
+-- The set index_state last put a job in, for retire() to sweep; names recorded by this call.
+local indexed_now = {}
+local named = {}
 
-local function unindex(id, state, name)
-  if state then
-    redis.call('ZREM', IX .. state, id)
-    if name then redis.call('ZREM', EXPIRY_KEY, id .. ' ' .. state .. ' ' .. name) end
+-- Moves a job's index entry from state `from` to state `to` (either may be unindexed or nil).
+local function index_state(id, from, to, name)
+  if INDEXED[from] then redis.call('ZREM', IX .. from .. ':' .. name, id) end
+  if not INDEXED[to] then return end
+  local key = IX .. to .. ':' .. name
+  redis.call('ZADD', key, NOW, id)
+  if not named[name] then
+    redis.call('SADD', IX .. 'names', name)
+    named[name] = true
   end
-  if name then redis.call('ZREM', IX .. 'name:' .. name, id) end
+  indexed_now = {id = id, key = key}
 end
 
--- Drops the index entries of up to `n` records whose age ran out (called as jobs retire, so
--- the index shrinks at the pace records expire; a record alive again is left indexed).
-local function sweep_expired(n)
-  local due = redis.call('ZRANGEBYSCORE', EXPIRY_KEY, '-inf', NOW, 'LIMIT', 0, n)
-  for _, member in ipairs(due) do
-    redis.call('ZREM', EXPIRY_KEY, member)
-    local id, state, name = string.match(member, '^(%S+) (%S+) (.*)$')
-    if id and redis.call('EXISTS', job_key(id)) == 0 then
-      redis.call('ZREM', IX .. state, id)
-      redis.call('ZREM', IX .. 'name:' .. name, id)
-    end
+-- As a record gets an age limit, drops (once per call and set) up to 64 entries of its index
+-- set that got there at least that long ago and whose records are gone: jobs of one name and
+-- state mostly share their age limit, so the set stays as long as the records (a listing
+-- drops any stale id it meets, should longer-lived records hold the window).
+local swept = {}
+local function sweep_index(id, ttl_ms)
+  if indexed_now.id ~= id or swept[indexed_now.key] then return end
+  local key = indexed_now.key
+  swept[key] = true
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', NOW - ttl_ms, 'LIMIT', 0, 64)) do
+    if redis.call('EXISTS', job_key(old)) == 0 then redis.call('ZREM', key, old) end
   end
 end
 
@@ -84,9 +89,7 @@ local function retire(id, ttl_ms, keep_last)
   local jkey = job_key(id)
   if ttl_ms > 0 then
     redis.call('PEXPIRE', jkey, ttl_ms)
-    local h = redis.call('HMGET', jkey, 'state', 'name')
-    redis.call('ZADD', EXPIRY_KEY, NOW + ttl_ms, id .. ' ' .. h[1] .. ' ' .. h[2])
-    sweep_expired(2)
+    sweep_index(id, ttl_ms)
   end
   if keep_last > 0 then
     redis.call('ZADD', FINISHED_KEY, NOW, id)
@@ -97,7 +100,7 @@ local function retire(id, ttl_ms, keep_last)
         local o = redis.call('HMGET', job_key(oid), 'state', 'name')
         if o[1] == 'completed' or o[1] == 'dead' or o[1] == 'cancelled' then
           redis.call('DEL', job_key(oid))
-          unindex(oid, o[1], o[2])
+          index_state(oid, o[1], nil, o[2])
         end
       end
       redis.call('ZREMRANGEBYRANK', FINISHED_KEY, 0, excess - 1)
@@ -118,7 +121,7 @@ local function bury(id, h, lane, reason, err, dead_maxlen)
   redis.call('HSET', job_key(id), 'state', 'dead', 'error', err, 'reason', reason,
     'finished_at', NOW)
   redis.call('HDEL', job_key(id), 'entry', 'consumer')
-  index_state(id, h.state, 'dead')
+  index_state(id, h.state, 'dead', h.name)
   emit('dead', id, h.name, h.attempt, {'e', err, 'r', reason})
   redis.call('HINCRBY', STATS_KEY, 'dead', 1)
 end
@@ -155,8 +158,7 @@ local function new_job(id, state, j)
     end
   end
   redis.call(unpack(args))
-  redis.call('ZADD', IX .. state, NOW, id)
-  redis.call('ZADD', IX .. 'name:' .. j.name, NOW, id)
+  index_state(id, nil, state, j.name)
 end
 
 local function load_job(id)

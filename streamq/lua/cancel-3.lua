@@ -20,7 +20,7 @@ end
 redis.call('ZREM', DELAYED_KEY, id)
 redis.call('HSET', jkey, 'state', 'cancelled', 'finished_at', NOW)
 redis.call('HDEL', jkey, 'entry')
-index_state(id, h.state, 'cancelled')
+index_state(id, h.state, 'cancelled', h.name)
 emit('cancelled', id, h.name, h.attempt)
 redis.call('HINCRBY', STATS_KEY, 'cancelled', 1)
 retire(id, tonumber(ARGV[5]), tonumber(ARGV[6]))

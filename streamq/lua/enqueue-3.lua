@@ -17,7 +17,7 @@ for i = 4, #ARGV, 10 do
     -- A finished job past its dedup window may run again under the same id.
     if NOW >= tonumber(cur[2]) + tonumber(cur[3]) then
       redis.call('DEL', jkey)
-      unindex(id, cur[1], cur[4])
+      index_state(id, cur[1], nil, cur[4])
       dup = false
     end
   end

@@ -20,7 +20,6 @@ for _, id in ipairs(due) do
   local h = redis.call('HMGET', job_key(id), 'state', 'lane', 'spec', 'name', 'attempt')
   if h[1] == 'scheduled' or h[1] == 'retrying' then
     redis.call('HSET', job_key(id), 'state', 'queued', 'entry', push_lane(id, h[2], h[3]))
-    index_state(id, h[1], 'queued')
     emit('queued', id, h[4], h[5])
   end
 end
@@ -61,7 +60,6 @@ for li = LANE_ARG, #ARGV do
         local deliveries = tonumber(h[6]) + 1
         redis.call('HSET', jkey, 'state', 'active', 'consumer', consumer, 'renewed', NOW,
           'started_at', NOW, 'fence', fence, 'deliveries', deliveries)
-        index_state(id, 'queued', 'active')
         emit('active', id, h[3], h[2])
         jobs[#jobs + 1] = {eid, lane, id, f[4], tonumber(h[2]), fence, deliveries, lost}
         remaining = remaining - 1

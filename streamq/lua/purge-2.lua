@@ -8,7 +8,7 @@ for _, e in ipairs(entries) do
   local id = e[2][2]
   if redis.call('HGET', job_key(id), 'state') == 'dead' then
     redis.call('DEL', job_key(id))
-    unindex(id, 'dead', e[2][4])
+    index_state(id, 'dead', nil, e[2][4])
   end
   redis.call('XDEL', DEAD_KEY, e[1])
 end

@@ -36,7 +36,7 @@ for i = 10, #ARGV, 2 do
         if h.cancel then
           redis.call('HSET', jkey, 'state', 'cancelled', 'finished_at', NOW)
           redis.call('HDEL', jkey, 'entry', 'consumer')
-          index_state(id, 'active', 'cancelled')
+          index_state(id, 'active', 'cancelled', h.name)
           emit('cancelled', id, h.name, h.attempt)
           retire(id, ttl, keep_last)
           cancelled = cancelled + 1
@@ -50,7 +50,6 @@ for i = 10, #ARGV, 2 do
           redis.call('HINCRBY', jkey, 'lost', 1)
           redis.call('HSET', jkey, 'state', 'queued', 'entry', push_lane(id, lane, h.spec))
           redis.call('HDEL', jkey, 'consumer')
-          index_state(id, 'active', 'queued')
           emit('reclaimed', id, h.name, h.attempt, {'w', h.consumer or ''})
           emit('queued', id, h.name, h.attempt)
           requeued = requeued + 1

@@ -33,7 +33,7 @@ for i = 6, #ARGV, 8 do
       -- 'entry' and 'consumer' stay: harmless on a finished record, and one command less.
       redis.call('HSET', jkey, 'state', 'completed', 'result', data, 'finished_at', NOW,
         'progress', 100)
-      index_state(id, 'active', 'completed')
+      index_state(id, 'active', 'completed', h.name)
       emit('completed', id, h.name, h.attempt)
       retire(id, num, keep_last)
       counts.completed = counts.completed + 1
@@ -43,7 +43,6 @@ for i = 6, #ARGV, 8 do
       redis.call('HSET', jkey, 'state', 'retrying', 'error', data, 'run_at', NOW + num)
       redis.call('HDEL', jkey, 'entry', 'consumer')
       redis.call('ZADD', DELAYED_KEY, NOW + num, id)
-      index_state(id, 'active', 'retrying')
       emit('retrying', id, h.name, attempt, {'e', data, 'd', num})
       counts.retried = counts.retried + 1
       if text == '1' then counts.failed = counts.failed + 1 end
@@ -54,7 +53,7 @@ for i = 6, #ARGV, 8 do
     elseif outcome == 'x' then
       redis.call('HSET', jkey, 'state', 'cancelled', 'finished_at', NOW)
       redis.call('HDEL', jkey, 'entry', 'consumer')
-      index_state(id, 'active', 'cancelled')
+      index_state(id, 'active', 'cancelled', h.name)
       emit('cancelled', id, h.name, h.attempt)
       retire(id, num, keep_last)
       counts.cancelled = counts.cancelled + 1
@@ -62,7 +61,6 @@ for i = 6, #ARGV, 8 do
       redis.call('HINCRBY', jkey, 'deliveries', -1)
       redis.call('HSET', jkey, 'state', 'queued', 'entry', push_lane(id, lane, h.spec))
       redis.call('HDEL', jkey, 'consumer')
-      index_state(id, 'active', 'queued')
       emit('queued', id, h.name, h.attempt, {'r', 'handed back'})
     end
   end

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis.asyncio as aioredis
 
-from streamq import App, Context, EnqueueRequest, Fatal, InvalidJob, _keys
+from streamq import App, Context, EnqueueRequest, InvalidJob, _keys
 from streamq._scripts import Settlement
 from streamq._types import LANES
 
@@ -160,43 +160,48 @@ async def test_paging_while_jobs_change_state(app_factory, queue, run_worker) ->
 
 
 async def test_entries_leave_with_their_records(app_factory, queue, redis_url) -> None:
-    app = app_factory(keep_last=10, result_ttl=0.2)
+    app = app_factory(keep_last=10)
 
     @app.task("a", queue=queue)
     async def a(ctx: Context, x: int) -> int:
         return x
 
-    @app.task("f", queue=queue)
-    async def f(ctx: Context, x: int) -> int:
-        raise Fatal("no")
+    @app.task("b", queue=queue)
+    async def b(ctx: Context, x: int) -> int:
+        return x
 
-    async def run_through(n: int, start: int) -> None:
+    async def run_through(name: str, n: int, start: int, ttl_ms: int) -> None:
         await app.enqueue_many(
-            [EnqueueRequest(name="a", payload=i, id=f"j{i}") for i in range(start, start + n)]
+            [EnqueueRequest(name=name, payload=i, id=f"j{i:03d}") for i in range(start, start + n)]
         )
         jobs = await _fetch(app, queue, n)
         await app.scripts.settle(
             queue,
             [
-                Settlement("completed", j.job_id, j.lane, j.entry_id, j.fence, ttl_ms=200)
+                Settlement("completed", j.job_id, j.lane, j.entry_id, j.fence, ttl_ms=ttl_ms)
                 for j in jobs
             ],
         )
 
-    await run_through(50, 0)
     r = aioredis.Redis.from_url(redis_url)
+    a_key, b_key = _keys.index(queue, "completed", "a"), _keys.index(queue, "completed", "b")
     try:
-        # keep_last trims at once, entries included.
-        assert await r.zcard(_keys.index_state(queue, "completed")) == 10
-        assert await r.zcard(_keys.index_name(queue, "a")) == 10
-        await asyncio.sleep(0.3)
-        # Expired records: a listing never shows them (and drops what it meets) ...
-        assert await _listing(app, queue, state="completed") == []
-        await run_through(20, 100)
-        await asyncio.sleep(0.3)
-        await run_through(20, 200)
-        # ... and retiring jobs sweeps the expired ones' entries from every index.
-        assert await r.zcard(_keys.index_name(queue, "a")) <= 10 + 20
-        assert await r.zcard(_keys.index_expiry(queue)) <= 30
+        # keep_last trims records and their entries at once.
+        await run_through("a", 50, 0, 600_000)
+        assert await r.zcard(a_key) == 10
+        newest_a = [f"j{i:03d}" for i in range(49, 39, -1)]
+        assert await _listing(app, queue, state="completed") == newest_a
+        # Records that expire by age: finishing jobs drops expired entries (up to 64 a call).
+        app.keep_last = 0
+        await run_through("b", 30, 100, 300)
+        await asyncio.sleep(0.35)
+        await run_through("b", 20, 200, 300)
+        assert await r.zcard(b_key) == 20
+        # A listing never shows a job whose record is gone, and drops the entries it meets.
+        await run_through("a", 5, 300, 1)
+        await asyncio.sleep(0.01)
+        listed = await _listing(app, queue, state="completed", name="a")
+        assert listed == newest_a
+        assert await r.zcard(a_key) == 10
     finally:
         await r.aclose()
