@@ -24,6 +24,7 @@ from server import (
     routes_dead,
     routes_events,
     routes_jobs,
+    routes_ops,
     routes_queues,
     routes_search,
     routes_system,
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 OPERATIONS: tuple[Operation, ...] = (
     *routes_jobs.operation.operations,
     *routes_search.operation.operations,
+    *routes_ops.operation.operations,
     *routes_events.operation.operations,
     *routes_queues.operation.operations,
     *routes_dead.operation.operations,

@@ -15,7 +15,7 @@ from server.errors import ApiError
 from server.routes_jobs import job_view
 from server.routing import OperationTable, Param
 from server.schemas import QUEUE_PATTERN, JobView
-from streamq._index import MAX_LIMIT, STATES, JobQuery
+from streamq._index import MAX_EPOCH, MAX_LIMIT, STATES, JobQuery
 
 operation = OperationTable()
 
@@ -29,7 +29,12 @@ class JobList(msgspec.Struct, frozen=True, kw_only=True):
 
 _FILTERS = (
     Param("state", "query", {"type": "string", "enum": list(STATES)}, "Only jobs in this state."),
-    Param("name", "query", {"type": "string", "maxLength": 200}, "Only jobs of this name."),
+    Param(
+        "name",
+        "query",
+        {"type": "string", "minLength": 1, "maxLength": 200},
+        "Only jobs of this name.",
+    ),
     Param(
         "lane",
         "query",
@@ -39,11 +44,16 @@ _FILTERS = (
     Param(
         "since",
         "query",
-        {"type": "number", "minimum": 0},
+        {"type": "number", "minimum": 0, "maximum": MAX_EPOCH},
         "Epoch seconds: only jobs whose last state change (creation, when listing by name "
         "alone) is at or after this.",
     ),
-    Param("until", "query", {"type": "number", "minimum": 0}, "Epoch seconds: at or before."),
+    Param(
+        "until",
+        "query",
+        {"type": "number", "minimum": 0, "maximum": MAX_EPOCH},
+        "Epoch seconds: at or before.",
+    ),
     Param(
         "limit",
         "query",
@@ -53,7 +63,7 @@ _FILTERS = (
     Param(
         "cursor",
         "query",
-        {"type": "string", "maxLength": 260},
+        {"type": "string", "minLength": 1, "maxLength": 260},
         "The `next` of the previous page, with the same filters.",
     ),
 )

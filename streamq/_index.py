@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 STATES: tuple[str, ...] = get_args(JobState)
 MAX_LIMIT = 500
+MAX_EPOCH = 253_402_300_799  # 9999-12-31
 # Index entries one script call examines at most (a filter matching few jobs pages on through
 # several calls, each a fraction of a millisecond).
 _BUDGET = 2000
@@ -72,6 +73,11 @@ class JobQuery:
             raise InvalidJob(f"unknown state {self.state!r}; states: {', '.join(STATES)}")
         if self.lane is not None and self.lane not in LANES:
             raise InvalidJob(f"unknown lane {self.lane!r}; lanes: {', '.join(LANES)}")
+        if self.name is not None and not 1 <= len(self.name) <= 200:
+            raise InvalidJob("a job name is 1-200 characters")
+        for bound in (self.since, self.until):
+            if bound is not None and not 0 <= bound <= MAX_EPOCH:
+                raise InvalidJob(f"since and until are epoch seconds in 0..{MAX_EPOCH}")
         return self
 
 
@@ -81,7 +87,7 @@ def encode_cursor(score: int | str, job_id: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[str, str]:
     """Raises ``InvalidJob`` for a cursor this module did not make."""
-    match = _CURSOR.fullmatch(cursor)
+    match = _CURSOR.fullmatch(cursor) if len(cursor) <= 260 else None
     if not match:
         raise InvalidJob(f"invalid cursor {cursor!r}: pass the 'next' of the previous page")
     return match.group(1), match.group(2)

@@ -31,6 +31,8 @@ Outcome = Literal["completed", "retry", "dead", "cancelled", "hand_back"]
 FinalOutcome = Literal["completed", "dead", "cancelled"]
 """The outcomes that end a job (what a flow parent hears of its children)."""
 FINAL_OUTCOMES: Final[frozenset[str]] = frozenset(("completed", "dead", "cancelled"))
+JobAction = Literal["retry", "promote", "remove", "drain"]
+"""What operate-2 does to a job (see there for the states each applies to)."""
 ChildDecision = Literal["none", "waiting", "decided", "queued", "dead"]
 
 _LETTER: Final[dict[Outcome, str]] = {
@@ -63,6 +65,7 @@ _NAMES = (
     "gate-1",
     "list-1",
     "lanes-1",
+    "operate-2",
 )
 
 
@@ -434,6 +437,11 @@ class Scripts:
         return IndexPage(
             [_text(i) for i in ids], [int(s) for s in scores], _text(next_score), _text(next_id)
         )
+
+    async def operate(self, queue: str, action: JobAction, ids: Sequence[str]) -> list[str]:
+        """Per id: ``"ok"``, the state that refused ``action``, or ``"missing"``."""
+        keys = [_keys.events(queue), _keys.delayed(queue)]
+        return [_text(r) for r in await self._run("operate", queue, keys, action, *ids)]
 
     async def list_lanes(
         self,

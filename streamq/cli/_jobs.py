@@ -63,3 +63,35 @@ async def command(app: App, args: argparse.Namespace) -> int:
     if page.next:
         print(f"more: --cursor {page.next}")
     return 0
+
+
+async def act(app: App, args: argparse.Namespace) -> int:
+    """``streamq cancel|retry|promote QUEUE ID...``: exit 1 if some id was refused or missing
+    (the others are done)."""
+    action = args.command
+    done: list[str] = []
+    refused: dict[str, str] = {}
+    missing: list[str] = []
+    if action == "cancel":
+        for job_id in args.ids:
+            job = await app.job(args.queue, job_id)
+            if job is None:
+                missing.append(job_id)
+            elif job.finished:
+                refused[job_id] = job.state
+            elif await app.cancel(args.queue, job_id):
+                done.append(job_id)
+    else:
+        outcome = await app.operate(args.queue, action, list(args.ids))
+        refused, missing = outcome.refused, outcome.missing
+        done = [i for i in args.ids if i not in refused and i not in missing]
+    if args.json:
+        emit_json({"action": action, "done": done, "refused": refused, "missing": missing})
+    else:
+        past = {"cancel": "cancelled", "retry": "retried", "promote": "promoted"}[action]
+        print(f"{past} {len(done)} of {len(args.ids)} jobs in {args.queue}")
+        for job_id, state in refused.items():
+            print(f"  {job_id}: not {past}, it is {state}")
+        if missing:
+            print(f"  no such job: {', '.join(missing)}")
+    return 1 if refused or missing else 0

@@ -16,6 +16,7 @@ from streamq.cli import (
     _inspect,
     _jobs,
     _pause,
+    _queue,
     _redis,
     _run,
     _serve,
@@ -48,6 +49,12 @@ EXAMPLES = {
     "pause": "streamq pause wallet-operations",
     "resume": "streamq resume wallet-operations",
     "completion": 'eval "$(streamq completion bash)"',
+    "cancel": "streamq cancel wallet-operations JOB_ID",
+    "retry": "streamq retry wallet-operations JOB_ID JOB_ID",
+    "promote": "streamq promote wallet-operations JOB_ID",
+    "queue": "streamq queue drain wallet-operations --yes",
+    "queue drain": "streamq queue drain wallet-operations --yes",
+    "queue clean": "streamq queue clean wallet-operations --older-than 86400 --state dead",
 }
 
 
@@ -250,6 +257,40 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help in (("pause", "stop workers taking new jobs"), ("resume", "undo pause")):
         p = add(sub, name, f"{help} from a queue", on_app(_pause.command), as_json)
         p.add_argument("queue", help="the queue's name")
+
+    for name, help in (
+        ("cancel", "cancel jobs: waiting ones never run, running ones are stopped"),
+        ("retry", "run dead, cancelled or completed jobs again with fresh attempts"),
+        ("promote", "run scheduled (delayed) or retrying jobs now"),
+    ):
+        p = add(sub, name, help, on_app(_jobs.act), as_json)
+        p.add_argument("queue", help="the queue's name")
+        p.add_argument("ids", nargs="+", metavar="ID", help="job ids")
+
+    p = add(sub, "queue", "drain or clean a queue", _usage)
+    queue = group(p, "queue", "action")
+    p = add(
+        queue,
+        "drain",
+        "remove every waiting job (active ones run on)",
+        on_app(_queue.command),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = add(
+        queue,
+        "clean",
+        "remove finished jobs older than a given age",
+        on_app(_queue.command),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument(
+        "--older-than", type=float, required=True, metavar="SECONDS", help="finished before"
+    )
+    p.add_argument("--state", choices=["completed", "dead", "cancelled"], help="only this state")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = add(sub, "completion", "print a shell completion script", _completion.command)
     p.add_argument("shell", choices=["bash", "zsh"])
