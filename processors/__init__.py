@@ -8,12 +8,15 @@ Imports go one way, top to bottom; nothing below imports what is above it.
   and ``http_operations`` are what ``streamq run`` and the server take from it;
 - ``processors.demo``: the demo workload ``streamq run`` starts;
 - ``processors.api``: the ``/api/v1/...`` endpoints and ``/health/queues`` as server
-  Operations (``analyses``, ``jobs``; bodies in ``schemas``; input checks in ``requests``);
-- ``processors.jobs``: one module per queue family (``wallet``, ``analysis``, ``enrichment``,
-  ``polymarket``) of module-level handlers over the payloads and results in ``jobs.types``,
-  registered by ``jobs.register_jobs``; ``options`` (task options from the plans' table),
-  ``signals`` (domain errors as broker signals), ``coordination`` (locks, flows, schedules,
-  the alert rate limit), ``balance_cache`` and ``wallet_index`` (the application's own keys);
+  Operations (``analyses``, ``bulk``, ``jobs``, ``results``, ``admin``; bodies in
+  ``schemas``; input checks in ``requests``);
+- ``processors.jobs``: one module per queue family (``wallet``, ``analysis``, ``bulk``,
+  ``enrichment``, ``maintenance``, ``polymarket``) of module-level handlers over the payloads
+  and results in ``jobs.types``, registered by ``jobs.register_jobs``; ``options`` (task
+  options from the plans' table), ``signals`` (domain errors as broker signals),
+  ``coordination`` (locks, flows, schedules, the alert rate limit), and the application's own
+  keys: ``balance_cache``, ``wallet_index``, ``wallet_claims`` (the analysis a wallet has in
+  progress), ``results`` (results by request id, enrichment batches as they come);
 - ``processors.runtime``: the Runtime of one deployment (settings, store and providers built
   on first use, queue names, Redis keys), ``runtime_of(app)``;
 - ``processors.services``: the async operations without a broker (``wallet``: sync, PnL,

@@ -67,6 +67,9 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     backoff_delay: float
     cron: str | None = None  # repeat schedule (cron expression)
     every: float | None = None  # repeat interval in seconds
+    # The plans' removeOnComplete / removeOnFail: how many finished runs are kept on record.
+    keep_completed: int | None = None
+    keep_failed: int | None = None
 
 
 QUEUES: dict[str, QueueSpec] = {
@@ -151,6 +154,18 @@ JOBS: dict[str, JobSpec] = {
             backoff="exponential",
             backoff_delay=2.0,
         ),
+        # 01 "Bulk Operations with BullMQ Flows": the parent of a bulk analysis; runs once every
+        # analysis of every wallet has ended, and applies the wallets' partial-failure threshold.
+        JobSpec(
+            name="bulk-analysis",
+            queue=ANALYSIS_OPERATIONS,
+            priority="normal",
+            timeout=300,
+            stale_after=480,
+            max_attempts=1,
+            backoff="fixed",
+            backoff_delay=1.0,
+        ),
         # 01 "enrich-metadata" (2 min, 3 attempts, exponential 3 s); priority LOW (3) per 02.
         JobSpec(
             name="enrich-token-balances",
@@ -163,6 +178,33 @@ JOBS: dict[str, JobSpec] = {
             backoff_delay=3.0,
         ),
         # 05, with its defaults (attempts 3, exponential 2 s) where a queue names none.
+        # 01 "Job Scheduling for Maintenance": on the token metadata queue, maintenance priority.
+        JobSpec(
+            name="cleanup-old-cache",
+            queue=ENRICHMENT_OPERATIONS,
+            priority="bulk",
+            timeout=300,
+            stale_after=None,
+            max_attempts=2,
+            backoff="exponential",
+            backoff_delay=30.0,
+            cron="0 2 * * *",
+            keep_completed=5,
+            keep_failed=10,
+        ),
+        JobSpec(
+            name="refresh-token-metadata",
+            queue=ENRICHMENT_OPERATIONS,
+            priority="bulk",
+            timeout=600,
+            stale_after=None,
+            max_attempts=2,
+            backoff="exponential",
+            backoff_delay=30.0,
+            cron="0 */6 * * *",
+            keep_completed=3,
+            keep_failed=5,
+        ),
         JobSpec(
             name="update-all-whales",
             queue=POLYMARKET_WHALE_UPDATES,
@@ -218,6 +260,9 @@ class _Cache(msgspec.Struct, frozen=True, kw_only=True):
     balances_ttl: float = 30.0  # 03: balance:{wallet} TTL 30 s
     results_ttl: float = 3600.0  # analysis:{wallet}:{reqId}, enrich:{wallet}:{reqId}
     token_info_max_age: float = 6 * 3600.0  # 01: refresh-token-metadata every 6 hours
+    # cleanup-old-cache forgets tokens not fetched for this long (nobody held them since).
+    token_info_retention: float = 7 * 86400.0
+    refresh_limit: int = 3000  # refresh-token-metadata refreshes at most this many per run
 
 
 class _Sync(msgspec.Struct, frozen=True, kw_only=True):

@@ -53,14 +53,12 @@ async def demo_workload(app: streamq.App, *, rounds: int | None = None) -> None:
         n += 1
         wallet = rng.choice(wallets)
         try:
-            handle, sync = await start_dashboard(
-                rt, wallet, request_id=f"demo-{secrets.token_hex(4)}"
-            )
+            started = await start_dashboard(rt, wallet, request_id=f"demo-{secrets.token_hex(4)}")
             log.info(
                 "demo: dashboard analysis %s of %s (%s)",
-                handle.id,
+                started.handle.id if started.handle else "-",
                 wallet[:8],
-                "sync first" if sync else "fresh, no sync",
+                "sync first" if started.needs_sync else "fresh, no sync",
             )
             if n % int(SIMILARITY_EVERY / DASHBOARD_EVERY) == 1:
                 group = _similarity_group(rng, wallets, leaders)

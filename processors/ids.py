@@ -10,7 +10,9 @@ import hashlib
 from collections.abc import Iterable
 
 __all__ = [
+    "analysis_job_id",
     "balances_job_id",
+    "bulk_job_id",
     "dashboard_job_id",
     "enrichment_job_id",
     "pnl_job_id",
@@ -46,3 +48,15 @@ def balances_job_id(wallet: str) -> str:
 
 def enrichment_job_id(wallets: Iterable[str], request_id: str) -> str:
     return f"enrich-{_md5(','.join(sorted(wallets)) + request_id, 12)}"
+
+
+def bulk_job_id(wallets: Iterable[str], types: Iterable[str], request_id: str) -> str:
+    key = "-".join(sorted(wallets)) + "|" + ",".join(sorted(types)) + request_id
+    return f"bulk-{_md5(key, 12)}"
+
+
+def analysis_job_id(kind: str, wallet: str, depends_on_sync: str | None = None) -> str:
+    """``pnl-{wallet}-{sync}`` as 01 spells it; the other analyses by the same pattern."""
+    if kind == "pnl":
+        return pnl_job_id(wallet, depends_on_sync)
+    return f"{kind}-{wallet}-{depends_on_sync or 'standalone'}"

@@ -45,8 +45,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Alerts: at most this many deliveries per window across all workers (Discord: 30 a minute).
     alert_limit: int = _ALERTS_PER_MINUTE
     alert_window: float = 60.0
-    # Register the recurring Polymarket jobs (the hourly whale update, the 30 s anomaly batch).
+    # Register the recurring jobs (maintenance, the hourly whale update, the 30 s anomaly batch).
     schedules: bool = True
+    # Recurring jobs run every N seconds instead of on their plan's schedule (tests, demos).
+    schedule_every: dict[str, float] = msgspec.field(default_factory=dict)
     # Dashboard and similarity jobs kept findable per wallet for this long (the "active" lookup).
     wallet_index_ttl: float = 3600.0
 

@@ -26,8 +26,12 @@ from server import (
     routes_jobs,
     routes_ops,
     routes_queues,
+    routes_schedules,
     routes_search,
+    routes_series,
     routes_system,
+    routes_workers,
+    ui,
 )
 from server.context import ServerState
 from server.errors import (
@@ -56,6 +60,9 @@ OPERATIONS: tuple[Operation, ...] = (
     *routes_queues.operation.operations,
     *routes_dead.operation.operations,
     *routes_system.operation.operations,
+    *routes_schedules.operation.operations,
+    *routes_workers.operation.operations,
+    *routes_series.operation.operations,
 )
 
 
@@ -111,7 +118,7 @@ def create_app(
             await state.hub.close()
 
     starlette = Starlette(
-        routes=[*build_routes(operations), *extra_routes],
+        routes=[*build_routes(operations), *ui.routes(), *extra_routes],
         middleware=[
             Middleware(GuardMiddleware),
             Middleware(RequestMetricsMiddleware, metrics=state.metrics),
@@ -128,6 +135,7 @@ def create_app(
         lifespan=lifespan,
     )
     starlette.state.streamq = state
+    ui.install(starlette, state)
     return starlette
 
 

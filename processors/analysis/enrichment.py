@@ -17,11 +17,15 @@ import msgspec
 from processors.models import LAMPORTS_PER_SOL, TokenInfo, WalletBalances
 
 __all__ = [
+    "BatchSource",
+    "EnrichedBatch",
     "EnrichedToken",
     "EnrichedWallet",
     "EnrichmentPlan",
+    "HeldToken",
     "OptimizationHint",
     "enrich_balances",
+    "enriched_holdings",
     "plan_enrichment",
 ]
 
@@ -54,6 +58,41 @@ class EnrichedWallet(msgspec.Struct, frozen=True, kw_only=True):
     tokens_value_usd: float
     total_value_usd: float | None  # None when the SOL price is unknown
     unpriced_tokens: int
+
+
+BatchSource = Literal["store", "service", "unknown"]
+
+
+class HeldToken(msgspec.Struct, frozen=True, kw_only=True):
+    wallet: str
+    token: EnrichedToken
+
+
+class EnrichedBatch(msgspec.Struct, frozen=True, kw_only=True):
+    """One batch of a wallet set's holdings, enriched as soon as its token info was known:
+    ``store`` (fresh in the database), ``service`` (one provider call), or ``unknown`` (the
+    holdings the service knew nothing about, last). Every holding is in exactly one batch."""
+
+    index: int
+    source: BatchSource
+    tokens: list[HeldToken]
+
+
+def enriched_holdings(
+    balances: Mapping[str, WalletBalances], infos: Mapping[str, TokenInfo], mints: Iterable[str]
+) -> list[HeldToken]:
+    """The holdings of ``mints`` (by wallet, then in balance order), enriched from ``infos``."""
+    wanted = set(mints)
+    subset = {
+        w: msgspec.structs.replace(b, tokens=[t for t in b.tokens if t.mint in wanted])
+        for w, b in balances.items()
+    }
+    enriched = enrich_balances(subset, infos, sol_usd=None)
+    out: list[HeldToken] = []
+    for w, b in subset.items():
+        by_mint = {e.mint: e for e in enriched[w].tokens}
+        out.extend(HeldToken(wallet=w, token=by_mint[t.mint]) for t in b.tokens)
+    return out
 
 
 def plan_enrichment(

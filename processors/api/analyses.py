@@ -13,9 +13,6 @@ The job API and ``/health/queues`` are in ``processors.api.jobs``.
 
 from __future__ import annotations
 
-import secrets
-import time
-
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,14 +22,19 @@ from processors.analysis.behavior import BehaviorMetrics
 from processors.analysis.pnl import PnlReport
 from processors.api.requests import (
     checked_wallets,
+    enrichment_results_url,
     events_url,
     monitoring_url,
+    new_request_id,
     read_json,
+    results_url,
     runtime,
 )
 from processors.api.schemas import (
+    AnalysisInProgress,
     DashboardAccepted,
     DashboardBody,
+    ErrorBody,
     SimilarityAccepted,
     SimilarityBody,
     TriggerBody,
@@ -43,8 +45,13 @@ from processors.api.schemas import (
 )
 from processors.config import SIMILARITY, SYNC
 from processors.errors import InsufficientData, ProviderError
-from processors.jobs.analysis import start_dashboard, start_similarity_flow
-from processors.jobs.wallet_index import active_wallet_jobs
+from processors.jobs.analysis import (
+    DashboardStart,
+    IfRunning,
+    start_dashboard,
+    start_similarity_flow,
+)
+from processors.jobs.wallet_claims import Running
 from processors.runtime import Runtime
 from processors.services.wallet import SimilarityFlowResult, similarity_flow
 from server import ApiError, Call, OperationTable, Param, json_response
@@ -55,25 +62,41 @@ operation = OperationTable()
 TAGS = ("analyses",)
 
 
-def _new_request_id(kind: str) -> str:
-    return f"{kind}-{int(time.time() * 1000)}-{secrets.token_hex(5)}"
-
-
 def _estimate(minutes: int) -> str:
     return f"{round(minutes / 60)} hour(s)" if minutes > 60 else f"{minutes} minute(s)"
 
 
 async def enqueue_dashboard(
-    rt: Runtime, wallet: str, *, force: bool, enrich: bool
-) -> tuple[streamq.JobHandle, str, bool]:
-    request_id = _new_request_id("dashboard")
+    rt: Runtime, wallet: str, *, force: bool, enrich: bool, if_running: IfRunning
+) -> tuple[DashboardStart, str]:
+    request_id = new_request_id("dashboard")
     try:
-        handle, needs = await start_dashboard(
-            rt, wallet, request_id=request_id, force=force, enrich=enrich
+        started = await start_dashboard(
+            rt, wallet, request_id=request_id, force=force, enrich=enrich, if_running=if_running
         )
     except streamq.InvalidJob as exc:
         raise ApiError(400, "invalid_job", str(exc)) from None
-    return handle, request_id, needs
+    return started, request_id
+
+
+def in_progress(wallet: str, running: Running) -> Response:
+    """409 naming the analysis that holds the wallet (02: "already in progress")."""
+    return json_response(
+        AnalysisInProgress(
+            error=ErrorBody(
+                code="analysis_in_progress",
+                message=f"an analysis of {wallet} is already {running.state}: watch job "
+                f"{running.job_id}, or ask again with ifRunning=queue to queue another",
+            ),
+            job_id=running.job_id,
+            request_id=running.request_id,
+            status=running.state,
+            queue_name=running.queue,
+            monitoring_url=monitoring_url(running.job_id),
+            events_url=events_url(running.queue, running.job_id),
+        ),
+        409,
+    )
 
 
 @operation(
@@ -82,29 +105,44 @@ async def enqueue_dashboard(
     summary="Queue a dashboard wallet analysis",
     scope="write",
     body=DashboardBody,
-    responses={202: DashboardAccepted},
+    responses={202: DashboardAccepted, 409: AnalysisInProgress},
     errors=(400, 413, 422, 503),
     tags=TAGS,
 )
 async def dashboard_analysis(request: Request, call: Call) -> Response:
     """Syncs the wallet only if STALE/MISSING (or ``forceRefresh``), then PnL and behaviour;
-    token enrichment runs alongside. Watch ``monitoringUrl`` or the job's SSE ``eventsUrl``."""
+    token enrichment runs alongside (its job in ``enrichmentJobId``, its results as they come
+    at ``enrichmentResultsUrl``). Watch ``monitoringUrl`` or the job's SSE ``eventsUrl``.
+
+    While another analysis of the wallet is unfinished the answer is 409 with that job's id and
+    monitoring URL; ``ifRunning: "queue"`` queues a new job behind it instead."""
     body: DashboardBody = await read_json(request, call, DashboardBody)
     rt = await runtime(call)
     [wallet] = checked_wallets([body.wallet_address])
-    handle, request_id, needs_sync = await enqueue_dashboard(
-        rt, wallet, force=body.force_refresh, enrich=body.enrich_metadata
+    started, request_id = await enqueue_dashboard(
+        rt,
+        wallet,
+        force=body.force_refresh,
+        enrich=body.enrich_metadata,
+        if_running=body.if_running,
     )
+    if started.running is not None:
+        return in_progress(wallet, started.running)
+    handle, enrichment = started.handle, started.enrichment
+    assert handle is not None
     return json_response(
         DashboardAccepted(
             job_id=handle.id,
             request_id=request_id,
             status=handle.state_at_enqueue or "queued",
             queue_name=handle.queue,
-            estimated_processing_time=_estimate(3 + (10 if needs_sync else 0)),
+            estimated_processing_time=_estimate(3 + (10 if started.needs_sync else 0)),
             monitoring_url=monitoring_url(handle.id),
             events_url=events_url(handle.queue, handle.id),
             deduplicated=handle.deduplicated,
+            enrichment_job_id=enrichment.id if enrichment else None,
+            enrichment_results_url=enrichment_results_url(enrichment.id) if enrichment else None,
+            results_url=results_url(request_id),
         ),
         202,
     )
@@ -131,7 +169,7 @@ async def quick_similarity(request: Request, call: Call) -> Response:
             rt.store,
             rt.providers,
             wallets,
-            request_id=_new_request_id("similarity"),
+            request_id=new_request_id("similarity"),
             vector_type=body.vector_type,
             failure_threshold=body.failure_threshold,
         )
@@ -155,6 +193,25 @@ async def quick_similarity(request: Request, call: Call) -> Response:
 async def queue_similarity(request: Request, call: Call) -> Response:
     """04's flow: deep sync of the wallets that need it ∥ balances, then similarity ∥
     enrichment; runs if at least ``failureThreshold`` of the wallets (and two) make it."""
+    return await _queue_similarity(request, call)
+
+
+@operation(
+    "POST",
+    "/api/v1/jobs/similarity/analyze",
+    summary="Queue the advanced similarity flow (01's job API)",
+    scope="write",
+    body=SimilarityBody,
+    responses={202: SimilarityAccepted},
+    errors=(400, 413, 422, 503),
+    tags=("application jobs",),
+)
+async def jobs_similarity_analyze(request: Request, call: Call) -> Response:
+    """01's name for ``POST /api/v1/analyses/similarity/queue``: the same flow and answer."""
+    return await _queue_similarity(request, call)
+
+
+async def _queue_similarity(request: Request, call: Call) -> Response:
     body: SimilarityBody = await read_json(request, call, SimilarityBody)
     rt = await runtime(call)
     wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
@@ -162,7 +219,7 @@ async def queue_similarity(request: Request, call: Call) -> Response:
         raise ApiError(
             422, "invalid_payload", "failureThreshold must be in (0, 1]", path="$.failureThreshold"
         )
-    request_id = _new_request_id("similarity")
+    request_id = new_request_id("similarity")
     try:
         handle, needing = await start_similarity_flow(
             rt,
@@ -256,16 +313,14 @@ async def trigger_analysis(request: Request, call: Call) -> Response:
     skipped: list[str] = []
     ids: dict[str, str] = {}
     for w in wallets:
-        running = [
-            j for j in await active_wallet_jobs(rt, w) if j.name == "dashboard-wallet-analysis"
-        ]
-        if running:
+        started, _ = await enqueue_dashboard(rt, w, force=False, enrich=True, if_running="reject")
+        if started.running is not None:
             skipped.append(w)
-            ids[w] = running[0].id
+            ids[w] = started.running.job_id
             continue
-        handle, _, _ = await enqueue_dashboard(rt, w, force=False, enrich=True)
+        assert started.handle is not None
         triggered.append(w)
-        ids[w] = handle.id
+        ids[w] = started.handle.id
     message = (
         f"Analysis for {len(triggered)} wallet(s) has been triggered successfully. "
         f"{len(skipped)} were skipped as they were already in progress."

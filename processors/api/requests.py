@@ -10,6 +10,8 @@ routes: 413 ``payload_too_large``, 400 ``bad_request`` / ``malformed_json`` /
 
 from __future__ import annotations
 
+import secrets
+import time
 from typing import TypeVar
 
 import msgspec
@@ -26,9 +28,12 @@ __all__ = [
     "MAX_WALLETS",
     "checked_job_id",
     "checked_wallets",
+    "enrichment_results_url",
     "events_url",
     "monitoring_url",
+    "new_request_id",
     "read_json",
+    "results_url",
     "runtime",
 ]
 
@@ -48,8 +53,21 @@ async def runtime(call: Call) -> Runtime:
     return rt
 
 
+def new_request_id(kind: str) -> str:
+    """A fresh request id (``kind-<ms>-<random>``), as the plans' controllers make them."""
+    return f"{kind}-{int(time.time() * 1000)}-{secrets.token_hex(5)}"
+
+
 def monitoring_url(job_id: str) -> str:
     return f"/api/v1/jobs/{job_id}/status"
+
+
+def enrichment_results_url(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}/enrichment"
+
+
+def results_url(request_id: str) -> str:
+    return f"/api/v1/results/{request_id}"
 
 
 def events_url(queue: str, job_id: str) -> str:
@@ -81,7 +99,11 @@ def checked_job_id(job_id: str) -> str:
 
 async def read_json(request: Request, call: Call, kind: type[T]) -> T:
     """The request's JSON body as ``kind``, read up to the server's ``max_body_bytes``."""
-    return decode_body(await _read_body(request, call.state.settings.max_body_bytes), kind)
+    # The server has read (and size-checked) the body already when the operation declares one.
+    body: bytes | None = getattr(request.state, "body", None)
+    if body is None:
+        body = await _read_body(request, call.state.settings.max_body_bytes)
+    return decode_body(body, kind)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

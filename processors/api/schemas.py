@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -10,18 +10,38 @@ from processors.analysis.behavior import BehaviorMetrics
 from processors.analysis.pnl import PortfolioStats
 from processors.analysis.similarity import VectorType
 from processors.config import SIMILARITY
+from processors.jobs.types import AnalysisType
+
+# The plans' numeric priorities (10 critical .. 1 maintenance), mapped onto streamq's lanes.
+PlanPriority = Annotated[int, msgspec.Meta(ge=1, le=10)]
 
 __all__ = [
     "ActiveJobs",
+    "AdminQueueStats",
+    "AdminQueuesStats",
+    "AnalysisInProgress",
+    "AnalyzeBody",
+    "BulkAccepted",
+    "BulkStatus",
+    "BulkTypeProgress",
+    "BulkWalletProgress",
     "DashboardAccepted",
     "DashboardBody",
+    "ErrorBody",
+    "JobAccepted",
     "JobProgressView",
     "JobResultView",
     "JobStatusView",
+    "MaintenanceList",
+    "MaintenanceView",
+    "PlanPriority",
     "QueueHealth",
+    "QueuePaused",
     "QueuesHealth",
     "SimilarityAccepted",
     "SimilarityBody",
+    "SyncBody",
+    "SyncOptionsBody",
     "TriggerBody",
     "TriggerResult",
     "WalletStatusView",
@@ -36,6 +56,9 @@ class DashboardBody(
     wallet_address: str
     force_refresh: bool = False
     enrich_metadata: bool = True
+    # While another analysis of the wallet is unfinished: 409 naming it ("reject", the plans'
+    # answer), or a new job queued behind it ("queue": it waits for the wallet's lock).
+    if_running: Literal["reject", "queue"] = "reject"
 
 
 class DashboardAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
@@ -47,6 +70,9 @@ class DashboardAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel
     monitoring_url: str
     events_url: str
     deduplicated: bool = False
+    enrichment_job_id: str | None = None  # the token enrichment running alongside
+    enrichment_results_url: str | None = None  # its enriched batches as they come
+    results_url: str | None = None  # everything of this request, by its id
 
 
 class SimilarityBody(
@@ -152,3 +178,139 @@ class QueuesHealth(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     overall_status: Literal["healthy", "degraded", "unhealthy"]
     redis: bool
     queues: dict[str, QueueHealth]
+
+
+class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
+    code: str
+    message: str
+
+
+class AnalysisInProgress(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """409: an analysis of the wallet is already queued or running; watch that one."""
+
+    error: ErrorBody
+    job_id: str
+    request_id: str | None
+    status: str
+    queue_name: str
+    monitoring_url: str
+    events_url: str
+
+
+class SyncOptionsBody(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    force_refresh: bool = False
+    max_swaps: Annotated[int, msgspec.Meta(ge=1)] | None = None
+
+
+class SyncBody(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    """01's ``SyncWalletJobData``."""
+
+    wallet_address: str
+    sync_options: SyncOptionsBody = SyncOptionsBody()
+    priority: PlanPriority | None = None
+    request_id: str | None = None
+
+
+class JobAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    job_id: str
+    request_id: str
+    status: str
+    queue_name: str
+    monitoring_url: str
+    events_url: str
+    deduplicated: bool = False
+
+
+class AnalyzeBody(
+    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
+):
+    """01's ``BulkWalletAnalysisData``: sync every wallet, then each analysis type of each."""
+
+    wallet_addresses: list[str]
+    analysis_types: list[AnalysisType] = msgspec.field(default_factory=lambda: ["pnl", "behavior"])
+    failure_threshold: Annotated[float, msgspec.Meta(gt=0, le=1)] = SIMILARITY.failure_threshold
+    force_refresh: bool = False
+    priority: PlanPriority | None = None
+
+
+class BulkAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    bulk_job_id: str
+    request_id: str
+    status: str
+    queue_name: str
+    wallets: int
+    analysis_types: list[AnalysisType]
+    jobs: int  # analyses and syncs under the bulk parent
+    monitoring_url: str
+    events_url: str
+
+
+class BulkWalletProgress(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    state: Literal["waiting", "running", "completed", "failed"]
+    sync: dict[str, str]  # analysis type -> state of the sync it waits for
+    analyses: dict[str, str]  # analysis type -> state
+    error: str | None = None
+
+
+class BulkTypeProgress(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    total: int
+    completed: int
+    failed: int
+    running: int
+    waiting: int
+
+
+class BulkStatus(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    bulk_job_id: str
+    request_id: str | None
+    state: str  # the bulk parent's: waiting-children, queued, active, completed, dead
+    progress: float  # share of the flow's jobs finished, 0-100
+    failure_threshold: float
+    wallets: dict[str, BulkWalletProgress]
+    types: dict[str, BulkTypeProgress]
+    result: Any = None
+    error: str | None = None
+    events_url: str
+
+
+class AdminQueueStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """01's ``getQueueStats`` per queue, by the plans' queue name."""
+
+    queue: str
+    waiting: int
+    active: int
+    completed: int
+    failed: int
+    delayed: int
+    dead: int
+    paused: bool
+    workers: int
+
+
+class AdminQueuesStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    queues: dict[str, AdminQueueStats]  # by the plans' queue name
+
+
+class QueuePaused(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    queue_name: str
+    queue: str
+    paused: bool
+
+
+class MaintenanceView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    name: str
+    queue: str
+    cron: str | None
+    every: float | None
+    keep_completed: int
+    keep_failed: int
+    completed: list[Any]  # the kept runs, newest first
+    failed: list[Any]
+
+
+class MaintenanceList(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    schedules: list[MaintenanceView]

@@ -4,7 +4,9 @@
 - ``wallet``: ``sync-wallet``, ``fetch-balances`` (wallet-operations);
 - ``analysis``: ``analyze-pnl``, ``analyze-behavior``, ``dashboard-wallet-analysis``,
   ``analyze-similarity`` (analysis-operations), and the producers that start them;
+- ``bulk``: ``bulk-analysis``, the parent of 01's bulk flow, and its producer;
 - ``enrichment``: ``enrich-token-balances`` (enrichment-operations);
+- ``maintenance``: ``cleanup-old-cache`` and ``refresh-token-metadata`` (01's schedules);
 - ``polymarket``: the whale update, the anomaly batch, trade analysis and alert delivery;
 - ``options``: each job's task options from the plans' table; ``signals``: domain errors as
   broker signals; ``coordination``: locks, flows, schedules, the alert rate limit;
@@ -19,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import streamq
-from processors.jobs import analysis, enrichment, polymarket, wallet
+from processors.jobs import analysis, bulk, enrichment, maintenance, polymarket, wallet
 from processors.jobs.options import task_options
 from processors.runtime import Runtime
 
@@ -35,7 +37,10 @@ HANDLERS: dict[str, Handler] = {
     "analyze-behavior": analysis.analyze_behavior_job,
     "analyze-similarity": analysis.similarity_job,
     "dashboard-wallet-analysis": analysis.dashboard_job,
+    "bulk-analysis": bulk.bulk_job,
     "enrich-token-balances": enrichment.enrich_job,
+    "cleanup-old-cache": maintenance.cleanup_old_cache_job,
+    "refresh-token-metadata": maintenance.refresh_tokens_job,
     "update-all-whales": polymarket.update_whales_job,
     "batch-detection": polymarket.batch_job,
     "analyze-transaction": polymarket.analyze_trade_job,

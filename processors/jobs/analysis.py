@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 import anyio
 import msgspec
@@ -15,7 +17,13 @@ from processors.analysis.behavior import BehaviorMetrics
 from processors.analysis.enrichment import EnrichedWallet
 from processors.analysis.pnl import PnlReport
 from processors.analysis.similarity import VectorType
-from processors.config import ENRICHMENT_OPERATIONS, LOCKS, SIMILARITY, WALLET_OPERATIONS
+from processors.config import (
+    ANALYSIS_OPERATIONS,
+    ENRICHMENT_OPERATIONS,
+    LOCKS,
+    SIMILARITY,
+    WALLET_OPERATIONS,
+)
 from processors.ids import (
     balances_job_id,
     dashboard_job_id,
@@ -24,6 +32,7 @@ from processors.ids import (
     sync_job_id,
 )
 from processors.jobs.coordination import enqueue_flow, wallet_lock
+from processors.jobs.results import remember_request_job
 from processors.jobs.signals import mapped_errors
 from processors.jobs.types import (
     AnalyzeWallet,
@@ -35,6 +44,7 @@ from processors.jobs.types import (
     SimilarityRequest,
     SyncWallet,
 )
+from processors.jobs.wallet_claims import Running, claim_wallet, set_wallet_claim
 from processors.jobs.wallet_index import index_wallet_job
 from processors.models import WalletBalances
 from processors.runtime import Runtime, runtime_of
@@ -48,9 +58,12 @@ from processors.services.wallet import (
 from processors.solana import validate_address, validate_addresses
 
 __all__ = [
+    "DashboardStart",
+    "IfRunning",
     "analyze_behavior_job",
     "analyze_pnl_job",
     "dashboard_job",
+    "enrichment_request",
     "similarity_children",
     "similarity_job",
     "start_dashboard",
@@ -58,6 +71,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# What a dashboard request does while another analysis of the wallet is unfinished: answer at
+# once with that one ("reject", the plans' HTTP behaviour), or queue behind it ("queue").
+IfRunning = Literal["reject", "queue"]
 
 
 # -- producers (the routes and the demo start these) -------------------------------------------
@@ -92,24 +109,74 @@ def similarity_children(rt: Runtime, req: SimilarityRequest) -> list[streamq.Enq
     return [*syncs, *balances]
 
 
+@dataclass(frozen=True)
+class DashboardStart:
+    """What ``start_dashboard`` did: queued ``handle`` (and its ``enrichment`` job), or found
+    the wallet held by ``running`` and queued nothing."""
+
+    needs_sync: bool
+    handle: streamq.JobHandle | None = None
+    enrichment: streamq.JobHandle | None = None
+    running: Running | None = None
+
+
 async def start_dashboard(
-    rt: Runtime, wallet: str, *, request_id: str, force: bool = False, enrich: bool = True
-) -> tuple[streamq.JobHandle, bool]:
-    """Enqueues 02's dashboard job (id per wallet and request); returns its handle and whether
-    a sync is expected. Raises InvalidWalletAddress."""
+    rt: Runtime,
+    wallet: str,
+    *,
+    request_id: str,
+    force: bool = False,
+    enrich: bool = True,
+    if_running: IfRunning = "queue",
+) -> DashboardStart:
+    """Enqueues 02's dashboard job (id per wallet and request) and, beside it, its token
+    enrichment (03: both fired at once). With ``if_running="reject"`` nothing is queued while
+    another dashboard analysis of the wallet is unfinished (``running`` names it); with
+    ``"queue"`` the new job waits for the wallet's lock. Raises InvalidWalletAddress."""
     validate_address(wallet)
     needs = bool(await wallets_needing_sync(rt.store, [wallet])) or force
-    request = streamq.EnqueueRequest(
-        name="dashboard-wallet-analysis",
-        payload=DashboardRequest(
-            wallet=wallet, request_id=request_id, force_refresh=force, enrich_metadata=enrich
-        ),
-        id=dashboard_job_id(wallet, request_id),
+    queue = rt.queue(ANALYSIS_OPERATIONS)
+    job_id = dashboard_job_id(wallet, request_id)
+    if if_running == "reject":
+        running = await claim_wallet(rt, wallet, queue, job_id)
+        if running is not None:
+            return DashboardStart(needs_sync=needs, running=running)
+    else:
+        await set_wallet_claim(rt, wallet, queue, job_id)
+    requests = [
+        streamq.EnqueueRequest(
+            name="dashboard-wallet-analysis",
+            payload=DashboardRequest(
+                wallet=wallet, request_id=request_id, force_refresh=force, enrich_metadata=enrich
+            ),
+            id=job_id,
+            request_id=request_id,
+        )
+    ]
+    if enrich:
+        requests.append(enrichment_request(rt, [wallet], request_id))
+    handles = await rt.app.enqueue_many(requests)
+    await index_wallet_job(rt, wallet, handles[0].queue, handles[0].id)
+    await remember_request_job(rt, request_id, "dashboard", handles[0].queue, handles[0].id)
+    return DashboardStart(
+        needs_sync=needs, handle=handles[0], enrichment=handles[1] if enrich else None
+    )
+
+
+def enrichment_request(
+    rt: Runtime,
+    wallets: list[str],
+    request_id: str,
+    balances: dict[str, WalletBalances] | None = None,
+) -> streamq.EnqueueRequest:
+    """The request's ``enrich-token-balances`` job (one per wallet set and request)."""
+    return streamq.EnqueueRequest(
+        name="enrich-token-balances",
+        payload=EnrichBalances(wallets=wallets, request_id=request_id, balances=balances),
+        id=enrichment_job_id(wallets, request_id),
+        queue=rt.queue(ENRICHMENT_OPERATIONS),
         request_id=request_id,
     )
-    [handle] = await rt.app.enqueue_many([request])
-    await index_wallet_job(rt, wallet, handle.queue, handle.id)
-    return handle, needs
 
 
 async def start_similarity_flow(
@@ -141,6 +208,7 @@ async def start_similarity_flow(
     handle = await enqueue_flow(rt, parent, similarity_children(rt, req))
     for w in wallets:
         await index_wallet_job(rt, w, handle.queue, handle.id)
+    await remember_request_job(rt, request_id, "similarity", handle.queue, handle.id)
     return handle, needing
 
 
@@ -175,10 +243,10 @@ async def dashboard_job(ctx: streamq.Context, req: DashboardRequest) -> Dashboar
     await ctx.progress(5, "starting")
     enrichment: streamq.JobHandle | None = None
     if req.enrich_metadata:
-        enrichment = await ctx.enqueue(
-            "enrich-token-balances",
-            EnrichBalances(wallets=[req.wallet], request_id=req.request_id),
-            id=enrichment_job_id([req.wallet], req.request_id),
+        # Started with this job by start_dashboard; enqueued here too (the same id: one job)
+        # for a dashboard job enqueued by other means.
+        [enrichment] = await rt.app.enqueue_many(
+            [enrichment_request(rt, [req.wallet], req.request_id)]
         )
 
     async def progress(pct: float, message: str) -> None:

@@ -18,14 +18,20 @@ from processors.services.wallet import SyncResult
 
 __all__ = [
     "AlertOutcome",
+    "AnalysisType",
     "AnalyzeTrade",
     "AnalyzeWallet",
     "AnomalyBatch",
     "BatchOutcome",
+    "BulkAnalysis",
+    "BulkOutcome",
+    "CleanupOutcome",
     "DashboardOutcome",
     "DashboardRequest",
     "EnrichBalances",
     "FetchBalances",
+    "Maintenance",
+    "RefreshOutcome",
     "SendAlert",
     "SimilarityOutcome",
     "SimilarityRequest",
@@ -77,6 +83,28 @@ class DashboardOutcome(msgspec.Struct, frozen=True, kw_only=True):
     processing_seconds: float
 
 
+AnalysisType = Literal["pnl", "behavior"]
+
+
+class BulkAnalysis(msgspec.Struct, frozen=True, kw_only=True):
+    """01's ``BulkWalletAnalysisData``: each wallet synced, then analysed for each type."""
+
+    wallets: list[str]
+    analysis_types: list[AnalysisType]
+    request_id: str
+    failure_threshold: float = SIMILARITY.failure_threshold
+    force_refresh: bool = False
+
+
+class BulkOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    request_id: str
+    requested_wallets: int
+    succeeded_wallets: list[str]  # every analysis of the wallet completed
+    failed_wallets: dict[str, str]  # wallet -> the first failure seen
+    success_rate: float
+    failure_threshold: float
+
+
 class SimilarityRequest(msgspec.Struct, frozen=True, kw_only=True):
     wallets: list[str]
     request_id: str
@@ -103,6 +131,22 @@ class EnrichBalances(msgspec.Struct, frozen=True, kw_only=True):
     wallets: list[str]
     request_id: str
     balances: dict[str, WalletBalances] | None = None  # None: from the balance cache
+
+
+class Maintenance(msgspec.Struct, frozen=True, kw_only=True):
+    """The payload of the maintenance schedules (empty on a tick)."""
+
+    now: int | None = None  # the clock the run judges ages by (None: now)
+
+
+class CleanupOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    similarity_results: int  # removed: older than CACHE.results_ttl
+    token_infos: int  # removed: not fetched for CACHE.token_info_retention
+
+
+class RefreshOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    stale: int  # stored token records older than CACHE.token_info_max_age
+    refreshed: int  # of those, fetched again
 
 
 class UpdateWhales(msgspec.Struct, frozen=True, kw_only=True):

@@ -20,7 +20,14 @@ import anyio.to_thread
 import msgspec
 
 from processors.analysis.behavior import BehaviorConfig, BehaviorMetrics, analyze_behavior
-from processors.analysis.enrichment import EnrichedWallet, enrich_balances, plan_enrichment
+from processors.analysis.enrichment import (
+    BatchSource,
+    EnrichedBatch,
+    EnrichedWallet,
+    enrich_balances,
+    enriched_holdings,
+    plan_enrichment,
+)
 from processors.analysis.pnl import PnlReport, compute_pnl
 from processors.analysis.similarity import SimilarityResult, VectorType, analyze_similarity
 from processors.config import CACHE, ENRICHMENT, SIMILARITY, SYNC
@@ -173,12 +180,16 @@ async def token_infos(
     max_age: float = CACHE.token_info_max_age,
     now: int | None = None,
     on_batch: Callable[[dict[str, TokenInfo]], Awaitable[None]] | None = None,
+    on_cached: Callable[[dict[str, TokenInfo]], Awaitable[None]] | None = None,
 ) -> dict[str, TokenInfo]:
-    """Token info for ``mints``: stored when fresh enough, else fetched in batches and stored."""
+    """Token info for ``mints``: stored when fresh enough, else fetched in batches and stored.
+    ``on_cached`` hears the fresh stored ones first, ``on_batch`` each fetched batch."""
     at = int(time.time()) if now is None else now
     cached = await anyio.to_thread.run_sync(store.token_infos, list(dict.fromkeys(mints)))
     plan = plan_enrichment(mints, cached, now=at, max_age=max_age, batch_size=ENRICHMENT.batch_size)
     out = {m: cached[m] for m in plan.cached}
+    if on_cached is not None:
+        await on_cached(dict(out))
     for batch in plan.batches:
         fetched = await tokens.get_tokens(batch)
         # Stamp with our clock: freshness is about when we asked, not the service's own time.
@@ -399,9 +410,43 @@ async def enrich_wallet_balances(
     *,
     now: int | None = None,
     on_batch: Callable[[dict[str, TokenInfo]], Awaitable[None]] | None = None,
+    on_enriched: Callable[[EnrichedBatch], Awaitable[None]] | None = None,
 ) -> dict[str, EnrichedWallet]:
-    """The enrich-token-balances body: database-first token info, then USD values."""
-    mints = sorted({t.mint for b in balances.values() for t in b.tokens} | {SOL_MINT})
-    infos = await token_infos(store, tokens, mints, now=now, on_batch=on_batch)
+    """The enrich-token-balances body: database-first token info, then USD values.
+
+    ``on_enriched`` receives the holdings as they become ready (03's progressive results): the
+    ones whose info was fresh in the store, then those of each fetched batch, then those the
+    service did not know; together, exactly the holdings of the result.
+    """
+    held = {t.mint for b in balances.values() for t in b.tokens}
+    mints = sorted(held | {SOL_MINT})
+    known: dict[str, TokenInfo] = {}
+    published: set[str] = set()
+    index = 0
+
+    async def publish(source: BatchSource, ready: set[str]) -> None:
+        nonlocal index
+        fresh = (ready & held) - published
+        published.update(fresh)
+        if on_enriched is None or not fresh:
+            return
+        batch = EnrichedBatch(
+            index=index, source=source, tokens=enriched_holdings(balances, known, fresh)
+        )
+        index += 1
+        await on_enriched(batch)
+
+    async def cached(got: dict[str, TokenInfo]) -> None:
+        known.update(got)
+        await publish("store", set(got))
+
+    async def fetched(got: dict[str, TokenInfo]) -> None:
+        known.update(got)
+        await publish("service", set(got))
+        if on_batch is not None:
+            await on_batch(got)
+
+    infos = await token_infos(store, tokens, mints, now=now, on_batch=fetched, on_cached=cached)
+    await publish("unknown", held)
     sol = infos.get(SOL_MINT)
     return enrich_balances(balances, infos, sol_usd=sol.price_usd if sol else None)

@@ -260,6 +260,20 @@ class Store:
                 out[info.mint] = info
         return out
 
+    def stale_token_mints(self, fetched_before: int, *, limit: int) -> list[str]:
+        """Up to ``limit`` stored tokens fetched before ``fetched_before``, oldest first."""
+        rows = self._query(
+            "SELECT mint FROM token_info WHERE fetched_at < ? ORDER BY fetched_at, mint LIMIT ?",
+            (fetched_before, limit),
+        )
+        return [str(m) for (m,) in rows]
+
+    def delete_token_infos_before(self, fetched_before: int) -> int:
+        """Forgets tokens fetched before ``fetched_before``; returns how many."""
+        with self._tx() as conn:
+            cur = conn.execute("DELETE FROM token_info WHERE fetched_at < ?", (fetched_before,))
+            return int(cur.rowcount)
+
     def save_similarity(
         self, request_id: str, result: SimilarityResult, *, now: int | None = None
     ) -> None:
@@ -275,6 +289,20 @@ class Store:
             (request_id,),
             SimilarityResult,
         )
+
+    def similarity_created_at(self, request_id: str) -> int | None:
+        rows = self._query(
+            "SELECT created_at FROM similarity_results WHERE request_id = ?", (request_id,)
+        )
+        return int(str(rows[0][0])) if rows else None
+
+    def delete_similarity_before(self, created_before: int) -> int:
+        """Forgets similarity results created before ``created_before``; returns how many."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "DELETE FROM similarity_results WHERE created_at < ?", (created_before,)
+            )
+            return int(cur.rowcount)
 
     def _one(self, sql: str, params: Sequence[object], kind: type[T]) -> T | None:
         rows = self._query(sql, params)

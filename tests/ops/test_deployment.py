@@ -18,6 +18,8 @@ import pytest
 import yaml
 from ops_support import OPS, REPO
 
+from tests.support.tools import promtool as require_promtool
+
 COMPOSE = OPS / "compose.yaml"
 SYSTEMD = OPS / "systemd"
 _DEFAULTS = re.compile(r"\$\{(\w+):-([^}]*)\}")
@@ -126,9 +128,7 @@ def test_server_and_worker_commands_parse_and_match_the_scrape_config() -> None:
 
 
 def test_promtool_accepts_the_scrape_config(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (Debian: apt-get install prometheus)")
+    promtool = require_promtool()
     # The token file only exists inside the Prometheus container; point at a stand-in.
     config = yaml.safe_load((OPS / "prometheus" / "prometheus.yml").read_text())
     token = tmp_path / "token"

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from ops_support import OPS, known_metric_names, metric_names_in
+
+from tests.support.tools import promtool as require_promtool
 
 GRAFANA = OPS / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "streamq.json"
@@ -130,9 +130,7 @@ def test_provisioning_matches_compose() -> None:
 
 
 def test_every_query_is_valid_promql(tmp_path: Path) -> None:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool not installed (Debian: apt-get install prometheus)")
+    promtool = require_promtool()
     rules = []
     for index, (_, expr) in enumerate(queries(dashboard())):
         if expr.startswith("label_values("):

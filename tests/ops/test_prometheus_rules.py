@@ -4,14 +4,14 @@ unit tests that pass, and the scrape config finds the server and the workers."""
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from ops_support import OPS, PROMETHEUS_GENERATED, REPO, known_metric_names, metric_names_in
+
+from tests.support.tools import promtool
 
 PROMETHEUS = OPS / "prometheus"
 SEVERITIES = {"critical", "warning", "info"}
@@ -108,13 +108,6 @@ def test_every_alert_has_a_unit_test() -> None:
             fires = bool(check["exp_alerts"])
             tested[check["alertname"]] = tested.get(check["alertname"], False) or fires
     assert tested == dict.fromkeys((rule["alert"] for rule in alert_rules()), True)
-
-
-def promtool() -> str:
-    found = shutil.which("promtool")
-    if found is None:
-        pytest.skip("promtool not installed (Debian: apt-get install prometheus)")
-    return found
 
 
 def test_promtool_unit_tests_pass() -> None:

@@ -123,6 +123,8 @@ async def test_dashboard_over_http_matches_ground_truth_with_ordered_progress(
 async def test_two_concurrent_dashboards_never_interleave_and_share_one_sync(
     valkey_url: str,
 ) -> None:
+    """The queueing behaviour (``ifRunning: "queue"``): the second job waits for the wallet's
+    lock, then finds the wallet freshly synced."""
     providers = simulated_providers(seed=5)
     world = providers.chain.world  # type: ignore[attr-defined]
     wallet = next(a for a, s in world.wallets.items() if s == "hf_bot")
@@ -148,7 +150,7 @@ async def _both(client: httpx.AsyncClient, wallet: str) -> list[dict[str, Any]]:
     bodies: list[dict[str, Any]] = []
 
     async def post() -> None:
-        r = await client.post(DASHBOARD, json={"walletAddress": wallet})
+        r = await client.post(DASHBOARD, json={"walletAddress": wallet, "ifRunning": "queue"})
         assert r.status_code == 202
         bodies.append(r.json())
 
@@ -157,6 +159,41 @@ async def _both(client: httpx.AsyncClient, wallet: str) -> list[dict[str, Any]]:
         tg.start_soon(post)
     assert bodies[0]["jobId"] != bodies[1]["jobId"]
     return bodies
+
+
+async def test_a_second_dashboard_of_a_busy_wallet_is_answered_at_once(valkey_url: str) -> None:
+    """The plans' behaviour by default: while one analysis of the wallet is unfinished, another
+    request gets 409 naming it (however many race), and nothing more is queued."""
+    providers = simulated_providers(seed=5)
+    world = providers.chain.world  # type: ignore[attr-defined]
+    wallet = next(a for a, s in world.wallets.items() if s == "flipper")
+    async with deployment(valkey_url, providers=providers, serve=True) as d:
+        analysis = d.queue("analysis-operations")
+        await d.app.pause(analysis)
+        answers: list[httpx.Response] = []
+
+        async def post() -> None:
+            answers.append(await d.http.post(DASHBOARD, json={"walletAddress": wallet}))
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(post)
+        codes = sorted(r.status_code for r in answers)
+        assert codes == [202, 409, 409, 409], [r.text for r in answers]
+        [accepted] = [r.json() for r in answers if r.status_code == 202]
+        assert accepted["enrichmentJobId"] and accepted["enrichmentResultsUrl"].endswith(
+            f"/{accepted['enrichmentJobId']}/enrichment"
+        )
+        for busy in (r.json() for r in answers if r.status_code == 409):
+            assert busy["error"]["code"] == "analysis_in_progress"
+            assert busy["jobId"] == accepted["jobId"] and busy["status"] == "queued"
+            assert busy["monitoringUrl"] == accepted["monitoringUrl"]
+        assert (await d.app.stats(analysis)).waiting == 1
+        await d.app.resume(analysis)
+        await d.app.handle(analysis, accepted["jobId"]).wait(timeout=30)
+        # Finished: the wallet is free again.
+        again = await d.http.post(DASHBOARD, json={"walletAddress": wallet})
+        assert again.status_code == 202 and again.json()["jobId"] != accepted["jobId"]
 
 
 @pytest.mark.parametrize("bad", ["nope", "0OIl" * 10, "", "1" * 45])

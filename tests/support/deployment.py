@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 import msgspec
 
@@ -76,6 +77,7 @@ async def deployment(
     running = [streamq.Worker(app, concurrency=concurrency) for _ in range(workers)]
     tasks = [asyncio.create_task(w.run()) for w in running]
     try:
+        await _until_registered(app, rt.queues(), len(running), tasks)
         if serve:
             asgi = create_app(
                 ServerSettings(
@@ -86,7 +88,11 @@ async def deployment(
             )
             async with (
                 running_server(asgi) as url,
-                httpx.AsyncClient(base_url=url, timeout=60) as client,
+                # Like a JSON API client: without tokens the server takes writes only as JSON,
+                # bodyless POSTs (pause, resume) included.
+                httpx.AsyncClient(
+                    base_url=url, timeout=60, headers={"content-type": "application/json"}
+                ) as client,
             ):
                 yield Deployment(app=app, runtime=rt, settings=s, url=url, client=client)
         else:
@@ -98,6 +104,23 @@ async def deployment(
         await _purge(app, rt)
         await app.close()
         store.close()
+
+
+async def _until_registered(
+    app: streamq.App, queues: list[str], workers: int, tasks: list[asyncio.Task[None]]
+) -> None:
+    """Returns once every queue counts ``workers`` live workers, so what a test reads first
+    (``/health/queues``, stats) already sees them; raises if a worker died on the way."""
+    with anyio.fail_after(30):
+        while True:
+            for task in tasks:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("a worker stopped while starting")
+            counts = [(await app.stats(q)).workers for q in queues]
+            if min(counts, default=workers) >= workers:
+                return
+            await asyncio.sleep(0.01)
 
 
 async def _purge(app: streamq.App, rt: Runtime) -> None:
