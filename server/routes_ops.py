@@ -17,12 +17,20 @@ from server.routes_jobs import job_view
 from server.routing import OperationTable
 from server.schemas import JobId, JobView
 from streamq._index import MAX_EPOCH, STATES
+from streamq._jobs import Outcome
 
 operation = OperationTable()
 # Jobs one request acts on at most when acting on a filter (within the request deadline);
 # the answer's ``next`` resumes.
 MAX_PER_REQUEST = 2000
+MAX_CANCEL_PER_REQUEST = 200
 Action = Literal["retry", "promote", "remove"]
+BulkAction = Literal["cancel", "retry", "promote", "remove"]
+# Epoch seconds as a JSON number, or as a string of one (what an HTML form gives).
+Epoch = (
+    Annotated[float, msgspec.Meta(ge=0, le=MAX_EPOCH)]
+    | Annotated[str, msgspec.Meta(pattern=r"^[0-9]{1,12}(\.[0-9]{1,6})?$")]
+)
 State = Literal[
     "scheduled", "queued", "active", "completed", "retrying", "dead", "cancelled",
     "waiting-children",
@@ -36,8 +44,9 @@ class Filter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     state: State | None = None
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     lane: streamq.Lane | None = None
-    since: Annotated[float, msgspec.Meta(ge=0, le=MAX_EPOCH)] | None = None
-    until: Annotated[float, msgspec.Meta(ge=0, le=MAX_EPOCH)] | None = None
+    since: Epoch | None = None
+    until: Epoch | None = None
+    tag: Annotated[str, msgspec.Meta(max_length=200)] | None = None  # refused: not indexed yet
 
 
 class ManyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -55,6 +64,7 @@ class ManyResult(msgspec.Struct, frozen=True, kw_only=True):
     queue: str
     action: str
     done: int
+    count: int  # the same as done (what the dashboard reads)
     refused: dict[str, str]
     missing: list[str]
     next: str | None
@@ -135,12 +145,58 @@ async def remove_job(request: Request, call: Call) -> Response:
     return await _one(request, call, "remove")
 
 
-async def _many(request: Request, call: Call, action: Action) -> Response:
+def _epoch(value: float | str | None) -> float | None:
+    if value is None:
+        return None
+    seconds = float(value)
+    if not 0 <= seconds <= MAX_EPOCH:
+        raise ApiError(
+            400, "invalid_parameter", f"since and until are epoch seconds in 0..{MAX_EPOCH}"
+        )
+    return seconds
+
+
+async def _cancel_many(call: Call, queue: str, body: ManyBody) -> Outcome:
+    """Cancel has its own script (it stops running jobs too): one call per job."""
+    outcome = Outcome()
+    ids = list(body.ids or [])
+    if body.filter is not None:
+        f = body.filter
+        page = await call.app.list_jobs(
+            queue,
+            state=f.state,
+            name=f.name,
+            lane=f.lane,
+            since=_epoch(f.since),
+            until=_epoch(f.until),
+            limit=MAX_CANCEL_PER_REQUEST,
+            cursor=body.cursor,
+        )
+        ids, outcome.next = [j.id for j in page.jobs], page.next
+    for job_id in ids:
+        job = await call.app.job(queue, job_id)
+        if job is None:
+            outcome.missing.append(job_id)
+        elif job.finished:
+            outcome.refused[job_id] = job.state
+        elif await call.app.cancel(queue, job_id):
+            outcome.done += 1
+    return outcome
+
+
+async def _many(request: Request, call: Call, action: BulkAction) -> Response:
     queue = await call.state.require_queue(request.path_params["queue"])
     body = decode_json(request.state.body, ManyBody)
     if (body.ids is None) == (body.filter is None):
         raise ApiError(400, "bad_request", "give ids or a filter (exactly one)")
-    if body.ids is not None:
+    if body.filter is not None and body.filter.tag is not None:
+        raise ApiError(400, "not_supported", "jobs are not indexed by tag yet")
+    if action == "cancel":
+        try:
+            outcome = await _cancel_many(call, queue, body)
+        except streamq.InvalidJob as exc:
+            raise ApiError(400, "invalid_parameter", str(exc)) from None
+    elif body.ids is not None:
         outcome = await call.app.operate(queue, action, body.ids)
     else:
         f = body.filter
@@ -152,8 +208,8 @@ async def _many(request: Request, call: Call, action: Action) -> Response:
                 state=f.state,
                 name=f.name,
                 lane=f.lane,
-                since=f.since,
-                until=f.until,
+                since=_epoch(f.since),
+                until=_epoch(f.until),
                 cursor=body.cursor,
                 max_jobs=MAX_PER_REQUEST,
             )
@@ -164,6 +220,7 @@ async def _many(request: Request, call: Call, action: Action) -> Response:
             queue=queue,
             action=action,
             done=outcome.done,
+            count=outcome.done,
             refused=outcome.refused,
             missing=outcome.missing,
             next=outcome.next,
@@ -171,7 +228,7 @@ async def _many(request: Request, call: Call, action: Action) -> Response:
     )
 
 
-def _many_operation(action: Action, summary: str, what: str) -> None:
+def _many_operation(action: BulkAction, summary: str, what: str) -> None:
     async def handler(request: Request, call: Call) -> Response:
         return await _many(request, call, action)
 
@@ -193,6 +250,7 @@ def _many_operation(action: Action, summary: str, what: str) -> None:
     )(handler)
 
 
+_many_operation("cancel", "Cancel many jobs", "Cancels waiting and running jobs")
 _many_operation("retry", "Retry many jobs", "Retries dead, cancelled or completed jobs")
 _many_operation("promote", "Promote many jobs", "Runs scheduled or retrying jobs now")
 _many_operation("remove", "Remove many jobs", "Removes finished jobs")

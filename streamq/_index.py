@@ -41,7 +41,7 @@ MAX_LIMIT = 500
 MAX_EPOCH = 253_402_300_799  # 9999-12-31
 # Index entries one script call examines at most (a filter matching few jobs pages on through
 # several calls, each a fraction of a millisecond).
-_BUDGET = 2000
+_BUDGET = 500
 _CURSOR = re.compile(r"(\d+):([A-Za-z0-9._:@~!-]{1,200})")
 # Sorts after every valid id: a cursor (t, _TOP) starts at score t inclusive.
 _TOP = "~"

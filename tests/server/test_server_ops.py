@@ -55,3 +55,23 @@ async def test_many_drain_and_clean(served) -> None:
     r = await c.post(f"/v1/queues/{q}:clean", json={"older_than": 0.01, "state": "cancelled"})
     assert r.json() == {"queue": q, "count": 1}
     assert (await c.get(f"/v1/queues/{q}/jobs")).json() == {"jobs": [], "next": None}
+
+
+async def test_bulk_cancel_and_the_dashboards_filter(served) -> None:
+    """What the dashboard's explorer sends: a filter from an HTML form (times as strings),
+    ``count`` in the answer; cancel by ids or by filter; tags are refused for now."""
+    app, q, c = served.app, served.queue, served.client
+    await app.enqueue_many(
+        [EnqueueRequest(name="greet", payload={"who": f"{i}"}, id=f"c{i}") for i in range(6)]
+    )
+    r = await c.post(f"/v1/queues/{q}/jobs:cancel", json={"ids": ["c0", "c1"]})
+    assert (r.json()["count"], r.json()["done"]) == (2, 2)
+    r = await c.post(
+        f"/v1/queues/{q}/jobs:cancel",
+        json={"filter": {"state": "queued", "since": "1000000000", "until": "99999999999"}},
+    )
+    assert r.status_code == 200 and r.json()["count"] == 4
+    r = await c.post(f"/v1/queues/{q}/jobs:retry", json={"filter": {"state": "cancelled"}})
+    assert r.json()["count"] == 6
+    r = await c.post(f"/v1/queues/{q}/jobs:retry", json={"filter": {"tag": "wallet:1"}})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "not_supported"
