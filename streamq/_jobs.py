@@ -23,7 +23,7 @@ from streamq._scripts import JobAction
 if TYPE_CHECKING:
     from streamq._broker import Broker
 
-BATCH = 50
+BATCH = 10
 
 _APPLIES = {
     "retry": "dead, cancelled or completed",
