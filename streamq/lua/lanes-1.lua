@@ -46,7 +46,12 @@ local function ms_of(eid) return tonumber(string.match(eid, '^(%d+)')) end
 local function walk(lkey)
   local found, examined, last_ms = {}, 0, nil
   local maxid = '+'
-  if cms ~= '' then maxid = cms .. '-18446744073709551615' end
+  if cid == '!' then
+    -- Everything at cms was seen: go on below it.
+    maxid = (tonumber(cms) - 1) .. '-18446744073709551615'
+  elseif cms ~= '' then
+    maxid = cms .. '-18446744073709551615'
+  end
   while true do
     local entries = redis.call('XREVRANGE', lkey, maxid, '-', 'COUNT', BATCH)
     if #entries == 0 then return page(found, true) end

@@ -205,3 +205,25 @@ async def test_entries_leave_with_their_records(app_factory, queue, redis_url) -
         assert await r.zcard(a_key) == 10
     finally:
         await r.aclose()
+
+
+async def test_listing_pages_past_a_crowded_millisecond(app_factory, queue) -> None:
+    """More entries in one ms than a call examines, none of them matching: the listing still
+    moves on to the older ones (a cursor at that ms must not be handed out again)."""
+    app = app_factory()
+
+    @app.task("a", queue=queue)
+    async def a(ctx: Context, x: int) -> int:
+        return x
+
+    @app.task("b", queue=queue)
+    async def b(ctx: Context, x: int) -> int:
+        return x
+
+    await app.enqueue_many([EnqueueRequest(name="b", payload=i, id=f"old{i}") for i in range(5)])
+    await asyncio.sleep(0.01)
+    await app.enqueue_many(
+        [EnqueueRequest(name="a", payload=i, id=f"new{i:03d}") for i in range(300)]
+    )
+    listed = await asyncio.wait_for(_listing(app, queue, page=10, state="queued", name="b"), 10)
+    assert sorted(listed) == [f"old{i}" for i in range(5)]
