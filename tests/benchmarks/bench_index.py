@@ -62,8 +62,8 @@ async def fill(app: App, jobs: int) -> None:
 
 async def main(jobs: int, samples: int) -> None:
     directory = Path(tempfile.mkdtemp(prefix="streamq-bench-index-"))
-    proc = start_server(directory, free_port())
-    port = int(proc.args[proc.args.index("--port") + 1])  # type: ignore[union-attr,index]
+    port = free_port()
+    proc = start_server(directory, port)
     app = App("bench", redis_url=f"redis://127.0.0.1:{port}/0", dead_maxlen=jobs)
 
     @app.task("a", queue=QUEUE)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 
+from server_support import Served
+
 from streamq import EnqueueRequest
 
 
-async def test_one_job(served) -> None:
+async def test_one_job(served: Served) -> None:
     app, q, c = served.app, served.queue, served.client
     await app.enqueue("greet", {"who": "a"}, id="later", delay=600)
     r = await c.post(f"/v1/queues/{q}/jobs/later/retry")
@@ -27,7 +29,7 @@ async def test_one_job(served) -> None:
     assert (await c.get(f"/v1/queues/{q}/jobs/later")).status_code == 404
 
 
-async def test_many_drain_and_clean(served) -> None:
+async def test_many_drain_and_clean(served: Served) -> None:
     app, q, c = served.app, served.queue, served.client
     await app.enqueue_many(
         [
@@ -57,7 +59,7 @@ async def test_many_drain_and_clean(served) -> None:
     assert (await c.get(f"/v1/queues/{q}/jobs")).json() == {"jobs": [], "next": None}
 
 
-async def test_bulk_cancel_and_the_dashboards_filter(served) -> None:
+async def test_bulk_cancel_and_the_dashboards_filter(served: Served) -> None:
     """What the dashboard's explorer sends: a filter from an HTML form (times as strings),
     ``count`` in the answer; cancel by ids or by filter; tags are refused for now."""
     app, q, c = served.app, served.queue, served.client

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from server_support import bearer, register_tasks, token_spec
+from server_support import Served, bearer, register_tasks, token_spec
 
 from server import ServerSettings, create_app, running_server
 from streamq import App, EnqueueRequest
@@ -28,7 +28,7 @@ async def _pages(client: httpx.AsyncClient, path: str, **params: Any) -> list[di
         cursor = body["next"]
 
 
-async def test_list_search_and_find(served) -> None:
+async def test_list_search_and_find(served: Served) -> None:
     app, q, other = served.app, served.queue, served.other_queue
     t0 = time.time() - 1
     await app.enqueue_many(
@@ -60,7 +60,7 @@ async def test_list_search_and_find(served) -> None:
     assert (await c.get("/v1/jobs/nobody")).status_code == 404
 
 
-async def test_bad_filters_are_400(served) -> None:
+async def test_bad_filters_are_400(served: Served) -> None:
     c, q = served.client, served.queue
     for params in (
         {"state": "done"},
