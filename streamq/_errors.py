@@ -15,6 +15,7 @@
     ├── JobFailed               a waited-for job ended in the dead-letter stream
     ├── JobCancelled            a waited-for job was cancelled
     ├── JobNotFound             no record of that job (never enqueued, or expired)
+    ├── JobStateConflict        the job's state does not allow the action (promote a queued job)
     ├── LockError               a lock could not be taken in time or was lost
     ├── SyncInEventLoop         a ``*_sync`` call from inside a running event loop
     └── HandlerSignal           raised by handlers to steer the broker (not errors of streamq)
@@ -110,6 +111,15 @@ class JobCancelled(StreamqError):
 
 class JobNotFound(StreamqError):
     """No record of the job: it was never enqueued, or its record expired."""
+
+
+class JobStateConflict(StreamqError):
+    """The job is not in a state the action applies to (``state`` says which it is in)."""
+
+    def __init__(self, message: str, *, job: str, state: str) -> None:
+        super().__init__(message)
+        self.job = job
+        self.state = state
 
 
 class LockError(StreamqError):
