@@ -7,7 +7,7 @@ with backoff, dead letters, delayed jobs, progress events, cancel and pause. See
 from __future__ import annotations
 
 from streamq._app import App
-from streamq._cache import cached
+from streamq._cache import cached, enqueue_verified
 from streamq._context import Context
 from streamq._enqueue import EnqueueRequest
 from streamq._errors import (
@@ -23,6 +23,7 @@ from streamq._errors import (
     JobFailed,
     JobNotFound,
     LockError,
+    PayloadMismatch,
     QueueFull,
     Retry,
     StreamqError,
@@ -80,6 +81,7 @@ __all__ = [
     "LaneStats",
     "Lock",
     "LockError",
+    "PayloadMismatch",
     "QueueFull",
     "QueueStats",
     "Retry",
@@ -90,6 +92,7 @@ __all__ = [
     "UnknownJob",
     "Worker",
     "cached",
+    "enqueue_verified",
     "grouped",
     "job_id",
     "lane_of",
