@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from typing import TypeVar
 
 import msgspec
@@ -33,6 +34,7 @@ __all__ = [
     "monitoring_url",
     "new_request_id",
     "read_json",
+    "require_queues",
     "results_url",
     "runtime",
 ]
@@ -88,6 +90,25 @@ def checked_wallets(addresses: list[str], *, at_least: int = 1) -> list[str]:
     return wallets
 
 
+def require_queues(call: Call, scope: str, queues: Iterable[str]) -> None:
+    """ApiError 403 ``insufficient_scope`` unless the caller holds ``scope`` on every queue an
+    operation touches. For operations without ``{queue}`` in the path declared
+    ``queue_filtered``: the server then checked only that the token holds ``scope`` on some
+    queue, so a token for some of the application's queues can use what they cover."""
+    for queue in dict.fromkeys(queues):
+        if not call.allows(scope, queue):
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                f"this token lacks the '{scope}' scope for queue {queue!r}",
+                headers={
+                    "WWW-Authenticate": (
+                        f'Bearer realm="streamq", error="insufficient_scope", scope="{scope}"'
+                    )
+                },
+            )
+
+
 def checked_job_id(job_id: str) -> str:
     """``job_id`` if well formed, else ApiError 400 ``invalid_job_id``."""
     try:
@@ -99,6 +120,11 @@ def checked_job_id(job_id: str) -> str:
 
 async def read_json(request: Request, call: Call, kind: type[T]) -> T:
     """The request's JSON body as ``kind``, read up to the server's ``max_body_bytes``."""
+    # An operation declaring its ``body`` has it read by the server's guard already (before
+    # the request deadline starts); the stream cannot be read twice.
+    early: bytes | None = getattr(request.state, "body", None)
+    if early is not None:
+        return decode_body(early, kind)
     return decode_body(await _read_body(request, call.state.settings.max_body_bytes), kind)
 
 
