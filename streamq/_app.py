@@ -315,6 +315,32 @@ class App:
         """Follows a queue's events live (optionally one job's)."""
         return _admin.follow_events(self.broker, queue, after, job)
 
+    async def record_audit(
+        self,
+        queue: str,
+        *,
+        action: str,
+        caller: str,
+        status: int,
+        outcome: str,
+        jobs: list[str] | None = None,
+    ) -> str:
+        """Appends an ``audit`` event to ``queue``'s events stream: ``name`` the action,
+        ``message`` the caller's name (never a secret), status, outcome and job ids. It names
+        no job, so a job's followers do not see it. Returns the entry id; raises
+        ``InvalidQueueName`` or ``BrokerUnavailable``."""
+        from streamq._audit import record_audit
+
+        return await record_audit(
+            self.broker,
+            queue,
+            action=action,
+            caller=caller,
+            status=status,
+            outcome=outcome,
+            jobs=jobs,
+        )
+
     # -- orchestration (flows, recurring jobs, rate limits) ---------------------------------------
 
     async def rate_limit(self, queue: str, limit: int | None, per: float = 1.0) -> None:
