@@ -20,7 +20,17 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 
 import streamq
-from server import routes_dead, routes_events, routes_jobs, routes_queues, routes_system
+from server import (
+    routes_dead,
+    routes_events,
+    routes_jobs,
+    routes_queues,
+    routes_schedules,
+    routes_series,
+    routes_system,
+    routes_workers,
+    ui,
+)
 from server.context import ServerState
 from server.errors import (
     ApiError,
@@ -46,6 +56,9 @@ OPERATIONS: tuple[Operation, ...] = (
     *routes_queues.operation.operations,
     *routes_dead.operation.operations,
     *routes_system.operation.operations,
+    *routes_schedules.operation.operations,
+    *routes_workers.operation.operations,
+    *routes_series.operation.operations,
 )
 
 
@@ -101,7 +114,7 @@ def create_app(
             await state.hub.close()
 
     starlette = Starlette(
-        routes=[*build_routes(operations), *extra_routes],
+        routes=[*build_routes(operations), *ui.routes(), *extra_routes],
         middleware=[
             Middleware(GuardMiddleware),
             Middleware(RequestMetricsMiddleware, metrics=state.metrics),
@@ -118,6 +131,7 @@ def create_app(
         lifespan=lifespan,
     )
     starlette.state.streamq = state
+    ui.install(starlette, state)
     return starlette
 
 

@@ -18,6 +18,15 @@ from server.schemas import ENTRY_ID_PATTERN, JOB_ID_PATTERN, QUEUE_PATTERN
 
 REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"{([^}]+)}")
+# Docstrings are written for Python readers; the document speaks Markdown and stands alone.
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+_CITATION = re.compile(r"\s*\((?:see )?(?:DESIGN §[0-9.]+|01's [^)]*)[^)]*\)")
+
+
+def markdown(text: str) -> str:
+    """A docstring as a self-contained Markdown description."""
+    return _CITATION.sub("", _RST_LITERAL.sub(r"`\1`", text))
+
 
 _STATUS_TEXT = {
     200: "OK",
@@ -138,7 +147,7 @@ def build_openapi(
         entry: dict[str, Any] = {
             "operationId": op.operation_id,
             "summary": op.summary,
-            "description": op.description,
+            "description": markdown(op.description),
             "tags": list(op.tags),
             "parameters": parameters,
             "responses": responses,

@@ -4,10 +4,10 @@ the docs page."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 
 from server.context import Call, json_response
-from server.docs import render_docs
+from server.docs import docs_response
 from server.errors import ApiError
 from server.metrics import CONTENT_TYPE
 from server.routing import OperationTable
@@ -59,7 +59,7 @@ async def readyz(request: Request, call: Call) -> Response:
     bounded=False,  # bounds its own Redis reads: answers with streamq_redis_up 0 instead
 )
 async def metrics(request: Request, call: Call) -> Response:
-    """The server's metrics and every queue's gauges, read from Redis now (DESIGN §6 names).
+    """The server's metrics and every queue's gauges, read from Redis now.
     Needs ``read`` or ``meta`` on every queue (``*``) when tokens are configured; limited to
     a few scrapes a second per client address."""
     state = call.state
@@ -85,9 +85,9 @@ async def openapi_document(request: Request, call: Call) -> Response:
     "/docs",
     summary="API documentation page",
     scope=None,
-    responses={200: ("text/html", "A plain HTML page listing the endpoints")},
+    responses={200: ("text/html", "The API reference page (Swagger UI)")},
     tags=("system",),
 )
 async def docs(request: Request, call: Call) -> Response:
-    """Every endpoint, its scope and its body, from the OpenAPI document (no scripts, no CDN)."""
-    return HTMLResponse(render_docs(call.state.openapi))
+    """This document rendered by Swagger UI, served from the package (no CDN)."""
+    return docs_response(call.state.openapi)

@@ -148,6 +148,7 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
         streams: dict[KeyT, StreamIdT] = {
             lane_keys[lane]: last for lane, last in zip(order, reply.last_ids, strict=True)
         }
+        limiter.recheck()
         try:
             await broker.redis.xread(streams, count=1, block=wait_ms)
         except asyncio.CancelledError:

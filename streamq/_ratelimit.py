@@ -25,8 +25,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# How often a worker re-reads whether its queue is limited (a limit set at run time applies
-# within this long); unlimited queues pay nothing else on the fetch path.
+# How often a busy worker re-reads whether its queue is limited (a limit set at run time
+# applies within this long); unlimited queues pay nothing else on the fetch path. A worker
+# that was idle re-reads it before its first fetch after waking (``recheck``): jobs that arrive
+# together with a new limit are admitted under it, not taken all at once.
 _RECHECK = 1.0
 # A worker with no admission sleeps at most this long before asking again (keeps stop quick).
 _MAX_WAIT = 0.25
@@ -75,6 +77,10 @@ class StartLimiter:
         self.broker = broker
         self.queue = queue
         self._limited = False
+        self._checked = -math.inf
+
+    def recheck(self) -> None:
+        """Makes the next admission re-read the limit (after an idle wait)."""
         self._checked = -math.inf
 
     async def _refresh(self) -> None:

@@ -120,12 +120,11 @@ def checked_job_id(job_id: str) -> str:
 
 async def read_json(request: Request, call: Call, kind: type[T]) -> T:
     """The request's JSON body as ``kind``, read up to the server's ``max_body_bytes``."""
-    # An operation declaring its ``body`` has it read by the server's guard already (before
-    # the request deadline starts); the stream cannot be read twice.
-    early: bytes | None = getattr(request.state, "body", None)
-    if early is not None:
-        return decode_body(early, kind)
-    return decode_body(await _read_body(request, call.state.settings.max_body_bytes), kind)
+    # The server has read (and size-checked) the body already when the operation declares one.
+    body: bytes | None = getattr(request.state, "body", None)
+    if body is None:
+        body = await _read_body(request, call.state.settings.max_body_bytes)
+    return decode_body(body, kind)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

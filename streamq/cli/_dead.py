@@ -59,10 +59,31 @@ async def resolve(app: App, queue: str, ids: list[str]) -> tuple[list[str], list
     return list(dict.fromkeys(found)), missing
 
 
+def check_args(args: argparse.Namespace) -> None:
+    """Raises UsageError unless exactly one of ids and --all is given, saying what to pass."""
+    if args.all and args.ids:
+        raise UsageError(
+            f"pass dead-letter ids or --all, not both (e.g. `streamq dead {args.action} "
+            f"{args.queue} --all`)"
+        )
+    if not args.all and not args.ids:
+        raise UsageError(
+            f"say which dead letters to {args.action}: job ids or entry ids (listed by "
+            f"`streamq inspect dead {args.queue}`), or --all for every one"
+        )
+
+
 async def command(app: App, args: argparse.Namespace) -> int:
     """Replays or purges; exit 1 if some ids matched no dead letter (the rest are done)."""
-    if bool(args.all) == bool(args.ids):
-        raise UsageError("name dead letters (job ids or entry ids) or pass --all, not both")
+    check_args(args)
+    if args.all and args.ids:
+        raise UsageError(f"pass dead-letter ids or --all, not both (`streamq dead {args.action} "
+                         f"{args.queue} --all`)")  # fmt: skip
+    if not args.all and not args.ids:
+        raise UsageError(
+            f"say which dead letters to {args.action}: job ids or entry ids (see `streamq inspect "
+            f"dead {args.queue}`), or --all for every one"
+        )
     missing: list[str] = []
     if args.all:
         entries = await _all_entries(app, args.queue)

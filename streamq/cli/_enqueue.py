@@ -1,38 +1,51 @@
-"""``streamq enqueue QUEUE NAME``: one job, printed as JSON."""
+"""``streamq enqueue QUEUE NAME``: one job, printed as JSON.
+
+Checked like the HTTP API checks it, before anything is sent: with ``--app`` the name must be a
+task of that queue (else exit 2 naming the known ones) and the payload must fit the task's type
+(else exit 2 naming the field path); the delay and priority have the API's bounds. Without
+``--app`` the tasks the live workers serve are the reference (see :func:`live_tasks`).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
 from streamq._app import App
+from streamq._types import LANES, lane_of
 from streamq.cli._app_spec import load_app
 from streamq.cli._output import UsageError
+from streamq.cli._session import existing_redis_url
+
+# The HTTP API's bound for delays (server.schemas.Seconds): a year and a day.
+MAX_DELAY_S = 366 * 86400.0
 
 
 def command(args: argparse.Namespace) -> int:
     payload = _payload(args.payload)
-    app = load_app(args.app) if args.app else App("cli", redis_url=args.redis_url)
-    if not args.app:
-        # Without the app's code there is no type to check against: accept any payload.
-        def untyped(ctx: Any, payload: Any) -> None: ...
-
-        app.task(args.name, queue=args.queue)(untyped)
-    elif args.redis_url:
-        app.use_redis_url(args.redis_url)
+    if args.app:
+        app = load_app(args.app)
+        # Name and payload before any connection: a typo is refused even with no server.
+        app.task_def(args.queue, args.name).coerce(payload)
+    else:
+        app = App("cli")
+    app.use_redis_url(existing_redis_url(args))
 
     async def go() -> dict[str, Any]:
         try:
+            if not args.app:
+                await _register_untyped(app, args.queue, args.name)
             h = await app.enqueue(
                 args.name,
                 payload,
                 id=args.id,
                 queue=args.queue,
-                priority=_priority(args.priority),
+                priority=args.priority,
                 delay=args.delay,
             )
             return {
@@ -46,6 +59,31 @@ def command(args: argparse.Namespace) -> int:
 
     print(json.dumps(asyncio.run(go())))
     return 0
+
+
+async def live_tasks(app: App, queue: str) -> dict[str, dict[str, Any]] | None:
+    """The tasks (name -> payload JSON schema) the live workers of ``queue`` serve, or None
+    while workers do not publish them.
+
+    The seam for workers that register their task names with their heartbeat: once they do,
+    return them here and ``enqueue`` without ``--app`` refuses unknown names (exit 2, naming
+    the known ones) exactly as with ``--app``."""
+    del app, queue
+    return None
+
+
+async def _register_untyped(app: App, queue: str, name: str) -> None:
+    """Without the app's code there is no type to check the payload against: unless the live
+    workers say which names the queue takes, any name and payload are accepted."""
+    known = await live_tasks(app, queue)
+    if known is not None and name not in known:
+        raise UsageError(
+            f"unknown job {name!r} on queue {queue!r}; known: {', '.join(sorted(known)) or 'none'}"
+        )
+
+    def untyped(ctx: Any, payload: Any) -> None: ...
+
+    app.task(name, queue=queue)(untyped)
 
 
 def _payload(text: str | None) -> Any:
@@ -66,5 +104,23 @@ def _payload(text: str | None) -> Any:
         raise UsageError(f"the payload in {source} is not JSON: {exc}") from exc
 
 
-def _priority(value: str | None) -> str | int | None:
-    return int(value) if value and value.isdigit() else value
+def parse_priority(value: str) -> str | int:
+    """``--priority``: a lane name or 1-10, as the API takes it; raises UsageError otherwise."""
+    priority: str | int = int(value) if value.isdigit() else value
+    try:
+        lane_of(priority)
+    except Exception:
+        raise UsageError(f"expected one of {', '.join(LANES)} or 1-10, not {value!r}") from None
+    return priority
+
+
+def parse_delay(text: str) -> float:
+    """``--delay``: seconds from 0 to a year and a day, as the API takes them; raises
+    UsageError otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"expected seconds, not {text!r}") from None
+    if not (math.isfinite(value) and 0 <= value <= MAX_DELAY_S):
+        raise UsageError(f"expected 0 to {MAX_DELAY_S:.0f} seconds, not {text}")
+    return value

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import msgspec
 
 from streamq._errors import InvalidJob, StreamqError
+from streamq.cli._logs import throttle_unreachable
 from streamq.cli._output import CliError, UsageError
 from streamq.cli._parser import build_parser
 
@@ -37,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if args.command in _LONG_RUNNING:
+        throttle_unreachable()
     try:
         return int(args.fn(args))
     except (UsageError, InvalidJob) as exc:

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="streamq",
         description="A job queue on Redis Streams.",
         epilog="Redis: --redis-url, else $STREAMQ_REDIS_URL, else the embedded server of "
-        "./.streamq/. Exit codes: 0 ok, 1 failed, 2 usage. example: streamq inspect queues",
+        "./.streamq/ (started only by run, worker, serve and redis). Exit codes: 0 ok, "
+        "1 failed, 2 usage. example: streamq inspect queues",
     )
     parser.add_argument(
         "--log-level",
@@ -76,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--redis-url",
         default=None,
-        help="Redis URL (default: $STREAMQ_REDIS_URL, else the embedded server)",
+        help="Redis URL (default: $STREAMQ_REDIS_URL, else this directory's embedded server)",
     )
     as_json = Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output")
@@ -114,7 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--grace", type=float, default=30.0, help="seconds to finish jobs on SIGTERM")
     p.add_argument(
-        "--metrics-port", type=int, default=9108, help="Prometheus metrics port (0: off)"
+        "--metrics-port",
+        type=int,
+        default=9108,
+        action=_Given,
+        help="Prometheus metrics port (0: off; the default 9108 falls back to a free port "
+        "when taken, a port given here must be free)",
     )
     p.add_argument("--metrics-host", default="127.0.0.1")
 
@@ -123,8 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--payload", help="JSON payload, @FILE for a file, - for stdin")
     p.add_argument("--id", help="job id (deduplicates)")
-    p.add_argument("--priority", help="critical|high|normal|low|bulk or 1-10")
-    p.add_argument("--delay", type=float, help="seconds before it may run")
+    p.add_argument(
+        "--priority",
+        type=_checked(_enqueue.parse_priority),
+        help="critical|high|normal|low|bulk or 1-10",
+    )
+    p.add_argument(
+        "--delay",
+        type=_checked(_enqueue.parse_delay),
+        help="seconds before it may run (0 to a year and a day)",
+    )
     p.add_argument("--app", help="module[:attribute] of the App, to validate the payload")
     p.add_argument("--json", action="store_true", help="(the output is always JSON)")
 
@@ -214,7 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("queue", help="the queue's name")
     p.add_argument("--job", help="only this job's events")
     p.add_argument("--type", action="append", help="only these event types (comma list)")
-    p.add_argument("--since", default="$", help="'start', an event id, or '$' (new only)")
+    p.add_argument(
+        "--since",
+        default="$",
+        type=_checked(_tail.parse_since),
+        help="'start', an event id, or '$' (new only)",
+    )
     p.add_argument("--count", type=int, default=0, help="stop after this many events")
     p.add_argument("--duration", type=float, default=0, help="stop after this many seconds")
 
@@ -224,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("replay", "put dead letters back as fresh jobs"),
         ("purge", "delete dead letters and their job records"),
     ):
-        p = add(dead, action, help, on_app(_dead.command), as_json)
+        p = add(dead, action, help, on_app(_dead.command, check_args=_dead.check_args), as_json)
         p.add_argument("queue", help="the queue's name")
         p.add_argument("ids", nargs="*", metavar="ID", help="job ids or dead-letter entry ids")
         p.add_argument(
@@ -238,6 +257,34 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "completion", "print a shell completion script", _completion.command)
     p.add_argument("shell", choices=["bash", "zsh"])
     return parser
+
+
+class _Given(argparse.Action):
+    """Stores the value and notes that it was given (``<dest>_given``), so a default can
+    behave differently from the same value asked for."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
+
+
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type`` from a parser raising UsageError: its message, on one line."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except UsageError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = parse.__name__
+    return convert
 
 
 def _usage(args: argparse.Namespace) -> int:  # pragma: no cover - subcommands are required

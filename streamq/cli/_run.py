@@ -1,8 +1,11 @@
 """``streamq run`` (what ``make run`` calls): the whole system on one machine.
 
-The embedded Redis is owned by this process; the HTTP server and the workers run as child
-processes (``streamq serve``, ``streamq worker``); a demo producer runs in-process. Ctrl-C or
-SIGTERM stops the children, then the embedded server.
+The embedded Redis is owned by this process and supervised: if it dies it is restarted from its
+AOF on the same port (one log line says so) and the children reconnect. One ``run`` per
+directory: a second one says which is running and exits 1. The HTTP server and the workers run
+as child processes (``streamq serve``, ``streamq worker``); a demo producer runs in-process.
+The banner is shown again on Enter (on a terminal), on SIGUSR1 and every ten minutes. Ctrl-C
+or SIGTERM stops the children, then the embedded server.
 """
 
 from __future__ import annotations
@@ -10,25 +13,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from streamq._embedded import Embedded, free_port
+from streamq._embedded import Embedded, die_with_parent, free_port
 from streamq.cli._app_spec import default_app_spec
 from streamq.cli._contract import Application, ExampleJob, load_application
 from streamq.cli._output import CliError
 from streamq.cli._serve import server_installed
 
 STOP_GRACE_S = 15.0
+BANNER_EVERY_S = 600.0
 
 
 def say(text: str = "") -> None:
@@ -55,15 +63,70 @@ def command(args: argparse.Namespace) -> int:
     application = load_application(spec)  # fail on a bad --app before anything starts
     url = args.redis_url or os.environ.get("STREAMQ_REDIS_URL")
     embedded: Embedded | None = None
-    if not url:
-        embedded = Embedded()
-        url = embedded.attach_or_start()
+    with contextlib.ExitStack() as stack:
+        record: Path | None = None
+        if not url:
+            embedded = Embedded()
+            record = stack.enter_context(claim_directory(embedded.directory))
+            url = embedded.attach_or_start(supervise=True)
+        try:
+            return asyncio.run(Supervisor(args, application, url, embedded, record).run())
+        finally:
+            if embedded is not None and embedded.owned:
+                embedded.stop()
+                say("embedded Redis stopped")
+    raise AssertionError("unreachable")  # pragma: no cover - the with block returns
+
+
+@contextlib.contextmanager
+def claim_directory(directory: Path) -> Iterator[Path]:
+    """Holds this directory's ``run.lock`` while ``run`` runs; yields the path of its record
+    (``run.json``: pid, then URLs). Raises CliError naming the run that holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    record = directory / "run.json"
+    with (directory / "run.lock").open("a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CliError(already_running(directory, record)) from None
+        write_record(record, {"pid": os.getpid()})
+        try:
+            yield record
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                record.unlink()
+
+
+def already_running(directory: Path, record: Path) -> str:
     try:
-        return asyncio.run(Supervisor(args, application, url, embedded).run())
-    finally:
-        if embedded is not None and embedded.owned:
-            embedded.stop()
-            say("embedded Redis stopped")
+        info = json.loads(record.read_text())
+    except (OSError, ValueError):
+        info = {}
+    where = [f"pid {info.get('pid', '?')}"]
+    where += [f"{k} {info[k]}" for k in ("redis", "api") if info.get(k)]
+    return (
+        f"streamq run is already running for ./{directory} ({', '.join(where)}); "
+        "stop it first, or run in another directory"
+    )
+
+
+def write_record(record: Path, info: dict[str, Any]) -> None:
+    tmp = record.with_name(f".{record.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(info))
+    os.replace(tmp, record)
+
+
+def cli_command() -> str:
+    """How to call ``streamq`` from here: the bare name if it is on PATH, else this
+    environment's script (``.venv/bin/streamq`` after ``make run``)."""
+    script = Path(sys.executable).parent / "streamq"
+    found = shutil.which("streamq")
+    if found and Path(found).resolve() == script.resolve():
+        return "streamq"
+    if not script.exists():
+        return f"{sys.executable} -m streamq.cli"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else str(script)
 
 
 class Supervisor:
@@ -73,6 +136,7 @@ class Supervisor:
         application: Application,
         url: str,
         embedded: Embedded | None,
+        record: Path | None = None,
     ) -> None:
         self.args = args
         self.application = application
@@ -80,6 +144,8 @@ class Supervisor:
         self.app = application.app
         self.url = url
         self.embedded = embedded
+        self.record = record
+        self.banner_lines: list[str] = []
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self.stop = asyncio.Event()
         self.failed: str | None = None
@@ -88,17 +154,24 @@ class Supervisor:
 
     def spawn(self, name: str, *argv: str) -> None:
         # Own sessions: a terminal's Ctrl-C reaches only us, and we stop children in order.
+        # A parent-death signal: a run killed outright leaves no server or worker behind
+        # (spawned from the event loop's thread, which lives as long as the process).
         self.children[name] = subprocess.Popen(
             [sys.executable, "-m", "streamq.cli", *argv],
             env=self.env,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, self.show_banner)
+        terminal = sys.stdin.isatty()
+        if terminal:
+            loop.add_reader(sys.stdin.fileno(), self._on_enter)
         producer: asyncio.Task[None] | None = None
         try:
             await self.app.connect()
@@ -107,12 +180,17 @@ class Supervisor:
             api = await self.start_server()
             metrics = self.start_workers()
             self.banner(api, metrics)
+            if self.record is not None:
+                info = {"pid": os.getpid(), "redis": self.url, "api": api, "metrics": metrics}
+                write_record(self.record, info)
             if not self.args.no_demo:
                 producer = asyncio.create_task(self.produce())
             await self.watch()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
+            if terminal:
+                loop.remove_reader(sys.stdin.fileno())
             if producer is not None:
                 producer.cancel()
                 # Bounded: a cancelled blocking Redis read may not end at once.
@@ -179,24 +257,48 @@ class Supervisor:
         if self.embedded is None:
             where = "from STREAMQ_REDIS_URL / --redis-url"
         elif self.embedded.owned:
-            where = f"embedded, data in {self.embedded.directory}/, stopped with this command"
+            where = (
+                f"embedded, data in {self.embedded.directory}/, restarted if it dies, "
+                "stopped with this command"
+            )
         else:
             where = f"embedded, already running for {self.embedded.directory}/: left running"
         example = self.example_job()
         first = example[0] if example else "QUEUE"
-        say("")
-        say(f"streamq is running: app {self.spec}, {len(metrics)} worker(s)")
-        say(f"  Redis     {self.url}  ({where})")
+        cli = cli_command()
+        dashboard = f"dashboard {api}/ui, " if api else ""
+        lines = ["", f"streamq is running: {dashboard}app {self.spec}, {len(metrics)} worker(s)"]
         if api:
-            say(f"  API       {api}/v1/queues")
-            say(f"  Docs      {api}/docs   (OpenAPI: {api}/openapi.json)")
-            say(f"  Metrics   {api}/metrics   workers: {' '.join(metrics)}")
-            say(f"  Try       {self.curl_example(api)}")
+            lines.append(f"  Dashboard {api}/ui")
+        lines.append(f"  Redis     {self.url}  ({where})")
+        if api:
+            lines.append(f"  API       {api}/v1/queues")
+            lines.append(f"  Docs      {api}/docs   (OpenAPI: {api}/openapi.json)")
+            lines.append(f"  Metrics   {api}/metrics   workers: {' '.join(metrics)}")
+            lines.append(f"  Try       {self.curl_example(api)}")
         else:
-            say(f"  Metrics   workers: {' '.join(metrics)}")
-        say(f"  Look      streamq inspect queues   |   streamq tail {first}")
-        say("  Stop      Ctrl-C")
-        say("")
+            lines.append(f"  Metrics   workers: {' '.join(metrics)}")
+        lines.append(f"  Look      {cli} inspect queues   |   {cli} tail {first}")
+        again = "press Enter, or " if sys.stdin.isatty() else ""
+        lines.append(f"  Again     {again}kill -USR1 {os.getpid()}   (this text)")
+        lines.append("  Stop      Ctrl-C")
+        lines.append("")
+        self.banner_lines = lines
+        self.show_banner()
+
+    def show_banner(self) -> None:
+        for line in self.banner_lines:
+            say(line)
+
+    def _on_enter(self) -> None:
+        try:
+            data = os.read(sys.stdin.fileno(), 4096)
+        except OSError:
+            data = b""
+        if not data:  # end of input: stop listening
+            asyncio.get_running_loop().remove_reader(sys.stdin.fileno())
+            return
+        self.show_banner()
 
     def example_job(self) -> tuple[str, str, Any] | None:
         """(queue, name, payload) for the curl line: the application's ``example_job`` if it
@@ -236,6 +338,7 @@ class Supervisor:
         started = time.monotonic()
         duration = self.args.duration
         next_status = started + self.args.status_every
+        next_banner = started + BANNER_EVERY_S
         while not self.stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), 0.25)
@@ -246,6 +349,9 @@ class Supervisor:
                     self.stop.set()
             if duration is not None and now - started >= duration:
                 self.stop.set()
+            if now >= next_banner and not self.stop.is_set():
+                next_banner = now + BANNER_EVERY_S
+                self.show_banner()
             if now >= next_status and not self.stop.is_set():
                 next_status = now + self.args.status_every
                 with contextlib.suppress(Exception):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import re
 import signal
 import sys
 import time
@@ -38,6 +39,18 @@ EVENT_TYPES = (
 )
 _COLOURS = {"completed": "32", "dead": "31", "retrying": "33", "cancelled": "35", "reclaimed": "36"}
 _json = msgspec.json.Encoder()
+# What XREAD takes after an id: a stream entry id, or just its millisecond part.
+_EVENT_ID = re.compile(r"^\d+(-\d+)?$")
+
+
+def parse_since(value: str) -> str:
+    """The event id to read after: ``start`` (everything kept), ``$`` (new events only) or an
+    event id; raises UsageError for anything else (never Redis's own error)."""
+    if value == "start":
+        return "0-0"
+    if value == "$" or _EVENT_ID.match(value):
+        return value
+    raise UsageError(f"expected 'start', '$' or an event id like 1733140000000-0, not {value!r}")
 
 
 def parse_types(values: list[str] | None) -> set[str] | None:
@@ -72,7 +85,7 @@ def line(ev: Event, colour: bool) -> str:
 async def command(app: App, args: argparse.Namespace) -> int:
     """Follows events until Ctrl-C, ``--count`` matching events, or ``--duration`` seconds."""
     types = parse_types(args.type)
-    after = "0-0" if args.since == "start" else args.since
+    after = parse_since(args.since)
     if after == "$":
         # Resolved once: XREAD's "$" would skip events written between two reads.
         await app.connect()

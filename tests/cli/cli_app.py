@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 
+import msgspec
+
 from streamq import App, Context, Fatal
 
 QUEUE = os.environ.get("CLI_TEST_QUEUE", "cli-test")
@@ -19,3 +21,13 @@ async def echo(ctx: Context, text: str) -> str:
     if text == "fatal":
         raise Fatal(f"REFUSED: {text}")
     return text.upper()
+
+
+class Mail(msgspec.Struct, frozen=True, kw_only=True):
+    to: str
+    copies: int = 1
+
+
+@app.task("mail", queue=QUEUE)
+async def mail(ctx: Context, message: Mail) -> int:
+    return message.copies

@@ -11,17 +11,13 @@ from processors.providers.simulator import simulated_providers
 from server import ServerSettings, create_app
 from tests.support.deployment import deployment
 
-# Without tokens the server takes writes only when they say they are JSON.
-JSON = {"Content-Type": "application/json"}
-WRITER, BOSS = "writer-" + "w" * 32, "boss-" + "b" * 32
-
 
 async def test_admin_queue_stats_pause_and_resume(valkey_url: str) -> None:
     providers = simulated_providers(seed=6)
     wallet = next(iter(providers.chain.world.wallets))  # type: ignore[attr-defined]
     async with deployment(valkey_url, providers=providers, serve=True) as d:
         h = d.http
-        paused = await h.post("/api/v1/admin/queues/wallet-operations/pause", headers=JSON)
+        paused = await h.post("/api/v1/admin/queues/wallet-operations/pause")
         assert paused.status_code == 200
         assert paused.json() == {
             "queueName": "wallet-operations",
@@ -34,15 +30,13 @@ async def test_admin_queue_stats_pause_and_resume(valkey_url: str) -> None:
         assert set(stats) == set(QUEUES)
         assert stats["wallet-operations"]["paused"] and stats["wallet-operations"]["waiting"] == 1
         assert stats["wallet-operations"]["queue"] == d.queue("wallet-operations")
-        resumed = await h.post(
-            f"/api/v1/admin/queues/{d.queue('wallet-operations')}/resume", headers=JSON
-        )
+        resumed = await h.post(f"/api/v1/admin/queues/{d.queue('wallet-operations')}/resume")
         assert resumed.status_code == 200 and resumed.json()["paused"] is False
         await d.app.handle(job["queueName"], job["jobId"]).wait(timeout=30)
         stats = (await h.get("/api/v1/admin/queues/stats")).json()["queues"]
         assert stats["wallet-operations"]["completed"] == 1
         assert stats["wallet-operations"]["waiting"] == 0
-        missing = await h.post("/api/v1/admin/queues/nope/pause", headers=JSON)
+        missing = await h.post("/api/v1/admin/queues/nope/pause")
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "unknown_queue"
 
         maintenance = (await h.get("/api/v1/admin/maintenance")).json()["schedules"]
@@ -79,8 +73,9 @@ async def test_admin_queue_stats_pause_and_resume(valkey_url: str) -> None:
 
 
 async def test_admin_aliases_need_the_admin_scope(valkey_url: str) -> None:
+    writer, boss = "w" * 32, "b" * 32  # the server refuses tokens under 32 characters
     settings = ServerSettings(rate_limit_per_second=0).with_tokens(
-        f"writer={WRITER}:read+write,boss={BOSS}:admin"
+        f"{writer}:read+write,{boss}:admin"
     )
     async with deployment(valkey_url, providers=simulated_providers(seed=6)) as d:
         asgi = create_app(settings, d.app, extra_operations=operations())
@@ -93,8 +88,8 @@ async def test_admin_aliases_need_the_admin_scope(valkey_url: str) -> None:
                 ("GET", "/api/v1/admin/maintenance"),
             ]:
                 denied = await h.request(
-                    method, path, headers={"Authorization": f"Bearer {WRITER}"}
+                    method, path, headers={"Authorization": f"Bearer {writer}"}
                 )
                 assert denied.status_code == 403, (path, denied.text)
-                allowed = await h.request(method, path, headers={"Authorization": f"Bearer {BOSS}"})
+                allowed = await h.request(method, path, headers={"Authorization": f"Bearer {boss}"})
                 assert allowed.status_code == 200, (path, allowed.text)

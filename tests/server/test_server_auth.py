@@ -45,6 +45,10 @@ CASES: list[tuple[str, str, str | None, Any]] = [
     ("GET", "/readyz", None, None),
     ("GET", "/openapi.json", None, None),
     ("GET", "/docs", None, None),
+    ("GET", "/v1/schedules", "read", None),
+    ("POST", "/v1/schedules/{q}/hourly/run", "admin", None),
+    ("GET", "/v1/workers", "read", None),
+    ("GET", "/v1/series", "read", None),
 ]
 # A token that lacks the scope (admin implies everything, so it is never "wrong").
 WRONG = {"read": "writer", "write": "reader", "admin": "rw"}
@@ -58,6 +62,7 @@ def _template(path: str) -> str:
         ("job-1", "{id}"),
         ("job-2", "{id}"),
         ("job-3", "{id}"),
+        ("hourly", "{id}"),
     ):
         path = path.replace(concrete, placeholder)
     return path
@@ -76,6 +81,7 @@ async def _fixtures(s: Served, run_worker: Callable[..., Any]) -> dict[str, str]
     async with run_worker(app, concurrency=2):
         for i in range(2):
             await app.handle(s.queue, f"dead-{i}").wait(10)
+    app.schedule("greet", {"who": "cron"}, every=3600, queue=s.queue, id="hourly")
     for job in ("job-1", "job-2", "job-3"):  # after the worker: they stay queued
         await app.enqueue("greet", {"who": job}, id=job, queue=s.queue)
     letters = await app.dead_letters(s.queue)

@@ -161,3 +161,27 @@ async def test_three_worker_processes_share_twenty_starts_per_second(
     # Admission is by the limiter's clock; a delivery follows it by a few ms, so a window a
     # little shorter than the limit's own is what deliveries are held to.
     assert most_in_any_window(starts, 0.95) <= 22
+
+
+async def test_a_limit_set_while_the_worker_is_idle_holds_for_the_next_jobs(
+    app_factory, queue, run_worker
+) -> None:
+    app = app_factory()
+    starts: list[float] = []
+
+    @app.task("tick", queue=queue)
+    async def tick(ctx: Context, n: int) -> None:
+        starts.append(time.monotonic())
+
+    await app.register_queue(queue)
+    async with run_worker(app, concurrency=20):
+        await asyncio.sleep(1.5)  # idle: its fetch loop has read "no limit" more than once
+        await app.rate_limit(queue, 2, per=1.0)
+        limited_at = time.monotonic()
+        await app.enqueue_many([EnqueueRequest(name="tick", payload=i) for i in range(20)])
+        await until(lambda: len(starts) >= 4, timeout=30)
+    # Admissions are at most 2 in any 1 s of Redis time, all after the limit was set; a start
+    # is seen only after its admission, so at most 2 can be seen within 1 s of setting it.
+    early = [t for t in starts if t - limited_at < 1.0]
+    print(f"{len(early)} of 20 jobs started within 1 s of the limit (2 per 1 s) being set")
+    assert len(starts) >= 4 and len(early) <= 2

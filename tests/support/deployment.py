@@ -88,7 +88,11 @@ async def deployment(
             )
             async with (
                 running_server(asgi) as url,
-                httpx.AsyncClient(base_url=url, timeout=60) as client,
+                # Like a JSON API client: without tokens the server takes writes only as JSON,
+                # bodyless POSTs (pause, resume) included.
+                httpx.AsyncClient(
+                    base_url=url, timeout=60, headers={"content-type": "application/json"}
+                ) as client,
             ):
                 yield Deployment(app=app, runtime=rt, settings=s, url=url, client=client)
         else:
