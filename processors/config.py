@@ -9,7 +9,7 @@ onto streamq's lanes.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -48,6 +48,10 @@ PRIORITY = {"critical": 10, "high": 7, "normal": 5, "low": 3, "maintenance": 1}
 LANE_OF_PRIORITY = {10: "critical", 7: "high", 5: "normal", 3: "low", 1: "bulk"}
 
 Lane = Literal["critical", "high", "normal", "low", "bulk"]
+Backoff = Literal["exponential", "fixed"]
+# (attempts, backoff, first delay in seconds); 05's default where a plan names none.
+Retry = tuple[int, Backoff, float]
+_DEFAULT_RETRY: Retry = (3, "exponential", 2.0)
 
 
 class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,7 +67,7 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float
     stale_after: float | None  # the plans' "staleAfter": a job running longer is stuck
     max_attempts: int
-    backoff: Literal["exponential", "fixed"]
+    backoff: Backoff
     backoff_delay: float
     cron: str | None = None  # repeat schedule (cron expression)
     every: float | None = None  # repeat interval in seconds
@@ -87,166 +91,85 @@ QUEUES: dict[str, QueueSpec] = {
     )
 }
 
+
+def _job(
+    name: str,
+    queue: str,
+    priority: Lane,
+    timeout: float,
+    stale_after: float | None,
+    retry: Retry = _DEFAULT_RETRY,
+    **repeat: Any,
+) -> JobSpec:
+    """One row of ``JOBS``; ``repeat`` holds the schedule fields (cron, every, keep_*)."""
+    max_attempts, backoff, backoff_delay = retry
+    return JobSpec(
+        name=name,
+        queue=queue,
+        priority=priority,
+        timeout=timeout,
+        stale_after=stale_after,
+        max_attempts=max_attempts,
+        backoff=backoff,
+        backoff_delay=backoff_delay,
+        **repeat,
+    )
+
+
+def _token_maintenance(name: str, timeout: float, cron: str, keep: tuple[int, int]) -> JobSpec:
+    # 01 "Job Scheduling for Maintenance": on the token metadata queue, maintenance priority,
+    # two attempts 30 s apart; ``keep`` is (completed, failed) runs kept on record.
+    return _job(
+        name,
+        ENRICHMENT_OPERATIONS,
+        "bulk",
+        timeout,
+        None,
+        (2, "exponential", 30.0),
+        cron=cron,
+        keep_completed=keep[0],
+        keep_failed=keep[1],
+    )
+
+
+# One row a job: name, queue, lane, timeout, stale_after[, retry][, schedule].
 JOBS: dict[str, JobSpec] = {
     j.name: j
     for j in (
         # 01 "Comprehensive Timeout Strategy" + "Queue Configuration Strategy"
-        JobSpec(
-            name="sync-wallet",
-            queue=WALLET_OPERATIONS,
-            priority="normal",
-            timeout=600,
-            stale_after=900,
-            max_attempts=3,
-            backoff="exponential",
-            backoff_delay=2.0,
-        ),
+        _job("sync-wallet", WALLET_OPERATIONS, "normal", 600, 900),
         # 03: balances are the highest-priority lane; their result is cached 30 s.
-        JobSpec(
-            name="fetch-balances",
-            queue=WALLET_OPERATIONS,
-            priority="critical",
-            timeout=60,
-            stale_after=120,
-            max_attempts=3,
-            backoff="exponential",
-            backoff_delay=2.0,
-        ),
-        JobSpec(
-            name="analyze-pnl",
-            queue=ANALYSIS_OPERATIONS,
-            priority="normal",
-            timeout=300,
-            stale_after=480,
-            max_attempts=2,
-            backoff="fixed",
-            backoff_delay=1.0,
-        ),
-        JobSpec(
-            name="analyze-behavior",
-            queue=ANALYSIS_OPERATIONS,
-            priority="normal",
-            timeout=300,
-            stale_after=480,
-            max_attempts=2,
-            backoff="fixed",
-            backoff_delay=1.0,
-        ),
+        _job("fetch-balances", WALLET_OPERATIONS, "critical", 60, 120),
+        _job("analyze-pnl", ANALYSIS_OPERATIONS, "normal", 300, 480, (2, "fixed", 1.0)),
+        _job("analyze-behavior", ANALYSIS_OPERATIONS, "normal", 300, 480, (2, "fixed", 1.0)),
         # 01 "calculate-similarity" (30 min, exponential 5 s), run in analysis-operations (03).
-        JobSpec(
-            name="analyze-similarity",
-            queue=ANALYSIS_OPERATIONS,
-            priority="high",
-            timeout=1800,
-            stale_after=2700,
-            max_attempts=2,
-            backoff="exponential",
-            backoff_delay=5.0,
+        _job(
+            "analyze-similarity", ANALYSIS_OPERATIONS, "high", 1800, 2700, (2, "exponential", 5.0)
         ),
         # 02 "Add Job Timeout Configuration" + DASHBOARD_JOB_CONFIG.MAX_RETRIES
-        JobSpec(
-            name="dashboard-wallet-analysis",
-            queue=ANALYSIS_OPERATIONS,
-            priority="critical",
-            timeout=900,
-            stale_after=1200,
-            max_attempts=3,
-            backoff="exponential",
-            backoff_delay=2.0,
-        ),
+        _job("dashboard-wallet-analysis", ANALYSIS_OPERATIONS, "critical", 900, 1200),
         # 01 "Bulk Operations with BullMQ Flows": the parent of a bulk analysis; runs once every
         # analysis of every wallet has ended, and applies the wallets' partial-failure threshold.
-        JobSpec(
-            name="bulk-analysis",
-            queue=ANALYSIS_OPERATIONS,
-            priority="normal",
-            timeout=300,
-            stale_after=480,
-            max_attempts=1,
-            backoff="fixed",
-            backoff_delay=1.0,
-        ),
+        _job("bulk-analysis", ANALYSIS_OPERATIONS, "normal", 300, 480, (1, "fixed", 1.0)),
         # 01 "enrich-metadata" (2 min, 3 attempts, exponential 3 s); priority LOW (3) per 02.
-        JobSpec(
-            name="enrich-token-balances",
-            queue=ENRICHMENT_OPERATIONS,
-            priority="low",
-            timeout=120,
-            stale_after=300,
-            max_attempts=3,
-            backoff="exponential",
-            backoff_delay=3.0,
+        _job(
+            "enrich-token-balances", ENRICHMENT_OPERATIONS, "low", 120, 300, (3, "exponential", 3.0)
         ),
+        _token_maintenance("cleanup-old-cache", 300, "0 2 * * *", keep=(5, 10)),
+        _token_maintenance("refresh-token-metadata", 600, "0 */6 * * *", keep=(3, 5)),
         # 05, with its defaults (attempts 3, exponential 2 s) where a queue names none.
-        # 01 "Job Scheduling for Maintenance": on the token metadata queue, maintenance priority.
-        JobSpec(
-            name="cleanup-old-cache",
-            queue=ENRICHMENT_OPERATIONS,
-            priority="bulk",
-            timeout=300,
-            stale_after=None,
-            max_attempts=2,
-            backoff="exponential",
-            backoff_delay=30.0,
-            cron="0 2 * * *",
-            keep_completed=5,
-            keep_failed=10,
-        ),
-        JobSpec(
-            name="refresh-token-metadata",
-            queue=ENRICHMENT_OPERATIONS,
-            priority="bulk",
-            timeout=600,
-            stale_after=None,
-            max_attempts=2,
-            backoff="exponential",
-            backoff_delay=30.0,
-            cron="0 */6 * * *",
-            keep_completed=3,
-            keep_failed=5,
-        ),
-        JobSpec(
-            name="update-all-whales",
-            queue=POLYMARKET_WHALE_UPDATES,
-            priority="bulk",
-            timeout=600,
-            stale_after=None,
-            max_attempts=2,
-            backoff="exponential",
-            backoff_delay=2.0,
+        _job(
+            "update-all-whales",
+            POLYMARKET_WHALE_UPDATES,
+            "bulk",
+            600,
+            None,
+            (2, "exponential", 2.0),
             cron="0 * * * *",
         ),
-        JobSpec(
-            name="batch-detection",
-            queue=POLYMARKET_ANOMALY_BATCH,
-            priority="normal",
-            timeout=45,
-            stale_after=None,
-            max_attempts=3,
-            backoff="exponential",
-            backoff_delay=2.0,
-            every=30.0,
-        ),
-        JobSpec(
-            name="analyze-transaction",
-            queue=POLYMARKET_ANALYSIS,
-            priority="high",
-            timeout=5,
-            stale_after=None,
-            max_attempts=2,
-            backoff="exponential",
-            backoff_delay=2.0,
-        ),
-        JobSpec(
-            name="send-alert",
-            queue=POLYMARKET_ALERTS,
-            priority="high",
-            timeout=10,
-            stale_after=None,
-            max_attempts=3,
-            backoff="exponential",
-            backoff_delay=2.0,
-        ),
+        _job("batch-detection", POLYMARKET_ANOMALY_BATCH, "normal", 45, None, every=30.0),
+        _job("analyze-transaction", POLYMARKET_ANALYSIS, "high", 5, None, (2, "exponential", 2.0)),
+        _job("send-alert", POLYMARKET_ALERTS, "high", 10, None),
     )
 }
 

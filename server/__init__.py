@@ -11,6 +11,7 @@ from __future__ import annotations
 from server.app import create_app
 from server.context import Call, json_response, server_state
 from server.errors import ApiError
+from server.limits import read_json
 from server.main import run_server, running_server, serve, serve_async
 from server.routing import Operation, OperationTable, Param
 from server.settings import ServerSettings, SettingsError
@@ -25,6 +26,7 @@ __all__ = [
     "SettingsError",
     "create_app",
     "json_response",
+    "read_json",
     "run_server",
     "running_server",
     "serve",

@@ -11,12 +11,14 @@ import math
 import re
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from starlette.requests import Request
 
 from server.errors import ApiError
+
+T = TypeVar("T")
 
 
 async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
@@ -57,6 +59,14 @@ async def read_body(request: Request, limit: int, timeout: float | None = None) 
             headers={"Connection": "close"},
         ) from None
     return b"".join(chunks)
+
+
+async def read_json(request: Request, type_: type[T]) -> T:
+    """The request's JSON body decoded as ``type_``, read within the server's ``max_body_bytes``:
+    ApiError 413 / 408 as ``read_body``, 400 / 422 as ``decode_json``."""
+    limit: int = request.app.state.streamq.settings.max_body_bytes
+    body: T = decode_json(await read_body(request, limit), type_)
+    return body
 
 
 def _too_large(limit: int) -> ApiError:

@@ -1,8 +1,10 @@
-"""Per-second rates of a queue's counters, measured by sampling its totals over time.
+"""Changes of a queue's counters over time, measured by sampling its totals: what the
+dashboard's live charts and per-minute series are drawn from.
 
-The broker keeps only running totals (enqueued, completed, failed, ...); a rate needs two
-samples. The server samples every queue in the background and whenever stats are read, and
-reports the change over the last ``window`` seconds.
+This is not the API's "rates": ``GET /v1/queues`` and ``streamq inspect`` report the read
+model's rates (``streamq.ReadModel``: events per second over the last minute of the events
+stream, read from Redis, so every reader agrees). A chart needs history a single read cannot
+give, so the server samples every queue's totals in the background and keeps them here.
 """
 
 from __future__ import annotations

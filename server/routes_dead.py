@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -11,7 +16,12 @@ from server.routing import OperationTable, Param
 from server.schemas import ENTRY_ID_PATTERN, CountResult, DeadLetterList, DeadLetterView
 
 operation = OperationTable()
+Verb = Literal["replay", "purge"]
 _MAX_COUNT = 1000
+# Replay and purge, of one dead letter or all: admin calls answering how many they touched.
+_counted = functools.partial(
+    operation, scope="admin", responses={200: CountResult}, tags=("admin",)
+)
 
 
 @operation(
@@ -46,85 +56,68 @@ async def list_dead_letters(request: Request, call: Call) -> Response:
     if after is not None:
         check_entry_id(after, "after")
     letters = await call.app.dead_letters(queue, count=count, after=after or "-")
-    views = [
-        DeadLetterView(
-            id=d.id,
-            job=d.job,
-            name=d.name,
-            reason=d.reason,
-            error=d.error,
-            attempt=d.attempt,
-            at=d.at,
-        )
-        for d in letters
-    ]
+    views = [msgspec.convert(d, DeadLetterView, from_attributes=True) for d in letters]
     return json_response(DeadLetterList(queue=queue, dead_letters=views))
 
 
-@operation(
+@_counted(
     "POST",
     "/v1/queues/{queue}/dead-letters/{id}/replay",
     summary="Replay one dead letter",
-    scope="admin",
-    responses={200: CountResult},
     errors=(400, 404, 503),
-    tags=("admin",),
 )
 async def replay_dead_letter(request: Request, call: Call) -> Response:
     """Enqueues the job again with fresh attempts and removes the dead letter."""
     return await _on_one_dead_letter(request, call, "replay")
 
 
-@operation(
+@_counted(
     "POST",
     "/v1/queues/{queue}/dead-letters:replay",
     summary="Replay every dead letter",
-    scope="admin",
-    responses={200: CountResult},
     errors=(404, 503),
-    tags=("admin",),
 )
 async def replay_all_dead_letters(request: Request, call: Call) -> Response:
     """Enqueues every dead job again with fresh attempts; ``count`` says how many."""
-    queue = await call.state.require_queue(request.path_params["queue"])
-    return json_response(CountResult(queue=queue, count=await call.app.replay_dead(queue)))
+    return await _on_all_dead_letters(request, call, "replay")
 
 
-@operation(
+@_counted(
     "DELETE",
     "/v1/queues/{queue}/dead-letters/{id}",
     summary="Purge one dead letter",
-    scope="admin",
-    responses={200: CountResult},
     errors=(400, 404, 503),
-    tags=("admin",),
 )
 async def purge_dead_letter(request: Request, call: Call) -> Response:
     """Deletes one dead letter for good."""
     return await _on_one_dead_letter(request, call, "purge")
 
 
-@operation(
+@_counted(
     "DELETE",
     "/v1/queues/{queue}/dead-letters",
     summary="Purge every dead letter",
-    scope="admin",
-    responses={200: CountResult},
     errors=(404, 503),
-    tags=("admin",),
 )
 async def purge_dead_letters(request: Request, call: Call) -> Response:
     """Deletes every dead letter of the queue; ``count`` says how many."""
+    return await _on_all_dead_letters(request, call, "purge")
+
+
+def _action(call: Call, verb: Verb) -> Callable[[str, list[str] | None], Awaitable[int]]:
+    return call.app.replay_dead if verb == "replay" else call.app.purge_dead
+
+
+async def _on_all_dead_letters(request: Request, call: Call, verb: Verb) -> Response:
     queue = await call.state.require_queue(request.path_params["queue"])
-    return json_response(CountResult(queue=queue, count=await call.app.purge_dead(queue)))
+    return json_response(CountResult(queue=queue, count=await _action(call, verb)(queue, None)))
 
 
-async def _on_one_dead_letter(request: Request, call: Call, verb: str) -> Response:
+async def _on_one_dead_letter(request: Request, call: Call, verb: Verb) -> Response:
     """Replays or purges the dead letter named in the path; 404 if there is none."""
     queue = await call.state.require_queue(request.path_params["queue"])
     entry = check_entry_id(request.path_params["id"])
-    action = call.app.replay_dead if verb == "replay" else call.app.purge_dead
-    count = await action(queue, [entry])
+    count = await _action(call, verb)(queue, [entry])
     if count == 0:
         raise ApiError(404, "dead_letter_not_found", f"no dead letter {entry!r} in {queue!r}")
     return json_response(CountResult(queue=queue, count=count))

@@ -7,6 +7,8 @@ headers) names the last entry seen; the stream continues right after it.
 
 from __future__ import annotations
 
+import functools
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -32,6 +34,17 @@ _RESUME_PARAMS = (
         {"type": "string", "pattern": ENTRY_ID_PATTERN},
         "Resume after this event id (for clients that cannot send headers).",
     ),
+)
+
+
+# Both streams: SSE, resumable, readable with a ``meta`` scope.
+_event_stream = functools.partial(
+    operation,
+    responses={200: EVENT_STREAM},
+    meta_ok=True,
+    params=_RESUME_PARAMS,
+    errors=(400, 404, 503),
+    tags=("events",),
 )
 
 
@@ -71,16 +84,7 @@ async def _open(call: Call, queue: str, after: str | None, job: str | None) -> R
     return EventStreamResponse(chunks, on_close=close)
 
 
-@operation(
-    "GET",
-    "/v1/queues/{queue}/jobs/{id}/events",
-    summary="Follow one job's events",
-    responses={200: EVENT_STREAM},
-    meta_ok=True,
-    params=_RESUME_PARAMS,
-    errors=(400, 404, 503),
-    tags=("events",),
-)
+@_event_stream("GET", "/v1/queues/{queue}/jobs/{id}/events", summary="Follow one job's events")
 async def job_events(request: Request, call: Call) -> Response:
     """Every event of the job from its creation (or after ``Last-Event-ID``): ``queued``,
     ``active``, each ``progress``, then ``completed``, ``dead`` or ``cancelled``, after which
@@ -102,16 +106,7 @@ async def job_events(request: Request, call: Call) -> Response:
     return await _open(call, queue, after, job_id)
 
 
-@operation(
-    "GET",
-    "/v1/queues/{queue}/events",
-    summary="Follow a queue's events",
-    responses={200: EVENT_STREAM},
-    meta_ok=True,
-    params=_RESUME_PARAMS,
-    errors=(400, 404, 503),
-    tags=("events",),
-)
+@_event_stream("GET", "/v1/queues/{queue}/events", summary="Follow a queue's events")
 async def queue_events(request: Request, call: Call) -> Response:
     """Every event of the queue from now (or after ``Last-Event-ID``), until the client
     leaves. Event ids are events-stream entry ids."""

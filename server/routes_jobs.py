@@ -24,7 +24,7 @@ from server.schemas import (
 )
 
 operation = OperationTable()
-TERMINAL = frozenset({"completed", "dead", "cancelled"})
+TERMINAL = streamq.TERMINAL_STATES
 _JOB = {"queue": "$request.path.queue", "id": "$response.body#/id"}
 JOB_LINKS = {
     "ReadJob": {"operationId": "get_job", "parameters": _JOB},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +15,10 @@ from server.routing import OperationTable
 from server.schemas import JobType, LaneView, PauseResult, QueueList, QueueView, StateCounts
 
 operation = OperationTable()
+# Pause and resume: admin calls answering the queue's new state.
+_pausing = functools.partial(
+    operation, scope="admin", responses={200: PauseResult}, errors=(404, 503), tags=("admin",)
+)
 
 
 def job_types(app: streamq.App, queue: str) -> list[JobType]:
@@ -31,9 +36,10 @@ def job_types(app: streamq.App, queue: str) -> list[JobType]:
     ]
 
 
-async def queue_view(call: Call, queue: str) -> QueueView:
-    stats = await call.state.metrics.stats(queue)
-    call.state.rates.record(queue, stats.totals)
+async def queue_view(call: Call, queue: str, now_ms: int | None = None) -> QueueView:
+    """The queue as the read model sees it (the same figures ``streamq inspect`` shows)."""
+    async with call.state.metrics.stats_slots:  # the server-wide limit on stats reads
+        stats = await streamq.ReadModel(call.app.broker).summary(queue, now_ms)
     return QueueView(
         name=queue,
         paused=stats.paused,
@@ -42,7 +48,7 @@ async def queue_view(call: Call, queue: str) -> QueueView:
         ),
         lanes={lane: LaneView(depth=s.depth, pending=s.pending) for lane, s in stats.lanes.items()},
         totals=dict(stats.totals),
-        rates=call.state.rates.rates(queue),
+        rates=stats.rates,
         workers=stats.workers,
         oldest_waiting_age=stats.oldest_waiting_age,
         jobs=job_types(call.app, queue),
@@ -64,7 +70,9 @@ async def list_queues(request: Request, call: Call) -> Response:
     per state and lane, per-second rates, and the jobs each accepts. Only the queues the
     token may read (or ``meta``-read) are listed."""
     names = [q for q in await call.state.queue_names() if call.allows("meta", q)]
-    views = await asyncio.gather(*(queue_view(call, q) for q in names))
+    # One clock reading for the whole list: every queue's rates cover the same minute.
+    now_ms = await streamq.ReadModel(call.app.broker).server_ms()
+    views = await asyncio.gather(*(queue_view(call, q, now_ms) for q in names))
     return json_response(QueueList(queues=list(views)))
 
 
@@ -78,39 +86,25 @@ async def list_queues(request: Request, call: Call) -> Response:
     tags=("queues",),
 )
 async def get_queue(request: Request, call: Call) -> Response:
-    """Counts per state and lane, per-second rates over the last minute, workers, the age of
+    """Counts per state and lane, events per second over the last minute, workers, the age of
     the oldest waiting job, and the job names the queue accepts with their payload schemas."""
     queue = await call.state.require_queue(request.path_params["queue"])
     return json_response(await queue_view(call, queue))
 
 
-@operation(
-    "POST",
-    "/v1/queues/{queue}/pause",
-    summary="Pause a queue",
-    scope="admin",
-    responses={200: PauseResult},
-    errors=(404, 503),
-    tags=("admin",),
-)
+@_pausing("POST", "/v1/queues/{queue}/pause", summary="Pause a queue")
 async def pause_queue(request: Request, call: Call) -> Response:
     """Workers stop taking new jobs from the queue; jobs can still be enqueued."""
-    queue = await call.state.require_queue(request.path_params["queue"])
-    await call.app.pause(queue)
-    return json_response(PauseResult(queue=queue, paused=True))
+    return await _set_paused(request, call, True)
 
 
-@operation(
-    "POST",
-    "/v1/queues/{queue}/resume",
-    summary="Resume a queue",
-    scope="admin",
-    responses={200: PauseResult},
-    errors=(404, 503),
-    tags=("admin",),
-)
+@_pausing("POST", "/v1/queues/{queue}/resume", summary="Resume a queue")
 async def resume_queue(request: Request, call: Call) -> Response:
     """Workers take jobs from the queue again."""
+    return await _set_paused(request, call, False)
+
+
+async def _set_paused(request: Request, call: Call, paused: bool) -> Response:
     queue = await call.state.require_queue(request.path_params["queue"])
-    await call.app.resume(queue)
-    return json_response(PauseResult(queue=queue, paused=False))
+    await (call.app.pause if paused else call.app.resume)(queue)
+    return json_response(PauseResult(queue=queue, paused=paused))

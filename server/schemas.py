@@ -120,8 +120,8 @@ class QueueView(msgspec.Struct, frozen=True, kw_only=True):
     counts: StateCounts
     lanes: dict[str, LaneView]
     totals: dict[str, int]
-    # Per-second rates of the totals, measured by this server over the last minute;
-    # empty until it has two samples.
+    # Events per second by type over the last minute of the queue's events stream, by Redis's
+    # clock: the read model's one meaning of rates (streamq._inspect), shared with the CLI.
     rates: dict[str, float]
     workers: int
     oldest_waiting_age: float

@@ -1,7 +1,9 @@
-"""Server-sent events: one shared reader per queue fans events out to every client.
+"""Server-sent events: the broker's one reader per queue fans events out to every client.
 
-However many clients watch a queue, the server runs a single blocking XREAD loop for it (a
-QueueFeed); each event is encoded to SSE bytes once and handed to every Subscriber. A client
+However many clients watch a queue, the process runs a single blocking XREAD loop for it (the
+broker's shared feed, ``streamq.event_feeds``, which job waiters and followers use too); the
+server subscribes to it once per watched queue (a QueueFeed), encodes each event to SSE bytes
+once and hands it to every Subscriber. A client
 joins in three steps that leave no gap: subscribe to the feed (buffering from now), read the
 backlog from Redis after its ``Last-Event-ID``, then drain the buffer skipping ids already sent.
 
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 import anyio
@@ -29,12 +30,7 @@ from server.schemas import EventView
 
 log = logging.getLogger(__name__)
 
-TERMINAL = frozenset({"completed", "dead", "cancelled"})
 _MAX_SEQ = 2**64 - 1
-_READ_COUNT = 1000
-# Feeds stop by flag, never by cancelling a blocked read (redis-py does not reliably give the
-# connection back when a read is cancelled), so this bounds how long a stop can take.
-_BLOCK_MS = 500
 _encoder = msgspec.json.Encoder()
 
 EntryKey = tuple[int, int]
@@ -76,119 +72,53 @@ def encode_event(event: streamq.Event) -> Encoded:
     return Encoded(event.id, entry_key(event.id), event.job, event.type, data, meta)
 
 
-class Subscriber:
-    """A bounded buffer of encoded events for one client (optionally one job's only)."""
+class Subscriber(streamq.EventBuffer[Encoded]):
+    """One client's bounded buffer of encoded events (optionally one job's only)."""
 
     def __init__(self, job: str | None, limit: int) -> None:
-        self.job = job
-        self.limit = limit
-        self.buffer: deque[Encoded] = deque()
-        self.overflowed = False
-        self.closed = False
+        super().__init__(job, limit)
         self.feed: QueueFeed | None = None
         # The feed's position when this subscriber joined: it receives everything after it.
         self.start_cursor = "0-0"
-        self._wakeup = asyncio.Event()
-
-    def push(self, batch: list[Encoded]) -> None:
-        if self.overflowed or self.closed:
-            return
-        if self.job is not None:
-            batch = [e for e in batch if e.job == self.job]
-            if not batch:
-                return
-        if len(self.buffer) + len(batch) > self.limit:
-            # Too far behind: drop everything; the stream catches up from Redis instead.
-            self.overflowed = True
-            self.buffer.clear()
-        else:
-            self.buffer.extend(batch)
-        self._wakeup.set()
-
-    def reset(self) -> None:
-        """Forget the buffer and any overflow (the caller re-reads Redis from its last id)."""
-        self.buffer.clear()
-        self.overflowed = False
-
-    def close(self) -> None:
-        self.closed = True
-        self._wakeup.set()
-
-    async def wait(self, timeout: float) -> bool:
-        """True when there is something to look at (events, overflow, close), False on timeout."""
-        if not (self.buffer or self.overflowed or self.closed):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wakeup.wait(), timeout)
-        self._wakeup.clear()
-        return bool(self.buffer or self.overflowed or self.closed)
-
-    def take(self) -> list[Encoded]:
-        items = list(self.buffer)
-        self.buffer.clear()
-        return items
 
 
 class QueueFeed:
-    """The single XREAD loop of one queue, dispatching to its subscribers."""
+    """One queue's fan-out to SSE clients: a single subscriber of the broker's shared event
+    feed (``streamq.event_feeds``), encoding each batch once for every client."""
 
-    def __init__(self, app: streamq.App, queue: str) -> None:
-        self.app = app
+    def __init__(self, queue: str) -> None:
         self.queue = queue
         self.subscribers: set[Subscriber] = set()
+        # The last entry id handed over: a subscriber joining now receives everything after.
         self.cursor = "0-0"
-        self.stopping = False
-        self.task: asyncio.Task[None] | None = None
+        self.subscription: streamq.Subscription | None = None
 
-    async def start(self) -> None:
-        # Start just before "now" by Redis's clock: every entry added from here on is read,
-        # and whatever a subscriber needs from before comes from its own backlog read.
-        self.cursor = await now_cursor(self.app)
-        # The loop's first check of ``subscribers`` runs after the caller added its own.
-        self.task = asyncio.create_task(self._run(), name=f"sse-feed:{self.queue}")
+    @property
+    def active(self) -> bool:
+        return self.subscription is not None and self.subscription.active
 
-    async def _run(self) -> None:
-        failures = 0
-        while self.subscribers and not self.stopping:
-            try:
-                events = await self.app.read_events(
-                    self.queue, after=self.cursor, count=_READ_COUNT, block_ms=_BLOCK_MS
-                )
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                failures += 1
-                log.warning("event feed for queue %s failed: %s", self.queue, exc)
-                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
-                continue
-            if not events:
-                continue
-            self.cursor = events[-1].id
-            # Audit records stay in the stream for operators (``streamq tail``), not clients.
-            batch = [encode_event(e) for e in events if e.type != "audit"]
-            if not batch:
-                continue
-            for sub in list(self.subscribers):
-                sub.push(batch)
+    def deliver(self, events: list[streamq.Event]) -> None:
+        self.cursor = events[-1].id
+        # Audit records stay in the stream for operators (``streamq tail``), not clients.
+        batch = [encode_event(e) for e in events if e.type != "audit"]
+        if not batch:
+            return
+        for sub in list(self.subscribers):
+            sub.push(batch)
 
-
-async def now_cursor(app: streamq.App) -> str:
-    """An entry id just before the current millisecond on the Redis server."""
-    await app.connect()
-    seconds, micros = await app.redis.time()
-    return entry_id_at(int(seconds) * 1000 + int(micros) // 1000)
+    def end(self) -> None:
+        """The shared feed stopped (the app is closing): end every client's stream."""
+        for sub in self.subscribers:
+            sub.close()
 
 
 class EventHub:
-    """The feeds of every watched queue; a feed runs while it has subscribers."""
+    """The SSE clients of every watched queue, grouped per queue on the shared event feed."""
 
     def __init__(self, app: streamq.App, *, buffer: int) -> None:
         self.app = app
         self.buffer = buffer
         self.feeds: dict[str, QueueFeed] = {}
-        # Every feed loop still running, including ones already replaced or finishing their
-        # last read, so shutdown can wait for each (no read left holding a connection).
-        self.tasks: set[asyncio.Task[None]] = set()
         self.closed = False
         self._lock = asyncio.Lock()
 
@@ -200,13 +130,13 @@ class EventHub:
             return sub
         async with self._lock:
             feed = self.feeds.get(queue)
-            if feed is None or feed.task is None or feed.task.done():
-                feed = QueueFeed(self.app, queue)
-                await feed.start()
+            if feed is None or not feed.active:
+                feed = QueueFeed(queue)
+                feed.subscription = await streamq.event_feeds(self.app.broker).subscribe(
+                    queue, feed.deliver, on_close=feed.end
+                )
+                feed.cursor = feed.subscription.start
                 self.feeds[queue] = feed
-                if feed.task is not None:
-                    self.tasks.add(feed.task)
-                    feed.task.add_done_callback(self.tasks.discard)
             # No await from here on: the feed cannot dispatch between these two lines.
             feed.subscribers.add(sub)
             sub.start_cursor = feed.cursor
@@ -218,30 +148,27 @@ class EventHub:
         if feed is None:
             return
         feed.subscribers.discard(sub)
-        if not feed.subscribers and self.feeds.get(feed.queue) is feed:
-            # The loop ends by itself after its current read; a newcomer starts a new feed.
-            del self.feeds[feed.queue]
+        if not feed.subscribers:
+            if feed.subscription is not None:
+                feed.subscription.close()
+            if self.feeds.get(feed.queue) is feed:
+                del self.feeds[feed.queue]
 
     @property
     def subscriber_count(self) -> int:
         return sum(len(f.subscribers) for f in self.feeds.values())
 
     async def close(self) -> None:
-        """End every stream (server shutdown) and stop the feeds."""
+        """End every stream (server shutdown) and wait for the feeds' reads to end."""
         self.closed = True
         feeds = list(self.feeds.values())
         self.feeds.clear()
         for feed in feeds:
-            feed.stopping = True
-            for sub in feed.subscribers:
-                sub.close()
+            feed.end()
             feed.subscribers.clear()
-        tasks = list(self.tasks)
-        if tasks:
-            # Each loop ends after its current read; cancel only one that hangs far beyond.
-            _, stuck = await asyncio.wait(tasks, timeout=10 * _BLOCK_MS / 1000)
-            for task in stuck:
-                task.cancel()
+            if feed.subscription is not None:
+                feed.subscription.close()
+        await streamq.event_feeds(self.app.broker).settle()
 
 
 class EventStreamResponse(Response):

@@ -11,7 +11,7 @@ import anyio
 import msgspec
 
 import streamq
-from server.sse import TERMINAL, EventHub, Subscriber, encode_event, entry_key
+from server.sse import EventHub, Subscriber, encode_event, entry_key
 
 _READ_COUNT = 1000
 _encoder = msgspec.json.Encoder()
@@ -59,7 +59,7 @@ async def follow(
                 # Audit records stay in the stream for operators (``streamq tail``), not clients.
                 if event.type != "audit" and (job is None or event.job == job):
                     out.append(encode_event(event).for_reader(redacted))
-                    if job is not None and event.type in TERMINAL:
+                    if job is not None and event.type in streamq.TERMINAL_STATES:
                         ended = True
                         break
             last = entry_key(last_id)
@@ -76,12 +76,12 @@ async def follow(
             async with redis_slots:
                 with anyio.CancelScope(shield=True):
                     record = await app.job(queue, job)
-            if record is None or record.state in TERMINAL:
+            if record is None or record.state in streamq.TERMINAL_STATES:
                 tail = await _shielded_read(app, queue, last_id, redis_slots)
                 mine = [e for e in tail if e.job == job]
                 if mine:
                     yield b"".join(encode_event(e).for_reader(redacted) for e in mine)
-                    if any(e.type in TERMINAL for e in mine):
+                    if any(e.type in streamq.TERMINAL_STATES for e in mine):
                         return
                 if record is not None:
                     yield snapshot_message(record, redacted=redacted)
@@ -105,7 +105,7 @@ async def follow(
                 continue
             if job is not None:
                 for index, item in enumerate(fresh):
-                    if item.type in TERMINAL:
+                    if item.type in streamq.TERMINAL_STATES:
                         yield b"".join(e.for_reader(redacted) for e in fresh[: index + 1])
                         return
             last_id, last = fresh[-1].id, fresh[-1].key

@@ -29,10 +29,12 @@ from streamq._errors import (
     StreamqError,
     UnknownJob,
 )
+from streamq._events import EventBuffer, EventFeeds, Subscription, event_feeds
 from streamq._flows import ChildResult, Flow, FlowState
 from streamq._groups import grouped
 from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
+from streamq._inspect import QueueSummary, ReadModel
 from streamq._lock import Lock
 from streamq._schedule import Schedule, Scheduler
 from streamq._task import TaskDef
@@ -63,6 +65,8 @@ __all__ = [
     "DeadLetter",
     "EnqueueRequest",
     "Event",
+    "EventBuffer",
+    "EventFeeds",
     "Fatal",
     "Flow",
     "FlowState",
@@ -84,15 +88,19 @@ __all__ = [
     "PayloadMismatch",
     "QueueFull",
     "QueueStats",
+    "QueueSummary",
+    "ReadModel",
     "Retry",
     "Schedule",
     "Scheduler",
     "StreamqError",
+    "Subscription",
     "TaskDef",
     "UnknownJob",
     "Worker",
     "cached",
     "enqueue_verified",
+    "event_feeds",
     "grouped",
     "job_id",
     "lane_of",

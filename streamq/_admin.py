@@ -1,31 +1,28 @@
-"""Reading and operating queues: job records, stats, pause, cancel, dead letters, events."""
+"""Reading and operating queues: job records, pause, cancel, dead letters.
+
+Queue stats come from the read model (``streamq._inspect``), events from ``streamq._events``."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from streamq import _keys
+from streamq import _inspect, _keys
 from streamq._codec import decode_any, decode_spec
-from streamq._connection import (
-    as_bytes,
-    as_text,
-    broker_errors,
-    hash_fields,
-    read_entries,
-    stream_entries,
-)
-from streamq._events import parse_event
+from streamq._connection import as_text, broker_errors, hash_fields, stream_entries
+
+# Reads of the events stream live in streamq._events; App reaches them through this module.
+from streamq._events import follow_events as follow_events
+from streamq._events import read_events as read_events
 from streamq._ids import validate_job_id
-from streamq._types import LANES, DeadLetter, Event, Job, LaneStats, QueueStats
+from streamq._types import DeadLetter, Job, QueueStats
 
 if TYPE_CHECKING:
     from streamq._broker import Broker
 
+_REPLAY_BATCH = 500
 # A worker that has not renewed its heartbeat for this long is not counted as alive.
 WORKER_ALIVE_MS = 15_000
-_REPLAY_BATCH = 500
 
 
 def _ms(value: bytes | None) -> float | None:
@@ -95,59 +92,8 @@ async def queue_names(broker: Broker) -> list[str]:
 
 
 async def stats(broker: Broker, queue: str) -> QueueStats:
-    await broker.connect()
-    now_ms = time.time() * 1000
-    with broker_errors(f"reading stats of {queue}"):
-        pipe = broker.redis.pipeline(transaction=False)
-        for lane in LANES:
-            pipe.xlen(_keys.lane(queue, lane))
-            pipe.xpending(_keys.lane(queue, lane), _keys.GROUP)
-        pipe.zcard(_keys.delayed(queue))
-        pipe.xlen(_keys.dead(queue))
-        pipe.hgetall(_keys.stats(queue))
-        pipe.exists(_keys.paused(queue))
-        pipe.zcount(_keys.workers(queue), now_ms - WORKER_ALIVE_MS, "+inf")
-        replies = await pipe.execute(raise_on_error=False)
-        lanes: dict[str, LaneStats] = {}
-        for i, lane in enumerate(LANES):
-            length, pending = replies[2 * i], replies[2 * i + 1]
-            length = length if isinstance(length, int) else 0
-            count = pending["pending"] if isinstance(pending, dict) else 0
-            lanes[lane] = LaneStats(depth=max(length - count, 0), pending=count)
-        delayed, dead, totals, paused, workers = replies[2 * len(LANES) :]
-        oldest = await _oldest_waiting_age(broker, queue, lanes, now_ms)
-    return QueueStats(
-        queue=queue,
-        paused=bool(paused),
-        lanes=lanes,
-        waiting=sum(s.depth for s in lanes.values()),
-        active=sum(s.pending for s in lanes.values()),
-        delayed=delayed,
-        dead=dead,
-        totals={k.decode(): int(v) for k, v in (totals or {}).items()},
-        workers=workers,
-        oldest_waiting_age=oldest,
-    )
-
-
-async def _oldest_waiting_age(
-    broker: Broker, queue: str, lanes: dict[str, LaneStats], now_ms: float
-) -> float:
-    """Age of the oldest undelivered entry: the first entry after each group's last delivery."""
-    waiting = [lane for lane, s in lanes.items() if s.depth > 0]
-    if not waiting:
-        return 0.0
-    oldest = now_ms
-    for lane in waiting:
-        key = _keys.lane(queue, lane)
-        groups = await broker.redis.xinfo_groups(key)
-        last = next(
-            (g["last-delivered-id"] for g in groups if g["name"] == _keys.GROUP.encode()), b"0-0"
-        )
-        first = stream_entries(await broker.redis.xrange(key, min=b"(" + as_bytes(last), count=1))
-        if first:
-            oldest = min(oldest, int(first[0][0].split(b"-")[0]))
-    return max(now_ms - oldest, 0.0) / 1000.0
+    """The queue's stats, from the read model (``streamq._inspect``)."""
+    return await _inspect.ReadModel(broker).stats(queue)
 
 
 def _dead_letter(entry_id: bytes, f: dict[bytes, bytes]) -> DeadLetter:
@@ -174,57 +120,38 @@ async def dead_letters(broker: Broker, queue: str, count: int, after: str) -> li
 
 
 async def replay_dead(broker: Broker, queue: str, ids: list[str] | None) -> int:
-    await broker.connect()
-    total = 0
-    with broker_errors(f"replay of dead letters on {queue}"):
-        if ids is not None:
-            for start in range(0, len(ids), _REPLAY_BATCH):
-                chunk = ids[start : start + _REPLAY_BATCH]
-                total += (await broker.scripts.replay(queue, chunk, limit=_REPLAY_BATCH))[1]
-            return total
-        while True:  # all: in batches, so no single script call blocks Redis for long
-            processed, n = await broker.scripts.replay(queue, None, limit=_REPLAY_BATCH)
-            total += n
-            if processed < _REPLAY_BATCH:
-                return total
+    async def replay(chunk: list[str] | None) -> tuple[int, int]:
+        return await broker.scripts.replay(queue, chunk, limit=_REPLAY_BATCH)
+
+    return await _dead_in_batches(broker, queue, ids, "replay", replay)
 
 
 async def purge_dead(broker: Broker, queue: str, ids: list[str] | None) -> int:
+    async def purge(chunk: list[str] | None) -> tuple[int, int]:
+        n = await broker.scripts.purge(queue, chunk, limit=_REPLAY_BATCH)
+        return n, n
+
+    return await _dead_in_batches(broker, queue, ids, "purge", purge)
+
+
+async def _dead_in_batches(
+    broker: Broker,
+    queue: str,
+    ids: list[str] | None,
+    action: str,
+    run: Callable[[list[str] | None], Awaitable[tuple[int, int]]],
+) -> int:
+    """Runs ``run`` (one script call: entries looked at, entries changed) over ``ids`` or, for
+    None, over every dead letter, in batches so no single call blocks Redis for long."""
     await broker.connect()
     total = 0
-    with broker_errors(f"purge of dead letters on {queue}"):
+    with broker_errors(f"{action} of dead letters on {queue}"):
         if ids is not None:
             for start in range(0, len(ids), _REPLAY_BATCH):
-                chunk = ids[start : start + _REPLAY_BATCH]
-                total += await broker.scripts.purge(queue, chunk, limit=_REPLAY_BATCH)
+                total += (await run(ids[start : start + _REPLAY_BATCH]))[1]
             return total
         while True:
-            n = await broker.scripts.purge(queue, None, limit=_REPLAY_BATCH)
+            processed, n = await run(None)
             total += n
-            if n < _REPLAY_BATCH:
+            if processed < _REPLAY_BATCH:
                 return total
-
-
-async def read_events(
-    broker: Broker, queue: str, after: str, count: int, block_ms: int | None
-) -> list[Event]:
-    await broker.connect()
-    with broker_errors(f"reading events of {queue}"):
-        reply = await broker.redis.xread({_keys.events(queue): after}, count=count, block=block_ms)
-    return [parse_event(queue, eid, f) for _, entries in read_entries(reply) for eid, f in entries]
-
-
-async def follow_events(
-    broker: Broker, queue: str, after: str, job: str | None
-) -> AsyncIterator[Event]:
-    await broker.connect()
-    if after == "$":
-        with broker_errors(f"reading events of {queue}"):
-            last = stream_entries(await broker.redis.xrevrange(_keys.events(queue), count=1))
-        after = last[0][0].decode() if last else "0-0"
-    while True:
-        events = await read_events(broker, queue, after, 500, 5000)
-        for event in events:
-            after = event.id
-            if job is None or event.job == job:
-                yield event

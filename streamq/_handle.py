@@ -1,4 +1,4 @@
-"""Job handles for producers, and the per-queue listener that wakes waiters."""
+"""Job handles for producers, and the waiters woken by the shared event feed."""
 
 from __future__ import annotations
 
@@ -6,19 +6,19 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from streamq import _admin, _keys
-from streamq._connection import as_text, broker_errors, read_entries, stream_entries
-from streamq._errors import BrokerUnavailable, JobCancelled, JobFailed, JobNotFound
-from streamq._events import parse_event
+from streamq._connection import as_text, broker_errors
+from streamq._errors import JobCancelled, JobFailed, JobNotFound
+from streamq._events import EventFollower, Subscription, entry_before, event_feeds
 from streamq._types import TERMINAL_STATES, Event, Job
 
 if TYPE_CHECKING:
     from streamq._broker import Broker
 
-__all__ = ["JobHandle", "Waiters", "parse_event", "waiters_of"]
+__all__ = ["JobHandle", "Waiters", "waiters_of"]
 
 log = logging.getLogger(__name__)
 
@@ -85,40 +85,35 @@ class JobHandle:
             first = await self.broker.redis.hget(_keys.job(self.queue, self.id), "first_event")
         if first is None:
             raise JobNotFound(f"no job {self.id} on queue {self.queue}")
-        after = _before(as_text(first))
-        async for event in _admin.follow_events(self.broker, self.queue, after, self.id):
-            yield event
-            if event.terminal:
-                return
-
-
-def _before(entry_id: str) -> str:
-    ms, _, seq = entry_id.partition("-")
-    return f"{ms}-{int(seq) - 1}" if int(seq) > 0 else f"{int(ms) - 1}-18446744073709551615"
+        follower = EventFollower(self.broker, self.queue, entry_before(as_text(first)), job=self.id)
+        try:
+            while not follower.closed:
+                for event in await follower.next_batch(None):
+                    yield event
+                    if event.terminal:
+                        return
+        finally:
+            follower.close()
 
 
 class Waiters:
-    """Waits on jobs' outcomes with one events-stream reader per queue (not one connection
-    per waiter), so a thousand callers of ``result()`` cost one blocked connection."""
+    """Waits on jobs' outcomes through the broker's shared event feed (one events-stream
+    reader per queue, not one connection per waiter), so a thousand callers of ``result()``
+    cost one blocked connection, shared with every other reader of that queue's events."""
 
     def __init__(self, broker: Broker) -> None:
-        # Weak: the broker is the key these waiters are found under (see waiters_of).
-        self._broker_ref = weakref.ref(broker)
+        self._feeds = event_feeds(broker)
         self._futures: dict[tuple[str, str], list[asyncio.Future[None]]] = {}
-        self._readers: dict[str, asyncio.Task[None]] = {}
-        self._cursor: dict[str, str] = {}
-        self._closing = False
+        self._subscriptions: dict[str, Subscription] = {}
+        self._subscribing = asyncio.Lock()
 
     @property
     def _broker(self) -> Broker:
-        broker = self._broker_ref()
-        if broker is None:
-            raise BrokerUnavailable("the broker these waiters belong to is gone")
-        return broker
+        return self._feeds.broker
 
     async def wait(self, queue: str, job_id: str, timeout: float | None) -> Job:
         await self._broker.connect()
-        await self._start_reader(queue)
+        await self._subscribe(queue)
         key = (queue, job_id)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
@@ -152,49 +147,36 @@ class Waiters:
         if not futures:
             self._futures.pop(key, None)
 
-    async def _start_reader(self, queue: str) -> None:
-        task = self._readers.get(queue)
-        if task is not None and not task.done():
+    async def _subscribe(self, queue: str) -> None:
+        if self._subscribed(queue):
             return
-        with broker_errors(f"reading events of {queue}"):
-            last = stream_entries(await self._broker.redis.xrevrange(_keys.events(queue), count=1))
-        self._cursor[queue] = last[0][0].decode() if last else "0-0"
-        self._readers[queue] = asyncio.create_task(self._read(queue), name=f"waiters:{queue}")
+        async with self._subscribing:  # concurrent first waits on a queue subscribe once
+            if not self._subscribed(queue):
+                self._subscriptions[queue] = await self._feeds.subscribe(queue, self._waker(queue))
 
-    async def _read(self, queue: str) -> None:
-        key = _keys.events(queue)
-        while not self._closing:
-            try:
-                reply = await self._broker.redis.xread(
-                    {key: self._cursor[queue]}, count=1000, block=1000
-                )
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # Redis down: keep trying; waiters also poll
-                log.warning("events reader for %s: %s", queue, exc)
-                await asyncio.sleep(0.5)
-                continue
-            for _, entries in read_entries(reply):
-                for entry_id, fields in entries:
-                    self._cursor[queue] = entry_id.decode()
-                    if fields.get(b"t", b"").decode() in TERMINAL_STATES:
-                        for fut in self._futures.get((queue, fields[b"j"].decode()), ()):
-                            if not fut.done():
-                                fut.set_result(None)
+    def _subscribed(self, queue: str) -> bool:
+        sub = self._subscriptions.get(queue)
+        return sub is not None and sub.active
+
+    def _waker(self, queue: str) -> Callable[[list[Event]], None]:
+        """Wakes the waiters of every job of ``queue`` whose terminal event is delivered."""
+
+        def wake(events: list[Event]) -> None:
+            for event in events:
+                if event.terminal:
+                    for fut in self._futures.get((queue, event.job), ()):
+                        if not fut.done():
+                            fut.set_result(None)
+
+        return wake
 
     async def close(self) -> None:
-        # Readers end at their next wake-up (at most a second away); cancelling a blocked
-        # read is the last resort.
-        self._closing = True
-        readers = list(self._readers.values())
-        if readers:
-            _, late = await asyncio.wait(readers, timeout=2)
-            for task in late:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, BrokerUnavailable):
-                    await task
-        self._readers.clear()
-        self._closing = False
+        """Leaves every feed and stops the broker's feeds (the app is closing)."""
+        subscriptions = list(self._subscriptions.values())
+        self._subscriptions.clear()
+        for sub in subscriptions:
+            sub.close()
+        await self._feeds.close()
 
 
 _waiters: weakref.WeakKeyDictionary[Broker, Waiters] = weakref.WeakKeyDictionary()

@@ -13,20 +13,22 @@ The job API and ``/health/queues`` are in ``processors.api.jobs``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import Response
 
-import streamq
 from processors.analysis.behavior import BehaviorMetrics
 from processors.analysis.pnl import PnlReport
 from processors.api.requests import (
+    accepted,
     checked_wallets,
     enrichment_results_url,
     events_url,
+    invalid_job_as_400,
     monitoring_url,
     new_request_id,
-    read_json,
     require_queues,
     results_url,
     runtime,
@@ -61,7 +63,8 @@ from processors.jobs.analysis import (
 from processors.jobs.wallet_claims import Running
 from processors.runtime import Runtime
 from processors.services.wallet import SimilarityFlowResult, similarity_flow
-from server import ApiError, Call, OperationTable, Param, json_response
+from processors.store import Store
+from server import ApiError, Call, OperationTable, Param, json_response, read_json
 
 __all__ = ["operation"]
 
@@ -77,12 +80,10 @@ async def enqueue_dashboard(
     rt: Runtime, wallet: str, *, force: bool, enrich: bool, if_running: IfRunning
 ) -> tuple[DashboardStart, str]:
     request_id = new_request_id("dashboard")
-    try:
+    with invalid_job_as_400():
         started = await start_dashboard(
             rt, wallet, request_id=request_id, force=force, enrich=enrich, if_running=if_running
         )
-    except streamq.InvalidJob as exc:
-        raise ApiError(400, "invalid_job", str(exc)) from None
     return started, request_id
 
 
@@ -124,7 +125,7 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
 
     While another analysis of the wallet is unfinished the answer is 409 with that job's id and
     monitoring URL; ``ifRunning: "queue"`` queues a new job behind it instead."""
-    body: DashboardBody = await read_json(request, call, DashboardBody)
+    body: DashboardBody = await read_json(request, DashboardBody)
     rt = await runtime(call)
     enriching = [ENRICHMENT_OPERATIONS] if body.enrich_metadata else []
     require_queues(call, "write", [rt.queue(q) for q in [ANALYSIS_OPERATIONS, *enriching]])
@@ -141,14 +142,11 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
     handle, enrichment = started.handle, started.enrichment
     assert handle is not None
     return json_response(
-        DashboardAccepted(
-            job_id=handle.id,
-            request_id=request_id,
-            status=handle.state_at_enqueue or "queued",
-            queue_name=handle.queue,
+        accepted(
+            DashboardAccepted,
+            handle,
+            request_id,
             estimated_processing_time=_estimate(3 + (10 if started.needs_sync else 0)),
-            monitoring_url=monitoring_url(handle.id),
-            events_url=events_url(handle.queue, handle.id),
             deduplicated=handle.deduplicated,
             enrichment_job_id=enrichment.id if enrichment else None,
             enrichment_results_url=enrichment_results_url(enrichment.id) if enrichment else None,
@@ -173,7 +171,7 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
 async def quick_similarity(request: Request, call: Call) -> Response:
     """Similarity over the wallets' stored history and their current balances, computed in the
     request (01's "Pipeline 1"); wallets never synced have no history to compare."""
-    body: SimilarityBody = await read_json(request, call, SimilarityBody)
+    body: SimilarityBody = await read_json(request, SimilarityBody)
     rt = await runtime(call)
     wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
     try:
@@ -226,7 +224,7 @@ async def jobs_similarity_analyze(request: Request, call: Call) -> Response:
 
 
 async def _queue_similarity(request: Request, call: Call) -> Response:
-    body: SimilarityBody = await read_json(request, call, SimilarityBody)
+    body: SimilarityBody = await read_json(request, SimilarityBody)
     rt = await runtime(call)
     flow = (ANALYSIS_OPERATIONS, WALLET_OPERATIONS, ENRICHMENT_OPERATIONS)
     require_queues(call, "write", [rt.queue(q) for q in flow])
@@ -236,7 +234,7 @@ async def _queue_similarity(request: Request, call: Call) -> Response:
             422, "invalid_payload", "failureThreshold must be in (0, 1]", path="$.failureThreshold"
         )
     request_id = new_request_id("similarity")
-    try:
+    with invalid_job_as_400():
         handle, needing = await start_similarity_flow(
             rt,
             wallets,
@@ -245,19 +243,14 @@ async def _queue_similarity(request: Request, call: Call) -> Response:
             failure_threshold=body.failure_threshold,
             force_sync=body.force_sync,
         )
-    except streamq.InvalidJob as exc:
-        raise ApiError(400, "invalid_job", str(exc)) from None
     minutes = 2 + (10 if needing else 0)
     return json_response(
-        SimilarityAccepted(
-            job_id=handle.id,
-            request_id=request_id,
-            status=handle.state_at_enqueue or "queued",
-            queue_name=handle.queue,
+        accepted(
+            SimilarityAccepted,
+            handle,
+            request_id,
             wallets_needing_sync=needing,
             estimated_processing_time=_estimate(minutes),
-            monitoring_url=monitoring_url(handle.id),
-            events_url=events_url(handle.queue, handle.id),
         ),
         202,
     )
@@ -323,7 +316,7 @@ async def wallet_status(request: Request, call: Call) -> Response:
 async def trigger_analysis(request: Request, call: Call) -> Response:
     """Kept working for old clients (02): queues a dashboard analysis per wallet, skipping
     wallets with one already running. Answers with ``Deprecation: true``."""
-    body: TriggerBody = await read_json(request, call, TriggerBody)
+    body: TriggerBody = await read_json(request, TriggerBody)
     rt = await runtime(call)
     require_queues(call, "write", [rt.queue(ANALYSIS_OPERATIONS), rt.queue(ENRICHMENT_OPERATIONS)])
     wallets = checked_wallets(body.wallet_addresses)
@@ -360,6 +353,17 @@ async def _wallet(call: Call, request: Request) -> tuple[Runtime, str]:
     rt = await runtime(call)
     [wallet] = checked_wallets([request.path_params["address"]])
     return rt, wallet
+
+
+async def _stored(
+    request: Request, call: Call, read: Callable[[Store, str], object | None], analysis: str
+) -> Response:
+    """The wallet's stored ``analysis`` result, or 404 ``not_analyzed``."""
+    rt, wallet = await _wallet(call, request)
+    result = await anyio.to_thread.run_sync(read, rt.store, wallet)
+    if result is None:
+        raise ApiError(404, "not_analyzed", f"no {analysis} analysis of {wallet} yet")
+    return json_response(result)
 
 
 @operation(
@@ -401,11 +405,7 @@ async def wallet_summary(request: Request, call: Call) -> Response:
     tags=("wallets",),
 )
 async def wallet_pnl(request: Request, call: Call) -> Response:
-    rt, wallet = await _wallet(call, request)
-    report = await anyio.to_thread.run_sync(rt.store.pnl, wallet)
-    if report is None:
-        raise ApiError(404, "not_analyzed", f"no PnL analysis of {wallet} yet")
-    return json_response(report)
+    return await _stored(request, call, Store.pnl, "PnL")
 
 
 @operation(
@@ -418,8 +418,4 @@ async def wallet_pnl(request: Request, call: Call) -> Response:
     tags=("wallets",),
 )
 async def wallet_behavior(request: Request, call: Call) -> Response:
-    rt, wallet = await _wallet(call, request)
-    metrics = await anyio.to_thread.run_sync(rt.store.behavior, wallet)
-    if metrics is None:
-        raise ApiError(404, "not_analyzed", f"no behaviour analysis of {wallet} yet")
-    return json_response(metrics)
+    return await _stored(request, call, Store.behavior, "behaviour")

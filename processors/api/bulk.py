@@ -18,12 +18,12 @@ from starlette.responses import Response
 
 import streamq
 from processors.api.requests import (
+    accepted,
     checked_job_id,
     checked_wallets,
     events_url,
-    monitoring_url,
+    invalid_job_as_400,
     new_request_id,
-    read_json,
     require_queues,
     runtime,
 )
@@ -41,7 +41,7 @@ from processors.ids import sync_job_id
 from processors.jobs.bulk import BulkMember, bulk_members, start_bulk_analysis
 from processors.jobs.types import BulkAnalysis, SyncWallet
 from processors.runtime import Runtime
-from server import ApiError, Call, OperationTable, json_response
+from server import ApiError, Call, OperationTable, json_response, read_json
 
 __all__ = ["bulk_status_url", "operation"]
 
@@ -69,12 +69,12 @@ def bulk_status_url(bulk_id: str) -> str:
 async def sync_wallet(request: Request, call: Call) -> Response:
     """One ``sync-wallet`` job; its id derives from the wallet and ``requestId`` (generated if
     not given), so the same request twice is one job (``deduplicated``)."""
-    body: SyncBody = await read_json(request, call, SyncBody)
+    body: SyncBody = await read_json(request, SyncBody)
     rt = await runtime(call)
     require_queues(call, "write", [rt.queue(WALLET_OPERATIONS)])
     [wallet] = checked_wallets([body.wallet_address])
     request_id = body.request_id or new_request_id("sync")
-    try:
+    with invalid_job_as_400():
         # The id derives from the request: a job someone else put under it is not reused.
         [handle] = await streamq.enqueue_verified(
             rt.app,
@@ -93,19 +93,8 @@ async def sync_wallet(request: Request, call: Call) -> Response:
                 )
             ],
         )
-    except streamq.InvalidJob as exc:
-        raise ApiError(400, "invalid_job", str(exc)) from None
     return json_response(
-        JobAccepted(
-            job_id=handle.id,
-            request_id=request_id,
-            status=handle.state_at_enqueue or "queued",
-            queue_name=handle.queue,
-            monitoring_url=monitoring_url(handle.id),
-            events_url=events_url(handle.queue, handle.id),
-            deduplicated=handle.deduplicated,
-        ),
-        202,
+        accepted(JobAccepted, handle, request_id, deduplicated=handle.deduplicated), 202
     )
 
 
@@ -124,7 +113,7 @@ async def analyze_wallets(request: Request, call: Call) -> Response:
     """01's bulk flow: each wallet synced, then analysed for each of ``analysisTypes``; the
     bulk job completes if at least ``failureThreshold`` of the wallets succeeded. Watch
     ``monitoringUrl`` (per-wallet and per-type progress)."""
-    body: AnalyzeBody = await read_json(request, call, AnalyzeBody)
+    body: AnalyzeBody = await read_json(request, AnalyzeBody)
     rt = await runtime(call)
     require_queues(call, "write", [rt.queue(ANALYSIS_OPERATIONS), rt.queue(WALLET_OPERATIONS)])
     wallets = checked_wallets(body.wallet_addresses)
@@ -139,10 +128,8 @@ async def analyze_wallets(request: Request, call: Call) -> Response:
         failure_threshold=body.failure_threshold,
         force_refresh=body.force_refresh,
     )
-    try:
+    with invalid_job_as_400():
         handle = await start_bulk_analysis(rt, req, priority=body.priority)
-    except streamq.InvalidJob as exc:
-        raise ApiError(400, "invalid_job", str(exc)) from None
     return json_response(
         BulkAccepted(
             bulk_job_id=handle.id,

@@ -1,24 +1,19 @@
 """What every application endpoint does with a request before its own work: find the
-deployment's Runtime, read and decode the JSON body within the server's size limit, and check
-wallet addresses and job ids — each failure an ``ApiError`` (4xx in the error envelope).
-
-The body is read here with starlette and msgspec, on ``server``'s public names only
-(``Call.state.settings.max_body_bytes``), with the same error codes as the server's own
-routes: 413 ``payload_too_large``, 400 ``bad_request`` / ``malformed_json`` /
-``payload_too_deep``, 422 ``invalid_payload`` with the field path.
+deployment's Runtime and check wallet addresses and job ids — each failure an ``ApiError`` (4xx
+in the error envelope). JSON bodies are read with the server's public ``server.read_json``, so
+they get the server's own limits and error codes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
-from collections.abc import Iterable
-from typing import TypeVar
-
-import msgspec
-from starlette.requests import Request
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
 
 import streamq
+from processors.api.schemas import Accepted
 from processors.errors import InvalidWalletAddress
 from processors.jobs.coordination import ensure_setup
 from processors.runtime import Runtime, runtime_of
@@ -27,21 +22,22 @@ from server import ApiError, Call
 
 __all__ = [
     "MAX_WALLETS",
+    "accepted",
     "checked_job_id",
     "checked_wallets",
     "enrichment_results_url",
     "events_url",
+    "invalid_job_as_400",
     "monitoring_url",
     "new_request_id",
-    "read_json",
     "require_queues",
     "results_url",
     "runtime",
 ]
 
-T = TypeVar("T")
-
 MAX_WALLETS = 100
+
+A = TypeVar("A", bound=Accepted)
 
 
 async def runtime(call: Call) -> Runtime:
@@ -118,58 +114,23 @@ def checked_job_id(job_id: str) -> str:
         raise ApiError(400, "invalid_job_id", message) from None
 
 
-async def read_json(request: Request, call: Call, kind: type[T]) -> T:
-    """The request's JSON body as ``kind``, read up to the server's ``max_body_bytes``."""
-    # The server has read (and size-checked) the body already when the operation declares one.
-    body: bytes | None = getattr(request.state, "body", None)
-    if body is None:
-        body = await _read_body(request, call.state.settings.max_body_bytes)
-    return decode_body(body, kind)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    # The declared Content-Length refuses an honest oversized upload without reading it; the
-    # running total catches chunked or lying clients.
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError:
-            raise ApiError(400, "bad_request", "Content-Length is not a number") from None
-        if size > limit:
-            raise _too_large(limit)
-    chunks: list[bytes] = []
-    total = 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"request body exceeds {limit} bytes")
-
-
-def decode_body(body: bytes, kind: type[T]) -> T:
-    """``body`` decoded as ``kind``: ApiError 400 for broken JSON, 422 for the wrong shape."""
-    if not body.strip():
-        raise ApiError(400, "bad_request", "the request needs a JSON body")
+@contextlib.contextmanager
+def invalid_job_as_400() -> Iterator[None]:
+    """Turns ``streamq.InvalidJob`` raised while enqueueing into ApiError 400 ``invalid_job``."""
     try:
-        return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as exc:
-        raise _invalid_payload(exc) from None
-    except msgspec.DecodeError as exc:
-        raise ApiError(400, "malformed_json", f"request body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise ApiError(400, "payload_too_deep", "JSON nesting is too deep") from None
+        yield
+    except streamq.InvalidJob as exc:
+        raise ApiError(400, "invalid_job", str(exc)) from None
 
 
-def _invalid_payload(exc: msgspec.ValidationError) -> ApiError:
-    # msgspec ends its message with " - at `$.a.b`": that path goes into the envelope too.
-    message, marker, path = str(exc).rpartition(" - at `")
-    if not marker or not path.endswith("`"):
-        return ApiError(422, "invalid_payload", f"{exc} - at `$`", path="$")
-    path = path[:-1]
-    return ApiError(422, "invalid_payload", f"{message} - at `{path}`", path=path)
+def accepted(kind: type[A], handle: streamq.JobHandle, request_id: str, **extra: Any) -> A:
+    """The 202 body ``kind`` for a queued job: its id, state and where to watch it."""
+    return kind(
+        job_id=handle.id,
+        request_id=request_id,
+        status=handle.state_at_enqueue or "queued",
+        queue_name=handle.queue,
+        monitoring_url=monitoring_url(handle.id),
+        events_url=events_url(handle.queue, handle.id),
+        **extra,
+    )

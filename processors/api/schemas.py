@@ -16,6 +16,7 @@ from processors.jobs.types import AnalysisType
 PlanPriority = Annotated[int, msgspec.Meta(ge=1, le=10)]
 
 __all__ = [
+    "Accepted",
     "ActiveJobs",
     "AdminQueueStats",
     "AdminQueuesStats",
@@ -50,9 +51,26 @@ __all__ = [
 ]
 
 
-class DashboardBody(
-    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
-):
+class _Answer(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+    """What every answer body shares: immutable, camelCase on the wire."""
+
+
+class _Request(_Answer, frozen=True, forbid_unknown_fields=True):
+    """A request body: an unknown field is a 422, not silently dropped."""
+
+
+class Accepted(_Answer, frozen=True):
+    """A 202's way to find and watch the job it queued."""
+
+    job_id: str
+    request_id: str
+    status: str
+    queue_name: str
+    monitoring_url: str
+    events_url: str
+
+
+class DashboardBody(_Request, frozen=True):
     wallet_address: str
     force_refresh: bool = False
     enrich_metadata: bool = True
@@ -61,74 +79,54 @@ class DashboardBody(
     if_running: Literal["reject", "queue"] = "reject"
 
 
-class DashboardAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    job_id: str
-    request_id: str
-    status: str
-    queue_name: str
+class DashboardAccepted(Accepted, frozen=True):
     estimated_processing_time: str
-    monitoring_url: str
-    events_url: str
     deduplicated: bool = False
     enrichment_job_id: str | None = None  # the token enrichment running alongside
     enrichment_results_url: str | None = None  # its enriched batches as they come
     results_url: str | None = None  # everything of this request, by its id
 
 
-class SimilarityBody(
-    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
-):
+class SimilarityBody(_Request, frozen=True):
     wallet_addresses: list[str]
     vector_type: VectorType = "capital"
     failure_threshold: float = SIMILARITY.failure_threshold
     force_sync: bool = False
 
 
-class SimilarityAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    job_id: str
-    request_id: str
-    status: str
-    queue_name: str
+class SimilarityAccepted(Accepted, frozen=True):
     wallets_needing_sync: list[str]
     estimated_processing_time: str
-    monitoring_url: str
-    events_url: str
 
 
-class TriggerBody(
-    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
-):
+class TriggerBody(_Request, frozen=True):
     wallet_addresses: list[str]
 
 
-class TriggerResult(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class TriggerResult(_Answer, frozen=True):
     message: str
     triggered_analyses: list[str]
     skipped_analyses: list[str]
     job_ids: dict[str, str]
 
 
-class WalletStatusView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class WalletStatusView(_Answer, frozen=True):
     wallet_address: str
     status: Literal["FRESH", "STALE", "MISSING"]
     last_synced_at: int | None
     swap_count: int
 
 
-class WalletStatuses(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class WalletStatuses(_Answer, frozen=True):
     statuses: list[WalletStatusView]
 
 
-class WalletSummary(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    wallet_address: str
-    status: Literal["FRESH", "STALE", "MISSING"]
-    last_synced_at: int | None
-    swap_count: int
+class WalletSummary(WalletStatusView, frozen=True):
     pnl: PortfolioStats | None
     behavior: BehaviorMetrics | None
 
 
-class JobStatusView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class JobStatusView(_Answer, frozen=True):
     job_id: str
     queue: str
     name: str
@@ -145,26 +143,26 @@ class JobStatusView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     events_url: str
 
 
-class JobResultView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class JobResultView(_Answer, frozen=True):
     job_id: str
     state: str
     result: Any = None
     error: str | None = None
 
 
-class JobProgressView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class JobProgressView(_Answer, frozen=True):
     job_id: str
     state: str
     progress: float
     message: str
 
 
-class ActiveJobs(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class ActiveJobs(_Answer, frozen=True):
     wallet_address: str
     jobs: list[JobStatusView]
 
 
-class QueueHealth(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class QueueHealth(_Answer, frozen=True):
     waiting: int
     active: int
     delayed: int
@@ -174,7 +172,7 @@ class QueueHealth(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     oldest_waiting_seconds: float
 
 
-class QueuesHealth(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class QueuesHealth(_Answer, frozen=True):
     overall_status: Literal["healthy", "degraded", "unhealthy"]
     redis: bool
     queues: dict[str, QueueHealth]
@@ -185,7 +183,7 @@ class ErrorBody(msgspec.Struct, frozen=True, kw_only=True):
     message: str
 
 
-class AnalysisInProgress(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class AnalysisInProgress(_Answer, frozen=True):
     """409: an analysis of the wallet is already queued or running; watch that one."""
 
     error: ErrorBody
@@ -197,16 +195,12 @@ class AnalysisInProgress(msgspec.Struct, frozen=True, kw_only=True, rename="came
     events_url: str
 
 
-class SyncOptionsBody(
-    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
-):
+class SyncOptionsBody(_Request, frozen=True):
     force_refresh: bool = False
     max_swaps: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
 
-class SyncBody(
-    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
-):
+class SyncBody(_Request, frozen=True):
     """01's ``SyncWalletJobData``."""
 
     wallet_address: str
@@ -215,19 +209,11 @@ class SyncBody(
     request_id: str | None = None
 
 
-class JobAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
-    job_id: str
-    request_id: str
-    status: str
-    queue_name: str
-    monitoring_url: str
-    events_url: str
+class JobAccepted(Accepted, frozen=True):
     deduplicated: bool = False
 
 
-class AnalyzeBody(
-    msgspec.Struct, frozen=True, kw_only=True, rename="camel", forbid_unknown_fields=True
-):
+class AnalyzeBody(_Request, frozen=True):
     """01's ``BulkWalletAnalysisData``: sync every wallet, then each analysis type of each."""
 
     wallet_addresses: list[str]
@@ -237,7 +223,7 @@ class AnalyzeBody(
     priority: PlanPriority | None = None
 
 
-class BulkAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class BulkAccepted(_Answer, frozen=True):
     bulk_job_id: str
     request_id: str
     status: str
@@ -249,14 +235,14 @@ class BulkAccepted(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     events_url: str
 
 
-class BulkWalletProgress(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class BulkWalletProgress(_Answer, frozen=True):
     state: Literal["waiting", "running", "completed", "failed"]
     sync: dict[str, str]  # analysis type -> state of the sync it waits for
     analyses: dict[str, str]  # analysis type -> state
     error: str | None = None
 
 
-class BulkTypeProgress(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class BulkTypeProgress(_Answer, frozen=True):
     total: int
     completed: int
     failed: int
@@ -264,7 +250,7 @@ class BulkTypeProgress(msgspec.Struct, frozen=True, kw_only=True, rename="camel"
     waiting: int
 
 
-class BulkStatus(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class BulkStatus(_Answer, frozen=True, kw_only=True):  # mypy: events_url after defaults
     bulk_job_id: str
     request_id: str | None
     state: str  # the bulk parent's: waiting-children, queued, active, completed, dead
@@ -277,7 +263,7 @@ class BulkStatus(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     events_url: str
 
 
-class AdminQueueStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class AdminQueueStats(_Answer, frozen=True):
     """01's ``getQueueStats`` per queue, by the plans' queue name."""
 
     queue: str
@@ -291,17 +277,17 @@ class AdminQueueStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
     workers: int
 
 
-class AdminQueuesStats(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class AdminQueuesStats(_Answer, frozen=True):
     queues: dict[str, AdminQueueStats]  # by the plans' queue name
 
 
-class QueuePaused(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class QueuePaused(_Answer, frozen=True):
     queue_name: str
     queue: str
     paused: bool
 
 
-class MaintenanceView(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class MaintenanceView(_Answer, frozen=True):
     name: str
     queue: str
     cron: str | None
@@ -312,5 +298,5 @@ class MaintenanceView(msgspec.Struct, frozen=True, kw_only=True, rename="camel")
     failed: list[Any]
 
 
-class MaintenanceList(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
+class MaintenanceList(_Answer, frozen=True):
     schedules: list[MaintenanceView]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import anyio
 import msgspec
@@ -47,6 +48,7 @@ from processors.jobs.types import (
 from processors.jobs.wallet_claims import Running, claim_wallet, set_wallet_claim
 from processors.jobs.wallet_index import index_wallet_job
 from processors.models import WalletBalances
+from processors.providers.base import TokenDataProvider
 from processors.runtime import Runtime, runtime_of
 from processors.services.wallet import (
     analyze_wallet_behavior,
@@ -56,6 +58,7 @@ from processors.services.wallet import (
     wallets_needing_sync,
 )
 from processors.solana import validate_address, validate_addresses
+from processors.store import Store
 
 __all__ = [
     "DashboardStart",
@@ -69,6 +72,8 @@ __all__ = [
     "start_dashboard",
     "start_similarity_flow",
 ]
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -216,22 +221,27 @@ async def start_similarity_flow(
 # -- handlers ----------------------------------------------------------------------------------
 
 
-async def analyze_pnl_job(ctx: streamq.Context, req: AnalyzeWallet) -> PnlReport:
-    """``analyze-pnl``: the wallet's PnL per token from its stored swaps, under its lock."""
+async def _under_wallet_lock(
+    ctx: streamq.Context,
+    wallet: str,
+    analyze: Callable[[Store, TokenDataProvider, str], Awaitable[T]],
+) -> T:
+    """One analysis of ``wallet`` from its stored swaps, under the wallet's lock."""
     rt = runtime_of(ctx.app)
     with mapped_errors():
-        validate_address(req.wallet)
-        async with wallet_lock(rt, req.wallet, ttl=LOCKS.sync_wallet_ttl):
-            return await analyze_wallet_pnl(rt.store, rt.providers.tokens, req.wallet)
+        validate_address(wallet)
+        async with wallet_lock(rt, wallet, ttl=LOCKS.sync_wallet_ttl):
+            return await analyze(rt.store, rt.providers.tokens, wallet)
+
+
+async def analyze_pnl_job(ctx: streamq.Context, req: AnalyzeWallet) -> PnlReport:
+    """``analyze-pnl``: the wallet's PnL per token from its stored swaps, under its lock."""
+    return await _under_wallet_lock(ctx, req.wallet, analyze_wallet_pnl)
 
 
 async def analyze_behavior_job(ctx: streamq.Context, req: AnalyzeWallet) -> BehaviorMetrics:
     """``analyze-behavior``: the wallet's trading behaviour, under its lock."""
-    rt = runtime_of(ctx.app)
-    with mapped_errors():
-        validate_address(req.wallet)
-        async with wallet_lock(rt, req.wallet, ttl=LOCKS.sync_wallet_ttl):
-            return await analyze_wallet_behavior(rt.store, rt.providers.tokens, req.wallet)
+    return await _under_wallet_lock(ctx, req.wallet, analyze_wallet_behavior)
 
 
 async def dashboard_job(ctx: streamq.Context, req: DashboardRequest) -> DashboardOutcome:

@@ -13,10 +13,9 @@ Each keeps a record of its last runs, as the plans' ``removeOnComplete`` / ``rem
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import AsyncIterator
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
 import anyio.to_thread
 import msgspec
@@ -32,6 +31,7 @@ from processors.services.wallet import token_infos
 __all__ = ["MaintenanceRun", "cleanup_old_cache_job", "maintenance_runs", "refresh_tokens_job"]
 
 Outcome = Literal["completed", "failed"]
+Done = TypeVar("Done", CleanupOutcome, RefreshOutcome)
 
 
 class MaintenanceRun(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,84 +68,88 @@ async def maintenance_runs(rt: Runtime, name: str, outcome: Outcome) -> list[Mai
     return [_decode_run(r) for r in raw]
 
 
-@contextlib.asynccontextmanager
-async def _on_record(
-    ctx: streamq.Context, rt: Runtime
-) -> AsyncIterator[list[CleanupOutcome | RefreshOutcome]]:
-    """Records the run in its outcome's list; the handler appends its result to the yielded
-    list. A failure is recorded when the broker will not try again (last attempt, or final)."""
+def _clock(req: Maintenance) -> int:
+    """The time a run judges ages by: the payload's ``now`` (tests), else the wall clock."""
+    return int(time.time()) if req.now is None else req.now
+
+
+async def _recorded(
+    ctx: streamq.Context,
+    req: Maintenance,
+    work: Callable[[streamq.Context, Runtime, int], Awaitable[Done]],
+) -> Done:
+    """Runs ``work(ctx, rt, now)`` and records the run in its outcome's list. A failure is
+    recorded when the broker will not try again (last attempt, or final)."""
+    rt = runtime_of(ctx.app)
+    now = _clock(req)
     started = time.time()
-    holder: list[CleanupOutcome | RefreshOutcome] = []
+
+    async def record(
+        outcome: Outcome, result: dict[str, int] | None = None, error: str | None = None
+    ) -> None:
+        run = MaintenanceRun(
+            job_id=ctx.job_id,
+            attempt=ctx.attempt,
+            started_at=started,
+            finished_at=time.time(),
+            outcome=outcome,
+            result=result,
+            error=error,
+        )
+        await _record(rt, ctx.name, run)
+
     try:
-        yield holder
+        done = await work(ctx, rt, now)
     except BaseException as exc:
         final = isinstance(exc, streamq.Fatal) or ctx.attempt >= ctx.job.max_attempts
         if final and not isinstance(exc, anyio.get_cancelled_exc_class()):
             with anyio.CancelScope(shield=True):
-                run = MaintenanceRun(
-                    job_id=ctx.job_id,
-                    attempt=ctx.attempt,
-                    started_at=started,
-                    finished_at=time.time(),
-                    outcome="failed",
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-                await _record(rt, ctx.name, run)
+                await record("failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    result = msgspec.to_builtins(holder[0]) if holder else None
-    run = MaintenanceRun(
-        job_id=ctx.job_id,
-        attempt=ctx.attempt,
-        started_at=started,
-        finished_at=time.time(),
-        outcome="completed",
-        result=result,
-    )
-    await _record(rt, ctx.name, run)
+    await record("completed", msgspec.to_builtins(done))
+    return done
 
 
 async def cleanup_old_cache_job(ctx: streamq.Context, req: Maintenance) -> CleanupOutcome:
     """``cleanup-old-cache``: forgets expired results and long-unused token metadata."""
-    rt = runtime_of(ctx.app)
-    now = int(time.time()) if req.now is None else req.now
-    store = rt.store
-    async with _on_record(ctx, rt) as out:
-        results = await anyio.to_thread.run_sync(
-            store.delete_similarity_before, now - int(CACHE.results_ttl)
-        )
-        await ctx.progress(50, f"{results} similarity results past their TTL removed")
-        tokens = await anyio.to_thread.run_sync(
-            store.delete_token_infos_before, now - int(CACHE.token_info_retention)
-        )
-        await ctx.progress(100, f"{tokens} unused token records removed")
-        outcome = CleanupOutcome(similarity_results=results, token_infos=tokens)
-        out.append(outcome)
-    return outcome
+    return await _recorded(ctx, req, _cleanup_old_cache)
 
 
 async def refresh_tokens_job(ctx: streamq.Context, req: Maintenance) -> RefreshOutcome:
     """``refresh-token-metadata``: fetches again the stored token metadata that has gone stale."""
-    rt = runtime_of(ctx.app)
-    now = int(time.time()) if req.now is None else req.now
+    return await _recorded(ctx, req, _refresh_tokens)
+
+
+async def _cleanup_old_cache(ctx: streamq.Context, rt: Runtime, now: int) -> CleanupOutcome:
+    store = rt.store
+    results = await anyio.to_thread.run_sync(
+        store.delete_similarity_before, now - int(CACHE.results_ttl)
+    )
+    await ctx.progress(50, f"{results} similarity results past their TTL removed")
+    tokens = await anyio.to_thread.run_sync(
+        store.delete_token_infos_before, now - int(CACHE.token_info_retention)
+    )
+    await ctx.progress(100, f"{tokens} unused token records removed")
+    return CleanupOutcome(similarity_results=results, token_infos=tokens)
+
+
+async def _refresh_tokens(ctx: streamq.Context, rt: Runtime, now: int) -> RefreshOutcome:
     max_age = CACHE.token_info_max_age
-    async with _on_record(ctx, rt) as out:
-        stale = await anyio.to_thread.run_sync(
-            lambda: rt.store.stale_token_mints(now - int(max_age), limit=CACHE.refresh_limit)
+    stale = await anyio.to_thread.run_sync(
+        lambda: rt.store.stale_token_mints(now - int(max_age), limit=CACHE.refresh_limit)
+    )
+    await ctx.progress(5, f"{len(stale)} stale tokens")
+    done = 0
+
+    async def on_batch(got: dict[str, TokenInfo]) -> None:
+        nonlocal done
+        done += len(got)
+        await ctx.progress(5 + 95 * done / max(1, len(stale)), f"{done} refreshed")
+
+    with mapped_errors():
+        fresh = await token_infos(
+            rt.store, rt.providers.tokens, stale, max_age=max_age, now=now, on_batch=on_batch
         )
-        await ctx.progress(5, f"{len(stale)} stale tokens")
-        done = 0
-
-        async def on_batch(got: dict[str, TokenInfo]) -> None:
-            nonlocal done
-            done += len(got)
-            await ctx.progress(5 + 95 * done / max(1, len(stale)), f"{done} refreshed")
-
-        with mapped_errors():
-            fresh = await token_infos(
-                rt.store, rt.providers.tokens, stale, max_age=max_age, now=now, on_batch=on_batch
-            )
-        # Mints the service no longer knows stay stale (cleanup-old-cache drops them later).
-        refreshed = sum(1 for m in stale if m in fresh and fresh[m].fetched_at >= now)
-        outcome = RefreshOutcome(stale=len(stale), refreshed=refreshed)
-        out.append(outcome)
-    return outcome
+    # Mints the service no longer knows stay stale (cleanup-old-cache drops them later).
+    refreshed = sum(1 for m in stale if m in fresh and fresh[m].fetched_at >= now)
+    return RefreshOutcome(stale=len(stale), refreshed=refreshed)

@@ -13,6 +13,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Sequence
+from typing import ClassVar, Generic, TypeVar
 
 import anyio
 import msgspec
@@ -51,6 +52,9 @@ class Faults(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 7
 
 
+World = TypeVar("World")
+
+
 class _FaultInjector:
     def __init__(self, faults: Faults, service: str) -> None:
         self.faults = faults
@@ -84,17 +88,25 @@ class _FaultInjector:
             )
 
 
-class SimulatedChain:
-    """ChainProvider over a :class:`SimWorld`."""
+class _Simulated(Generic[World]):
+    """A simulated service over ``world``, failing and throttling as ``faults`` say."""
 
-    def __init__(self, world: SimWorld, faults: Faults | None = None) -> None:
-        self.world = world
-        self._fault = _FaultInjector(faults or Faults(), "chain")
+    service: ClassVar[str]
+
+    def __init__(self, world: World, faults: Faults | None = None) -> None:
+        self.world: World = world
+        self._fault = _FaultInjector(faults or Faults(), self.service)
 
     @property
     def calls(self) -> int:
         """How many calls were made (failed ones included)."""
         return self._fault.calls
+
+
+class SimulatedChain(_Simulated[SimWorld]):
+    """ChainProvider over a :class:`SimWorld`."""
+
+    service = "chain"
 
     async def get_swaps(
         self, wallet: str, *, before: str | None = None, limit: int = 100
@@ -132,17 +144,10 @@ class SimulatedChain:
             )
 
 
-class SimulatedTokenData:
+class SimulatedTokenData(_Simulated[SimWorld]):
     """TokenDataProvider over a :class:`SimWorld` (prices at the world's ``now``)."""
 
-    def __init__(self, world: SimWorld, faults: Faults | None = None) -> None:
-        self.world = world
-        self._fault = _FaultInjector(faults or Faults(), "tokens")
-
-    @property
-    def calls(self) -> int:
-        """How many calls were made (failed ones included)."""
-        return self._fault.calls
+    service = "tokens"
 
     async def get_tokens(self, mints: Sequence[str]) -> dict[str, TokenInfo]:
         await self._fault()
@@ -184,12 +189,10 @@ class SimulatedTokenData:
         return out
 
 
-class SimulatedPolymarket:
+class SimulatedPolymarket(_Simulated[PolymarketWorld]):
     """PolymarketProvider over a :class:`PolymarketWorld`."""
 
-    def __init__(self, world: PolymarketWorld, faults: Faults | None = None) -> None:
-        self.world = world
-        self._fault = _FaultInjector(faults or Faults(), "polymarket")
+    service = "polymarket"
 
     async def get_markets(self, *, limit: int = 100, offset: int = 0) -> list[PolymarketMarket]:
         await self._fault()

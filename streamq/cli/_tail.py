@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from streamq import _keys
-from streamq._connection import broker_errors
+from streamq._events import EventFollower
 from streamq._types import Event
 from streamq.cli._output import UsageError, timestamp
 
@@ -86,22 +85,16 @@ async def command(app: App, args: argparse.Namespace) -> int:
     """Follows events until Ctrl-C, ``--count`` matching events, or ``--duration`` seconds."""
     types = parse_types(args.type)
     after = parse_since(args.since)
-    if after == "$":
-        # Resolved once: XREAD's "$" would skip events written between two reads.
-        await app.connect()
-        with broker_errors(f"reading events of {args.queue}"):
-            last = await app.redis.xrevrange(_keys.events(args.queue), count=1)
-        after = last[0][0].decode() if last else "0-0"
     deadline = time.monotonic() + args.duration if args.duration else None
     colour = sys.stdout.isatty() and not args.json
     seen = 0
-    with _interrupts() as stopped:
+    # Through the process's one events reader of the queue ("$": from when it joins).
+    follower = EventFollower(app.broker, args.queue, after, job=args.job)
+    with _interrupts() as stopped, contextlib.closing(follower):
         while not stopped.is_set() and (deadline is None or time.monotonic() < deadline):
-            # Short blocks keep --duration and Ctrl-C responsive.
-            events = await app.read_events(args.queue, after=after, count=500, block_ms=500)
-            for ev in events:
-                after = ev.id
-                if (args.job and ev.job != args.job) or (types and ev.type not in types):
+            # Short waits keep --duration and Ctrl-C responsive.
+            for ev in await follower.next_batch(0.5):
+                if types and ev.type not in types:
                     continue
                 if args.json:
                     sys.stdout.write(_json.encode(ev).decode() + "\n")

@@ -193,8 +193,7 @@ async def test_rates_cover_the_sampled_span_when_busier_than_the_sample(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from streamq import EnqueueRequest
-    from streamq.cli import _read
+    from streamq import EnqueueRequest, _inspect
 
     queue = uniq("rate")
     app, _ = make_app(app_factory, queue)
@@ -203,6 +202,60 @@ async def test_rates_cover_the_sampled_span_when_busier_than_the_sample(
     assert r.json()["rates"]["queued"] == 0.5  # 30 in the last minute
     # With a sample smaller than the minute's events, the rate is over the sample's span:
     # 10 events written within a moment are far more than 10 per minute.
-    monkeypatch.setattr(_read, "RATE_SAMPLE", 10)
+    monkeypatch.setattr(_inspect, "RATE_SAMPLE", 10)
     r = await cli(capsys, "inspect", "queue", queue, "--json", "--redis-url", redis_url)
     assert r.json()["rates"]["queued"] > 5
+
+
+async def test_inspect_and_the_queue_route_report_the_same_figures(
+    app_factory: Callable[..., App],
+    run_worker: Any,
+    uniq: Callable[[str], str],
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`streamq inspect queue Q --json` and `GET /v1/queues/Q` read one read model: on a live
+    queue (a worker running, jobs done, dead, delayed and in flight) they agree."""
+    import httpx
+
+    from server import ServerSettings, create_app, running_server
+
+    queue = uniq("same")
+    app, release = make_app(app_factory, queue)
+    oks = [await app.enqueue("ok", i, id=f"ok-{i}") for i in range(4)]
+    await app.enqueue("boom", 1, id="boom-1", priority="high")
+    await app.enqueue("ok", 9, id="later-1", delay=600)
+    settings = ServerSettings(rate_limit_per_second=0, stats_sample_seconds=0)
+    async with (
+        run_worker(app, concurrency=5),
+        running_server(create_app(settings, app)) as url,
+        httpx.AsyncClient(base_url=url, timeout=30) as client,
+    ):
+        for h in oks:
+            await h.result(timeout=10)
+        await wait_for(lambda: _state(app, queue, "boom-1", "dead"))
+        held = await app.enqueue("hold", 1, id="held-1", priority="low")
+        await wait_for(lambda: _state(app, queue, "held-1", "active"))
+
+        r = await cli(capsys, "inspect", "queue", queue, "--json", "--redis-url", redis_url)
+        assert r.code == 0, r.err
+        shown = r.json()
+        response = await client.get(f"/v1/queues/{queue}")
+        assert response.status_code == 200, response.text
+        served = response.json()
+        release.set()
+        assert await held.result(timeout=10) == 1
+
+    # Non-trivial figures: done, dead, delayed, in flight, a live worker, rates over a minute.
+    assert shown["totals"]["completed"] == 4 and shown["dead"] == 1
+    assert shown["delayed"] == 1 and shown["active"] == 1 and shown["workers"] == 1
+    assert shown["rates"]["completed"] == round(4 / 60, 3)
+    assert shown["rates"]["dead"] == round(1 / 60, 3)
+    # The same figures through the HTTP view.
+    assert served["name"] == shown["queue"]
+    assert served["counts"] == {k: shown[k] for k in ("waiting", "active", "delayed", "dead")}
+    assert served["lanes"] == shown["lanes"]
+    assert served["totals"] == shown["totals"]
+    assert served["rates"] == shown["rates"]
+    assert served["workers"] == shown["workers"]
+    assert served["paused"] == shown["paused"]

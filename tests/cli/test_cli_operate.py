@@ -42,9 +42,7 @@ async def test_dead_replay_and_purge(
 
     url = ("--redis-url", redis_url)
     total = 650  # more than one chunk of 500
-    await app.enqueue_many(
-        [_request("flaky", i, f"f-{i}") for i in range(total)]  # type: ignore[arg-type]
-    )
+    await app.enqueue_many([_request("flaky", i, f"f-{i}") for i in range(total)])
     async with run_worker(app, concurrency=100):
         await _dead_letters(app, queue, total)
         healed.update(range(total))
@@ -79,9 +77,7 @@ async def test_dead_replay_and_purge(
 
     # Purge: new dead letters, removed with their job records.
     healed.clear()
-    await app.enqueue_many(
-        [_request("flaky", i, f"p-{i}") for i in range(5)]  # type: ignore[arg-type]
-    )
+    await app.enqueue_many([_request("flaky", i, f"p-{i}") for i in range(5)])
     async with run_worker(app, concurrency=5):
         await _dead_letters(app, queue, 5)
     r = await cli(capsys, "dead", "purge", queue, "p-0", "--json", *url)

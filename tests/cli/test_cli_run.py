@@ -85,7 +85,7 @@ class Run:
         return "\n".join(self.lines) + "\n--- stderr ---\n" + self.err
 
 
-def inspect_queues(directory: Path) -> list[dict[str, object]]:
+def inspect_queues(directory: Path) -> list[dict[str, Any]]:
     result = subprocess.run(
         [*spawn_prefix(), "inspect", "queues", "--json"],
         cwd=directory,
@@ -129,7 +129,7 @@ def test_run_serves_processes_the_demo_and_cleans_up(tmp_path: Path) -> None:
         deadline = time.monotonic() + 6
         while completed == 0 and time.monotonic() < deadline:
             queues = inspect_queues(tmp_path)
-            completed = sum(int(q["totals"].get("completed", 0)) for q in queues)  # type: ignore[attr-defined]
+            completed = sum(int(q["totals"].get("completed", 0)) for q in queues)
             time.sleep(0.3)
         assert completed > 0, run.output()
         names = {q["queue"] for q in queues}

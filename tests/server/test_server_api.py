@@ -237,9 +237,9 @@ async def test_queue_list_and_detail(served: Served, run_worker: Callable[..., A
         with anyio.fail_after(15):
             for handle in enqueued:
                 await served.app.handle(served.queue, handle).wait(10)
-    await anyio.sleep(0.6)  # rates need samples at least half a second apart
     detail = (await c.get(f"/v1/queues/{served.queue}")).json()
-    assert detail["rates"]["completed"] > 0  # two samples exist by now
+    # Events per second over the last minute: the four completions just now.
+    assert detail["rates"]["completed"] == round(4 / 60, 3)
     listing = (await c.get("/v1/queues")).json()["queues"]
     names = {q["name"] for q in listing}
     assert {served.queue, served.other_queue} <= names

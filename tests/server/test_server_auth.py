@@ -103,7 +103,11 @@ async def _call(
 async def test_every_endpoint_401_403_and_ok(
     serve: Callable[..., Any], run_worker: Callable[..., Any]
 ) -> None:
-    settings = ServerSettings(rate_limit_per_second=0, heartbeat_seconds=0.5).with_tokens(TOKENS)
+    # Every route is called with a wrong token from one address: more than the failed-auth
+    # throttle lets through (tested on its own in test_server_quotas).
+    settings = ServerSettings(
+        rate_limit_per_second=0, heartbeat_seconds=0.5, failed_auth_burst=1000
+    ).with_tokens(TOKENS)
     async with serve(settings) as s:
         dead = await _fixtures(s, run_worker)
         client = s.client

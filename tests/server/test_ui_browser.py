@@ -329,7 +329,18 @@ def test_edit_and_replay_a_dead_letter(
             assert "ValueError: ok must be true for order #" in browser.page_source
             browser.find_element(By.CSS_SELECTOR, "details summary").click()
             shoot(browser, "dead-letters")
-            browser.find_element(By.CSS_SELECTOR, f'button[data-job="{handle.id}"]').click()
+            # The group opens on the click; its buttons are shown once it has.
+            edit = until(
+                lambda: [
+                    b
+                    for b in browser.find_elements(
+                        By.CSS_SELECTOR, f'button[data-job="{handle.id}"]'
+                    )
+                    if b.is_displayed() and b.is_enabled()
+                ],
+                "the dead letter's edit button",
+            )[0]
+            edit.click()
             area = browser.find_element(By.ID, "editor-payload")
             until(lambda: '"ok": false' in (area.get_attribute("value") or ""), "the payload")
             shoot(browser, "dead-letter-editor")
