@@ -15,7 +15,7 @@ from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
-from streamq._task import TaskDef, TaskRegistry
+from streamq._task import ReservedIds, TaskDef, TaskRegistry
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
 if TYPE_CHECKING:
@@ -183,12 +183,22 @@ class App:
         lease: float = 30.0,
         max_deliveries: int = 5,
         result_ttl: float | None = None,
+        public: bool = False,
+        reserved_ids: ReservedIds | None = None,
     ) -> Callable[[F], F]:
         """Registers the decorated function as the handler of jobs named ``name``.
 
         The handler takes ``(ctx, payload)``; the payload's annotation (a msgspec Struct or any
         msgspec-supported type) is what enqueue validates against. Plain functions run in a
-        thread. Raises ``ConfigurationError`` for a duplicate name or bad options."""
+        thread.
+
+        ``public=True`` lets clients of the server's generic job API enqueue the task (off by
+        default: the application's own code and endpoints start it). ``reserved_ids`` is the
+        id space the application derives for the task's jobs (a prefix such as ``"bal:"``, a
+        tuple of prefixes, or a function of the id returning True for a reserved one): the
+        generic API refuses such ids, so nobody plants a job where the application dedups.
+
+        Raises ``ConfigurationError`` for a duplicate name or bad options."""
 
         def register(fn: F) -> F:
             if name in self.tasks:
@@ -204,6 +214,8 @@ class App:
                 lease=lease,
                 max_deliveries=max_deliveries,
                 result_ttl=result_ttl,
+                public=public,
+                reserved_ids=reserved_ids,
             )
             self.registry.add(task)
             return fn
@@ -474,6 +486,32 @@ class App:
     def events(self, queue: str, after: str = "$", job: str | None = None) -> AsyncIterator[Event]:
         """Follows a queue's events live (optionally one job's)."""
         return _admin.follow_events(self.broker, queue, after, job)
+
+    async def record_audit(
+        self,
+        queue: str,
+        *,
+        action: str,
+        caller: str,
+        status: int,
+        outcome: str,
+        jobs: list[str] | None = None,
+    ) -> str:
+        """Appends an ``audit`` event to ``queue``'s events stream: ``name`` the action,
+        ``message`` the caller's name (never a secret), status, outcome and job ids. It names
+        no job, so a job's followers do not see it. Returns the entry id; raises
+        ``InvalidQueueName`` or ``BrokerUnavailable``."""
+        from streamq._audit import record_audit
+
+        return await record_audit(
+            self.broker,
+            queue,
+            action=action,
+            caller=caller,
+            status=status,
+            outcome=outcome,
+            jobs=jobs,
+        )
 
     # -- orchestration (flows, recurring jobs, rate limits) ---------------------------------------
 
