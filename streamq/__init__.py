@@ -7,7 +7,7 @@ with backoff, dead letters, delayed jobs, progress events, cancel and pause. See
 from __future__ import annotations
 
 from streamq._app import App
-from streamq._cache import cached
+from streamq._cache import cached, enqueue_verified
 from streamq._context import Context
 from streamq._enqueue import EnqueueRequest
 from streamq._errors import (
@@ -23,7 +23,9 @@ from streamq._errors import (
     JobCancelled,
     JobFailed,
     JobNotFound,
+    JobStateConflict,
     LockError,
+    PayloadMismatch,
     QueueFull,
     Retry,
     StreamqError,
@@ -87,10 +89,12 @@ __all__ = [
     "JobHandle",
     "JobNotFound",
     "JobState",
+    "JobStateConflict",
     "Lane",
     "LaneStats",
     "Lock",
     "LockError",
+    "PayloadMismatch",
     "QueueFull",
     "QueueStats",
     "QueueSummary",
@@ -106,6 +110,7 @@ __all__ = [
     "UnknownJob",
     "Worker",
     "cached",
+    "enqueue_verified",
     "event_feeds",
     "grouped",
     "job_id",

@@ -37,6 +37,8 @@ worker without its handler)."""
 FinalOutcome = Literal["completed", "dead", "cancelled"]
 """The outcomes that end a job (what a flow parent hears of its children)."""
 FINAL_OUTCOMES: Final[frozenset[str]] = frozenset(("completed", "dead", "cancelled"))
+JobAction = Literal["retry", "promote", "remove", "drain"]
+"""What operate-2 does to a job (see there for the states each applies to)."""
 ChildDecision = Literal["none", "waiting", "decided", "queued", "dead"]
 
 _LETTER: Final[dict[Outcome, str]] = {
@@ -67,6 +69,9 @@ _NAMES = (
     "childdone-2",
     "tick-2",
     "gate-1",
+    "list-1",
+    "lanes-1",
+    "operate-2",
 )
 
 
@@ -235,6 +240,17 @@ class Reclaimed:
     requeued: int
     dead: int
     cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexPage:
+    """Job ids from one index, newest first, and where the next page starts (``next_score``
+    empty: the index holds nothing further)."""
+
+    ids: list[str]
+    scores: list[int]
+    next_score: str
+    next_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,6 +466,68 @@ class Scripts:
     ) -> Any:
         mode = ["all"] if ids is None else ["ids", *ids]
         return await self._run(verb, queue, [_keys.events(queue), _keys.dead(queue)], limit, *mode)
+
+    async def list_index(
+        self,
+        queue: str,
+        index_key: str,
+        *,
+        after: tuple[str, str] | None,
+        limit: int,
+        budget: int,
+        floor: str,
+        state: str,
+        name: str,
+        lane: str,
+    ) -> IndexPage:
+        """A page of the index at ``index_key`` after the cursor ``after`` (score, id),
+        examining at most ``budget`` entries; filters of ``''`` match anything."""
+        score, last = after or ("", "")
+        ids, scores, next_score, next_id = await self._run(
+            "list", queue, [index_key], score, last, limit, budget, floor, state, name, lane
+        )
+        return IndexPage(
+            [_text(i) for i in ids], [int(s) for s in scores], _text(next_score), _text(next_id)
+        )
+
+    async def operate(self, queue: str, action: JobAction, ids: Sequence[str]) -> list[str]:
+        """Per id: ``"ok"``, the state that refused ``action``, or ``"missing"``."""
+        keys = [_keys.events(queue), _keys.delayed(queue)]
+        return [_text(r) for r in await self._run("operate", queue, keys, action, *ids)]
+
+    async def list_lanes(
+        self,
+        queue: str,
+        *,
+        state: Literal["queued", "active"],
+        lanes: Sequence[str],
+        after: tuple[str, str] | None,
+        limit: int,
+        budget: int,
+        floor: str,
+        name: str,
+    ) -> list[IndexPage]:
+        """Per lane, a page of its ``queued`` (read off the stream) or ``active`` (off the
+        pending list) jobs after the cursor ``after`` (ms, id), examining at most ``budget``
+        entries per lane."""
+        score, last = after or ("", "")
+        replies = await self._run(
+            "lanes",
+            queue,
+            [_keys.lane(queue, lanes[0])],
+            score,
+            last,
+            limit,
+            budget,
+            floor,
+            state,
+            name,
+            *lanes,
+        )
+        return [
+            IndexPage([_text(i) for i in ids], [int(s) for s in scores], _text(ns), _text(ni))
+            for ids, scores, ns, ni in replies
+        ]
 
     # -- flows -----------------------------------------------------------------------------------
 

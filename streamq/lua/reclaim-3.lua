@@ -39,6 +39,7 @@ for i = 10, #ARGV, 2 do
         if h.cancel then
           redis.call('HSET', jkey, 'state', 'cancelled', 'finished_at', NOW)
           redis.call('HDEL', jkey, 'entry', 'consumer')
+          index_state(id, 'active', 'cancelled', h.name)
           emit('cancelled', id, h.name, h.attempt)
           retire(id, ttl, keep_last)
           cancelled = cancelled + 1
