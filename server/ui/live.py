@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -132,13 +132,19 @@ def _sse(event: str, body: object) -> bytes:
 
 
 async def live_stream(
-    state: ServerState, overview: Overview, *, idle_seconds: float = 10.0, tick: float = 0.5
+    state: ServerState,
+    overview: Overview,
+    *,
+    visible: Callable[[str], bool] = lambda queue: True,
+    idle_seconds: float = 10.0,
+    tick: float = 0.5,
 ) -> AsyncIterator[bytes]:
     """Overview snapshots whenever a watched queue had an event (and every ``idle_seconds``
-    regardless, for what events do not show, such as workers coming and going)."""
+    regardless, for what events do not show, such as workers coming and going). Only the
+    queues ``visible`` admits are watched and sent (those the viewer's token may read)."""
     subs: list[Subscriber] = []
     try:
-        for queue in await state.queue_names():
+        for queue in filter(visible, await state.queue_names()):
             subs.append(await state.hub.subscribe(queue))  # noqa: PERF401 (each await joins a feed)
         sent = -1
         last = 0.0
@@ -155,7 +161,8 @@ async def live_stream(
                 last = time.monotonic()
                 if overview.version != sent:
                     sent = overview.version
-                    yield _sse("overview", {"queues": queues})
+                    shown = [q for q in queues if visible(q["name"])]
+                    yield _sse("overview", {"queues": shown})
                 else:
                     yield b": idle\n\n"
             await asyncio.sleep(tick)
