@@ -7,7 +7,9 @@
   derived, not stored in Redis, so they start empty when the server starts and each server
   process has its own.
 - ``Overview``: one snapshot of every queue, shared by every open page and re-read from Redis
-  at most once per ``max_age`` seconds, only while pages are watching.
+  at most once per ``max_age`` seconds, only while pages are watching. Its counts and rates
+  are the read model's (``streamq.ReadModel``), the figures ``GET /v1/queues`` and
+  ``streamq inspect`` show; only the charts come from the tracker above.
 - ``live_stream``: one server-sent-event stream per open overview. It listens to the queues'
   shared event feeds (``server.sse``: one XREAD loop per queue however many pages are open)
   and, when something happened, sends the shared snapshot.
@@ -27,6 +29,7 @@ import msgspec
 from server.context import ServerState
 from server.rates import RateTracker
 from server.sse import Subscriber
+from streamq import QueueSummary, ReadModel
 
 MINUTE = 60.0
 DAY_MINUTES = 24 * 60
@@ -77,26 +80,38 @@ class SeriesTracker(RateTracker):
         return out
 
 
-def queue_summary(state: ServerState, stats: Any) -> dict[str, Any]:
-    """One queue's row on the overview, from its QueueStats and this server's rates."""
-    rates = state.rates.rates(stats.queue)
-    done, failed = rates.get("completed", 0.0), rates.get("failed", 0.0)
+async def read_summary(state: ServerState, queue: str, now_ms: int | None = None) -> QueueSummary:
+    """One queue's stats and rates from the read model (what ``GET /v1/queues`` and
+    ``streamq inspect`` show), within the server-wide limit on stats reads. Its totals also
+    feed this server's per-minute series."""
+    async with state.metrics.stats_slots:
+        summary = await ReadModel(state.app.broker).summary(queue, now_ms)
+    state.rates.record(queue, summary.totals)
+    return summary
+
+
+def queue_summary(summary: QueueSummary) -> dict[str, Any]:
+    """One queue's row on the overview. Done/s and the failure rate are the read model's
+    rates (events over the last minute): failed attempts are ``retrying`` and ``dead``."""
+    rates = summary.rates
+    done = rates.get("completed", 0.0)
+    failed = rates.get("retrying", 0.0) + rates.get("dead", 0.0)
     return {
-        "name": stats.queue,
-        "paused": stats.paused,
-        "waiting": stats.waiting,
-        "active": stats.active,
-        "delayed": stats.delayed,
-        "dead": stats.dead,
+        "name": summary.queue,
+        "paused": summary.paused,
+        "waiting": summary.waiting,
+        "active": summary.active,
+        "delayed": summary.delayed,
+        "dead": summary.dead,
         "lanes": {
-            lane: {"depth": s.depth, "pending": s.pending} for lane, s in stats.lanes.items()
+            lane: {"depth": s.depth, "pending": s.pending} for lane, s in summary.lanes.items()
         },
-        "workers": stats.workers,
-        "oldest_waiting_age": round(stats.oldest_waiting_age, 1),
+        "workers": summary.workers,
+        "oldest_waiting_age": round(summary.oldest_waiting_age, 1),
         "completed_per_s": round(done, 2),
         "failure_rate": round(failed / (done + failed), 3) if done + failed > 0 else 0.0,
         "dead_growing": rates.get("dead", 0.0) > 0,
-        "totals": dict(stats.totals),
+        "totals": dict(summary.totals),
     }
 
 
@@ -116,10 +131,12 @@ class Overview:
         async with self._lock:  # one reader refreshes; the others wait and share its result
             if time.monotonic() - self.taken_at >= limit:
                 names = await self.state.queue_names()
-                stats = await asyncio.gather(*(self.state.metrics.stats(q) for q in names))
-                for s in stats:
-                    self.state.rates.record(s.queue, s.totals)
-                queues = [queue_summary(self.state, s) for s in stats]
+                # One clock reading: every queue's rates cover the same minute.
+                now_ms = await ReadModel(self.state.app.broker).server_ms()
+                summaries = await asyncio.gather(
+                    *(read_summary(self.state, q, now_ms) for q in names)
+                )
+                queues = [queue_summary(s) for s in summaries]
                 if queues != self.queues:
                     self.version += 1
                 self.queues = queues

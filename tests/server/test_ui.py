@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
 import msgspec
+import pytest
 from server_support import Served, secret, token_spec
 
 import streamq
@@ -153,12 +155,15 @@ async def test_docs_is_swagger_ui_from_the_package_and_descriptions_stand_alone(
 
 
 async def test_open_overviews_share_one_feed_per_queue_and_one_snapshot(
-    app_factory: Callable[..., streamq.App], uniq: Callable[[str], str]
+    app_factory: Callable[..., streamq.App],
+    uniq: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ten open overview pages: one event feed per queue, and queue stats read from Redis at
     most once per second between them, however many pages watch."""
     from server import create_app
     from server.context import ServerState
+    from server.ui import live
     from server.ui.live import Overview, live_stream
 
     app = app_factory()
@@ -169,13 +174,13 @@ async def test_open_overviews_share_one_feed_per_queue_and_one_snapshot(
     state, overview = starlette.state.streamq, starlette.state.ui_overview
     assert isinstance(state, ServerState) and isinstance(overview, Overview)
     reads: list[str] = []
-    stats = state.metrics.stats
+    read = live.read_summary
 
-    async def counted(queue: str) -> streamq.QueueStats:
+    async def counted(state: ServerState, queue: str, now_ms: int | None) -> Any:
         reads.append(queue)
-        return await stats(queue)
+        return await read(state, queue, now_ms)
 
-    state.metrics.stats = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(live, "read_summary", counted)
     pages = [live_stream(state, overview, idle_seconds=0.2, tick=0.05) for _ in range(10)]
     try:
         first = [await anext(page) for page in pages]
@@ -321,3 +326,34 @@ async def test_a_meta_token_sees_counts_and_states_never_payloads_or_errors(
         other_page = await browser.get(f"/ui/queues/{served.other_queue}")
         assert other_page.status_code == 200 and 'data-action="pause"' in other_page.text
         assert 'data-action="pause"' not in (await browser.get(f"/ui/queues/{mine}")).text
+
+
+async def test_overview_rates_are_the_read_models(served: Served) -> None:
+    """Done/s and the failure rate on the overview and the queue page are the figures of
+    GET /v1/queues (the read model's events over the last minute), not a sampler's."""
+    app, queue = served.app, served.queue
+    handles = [await app.enqueue("greet", {"who": f"n{i}"}, queue=queue) for i in range(9)]
+    failed = await app.enqueue("steps", {"steps": 1, "fail": True}, queue=queue)
+
+    async def all_finished() -> bool:
+        states = [await h.state() for h in [*handles, failed]]
+        return all(s in ("completed", "dead") for s in states)
+
+    await _run_until(app, [queue], all_finished)
+    listed = (await served.client.get("/v1/queues")).json()["queues"]
+    rates = next(q for q in listed if q["name"] == queue)["rates"]
+    assert rates["completed"] == 0.15 and rates["dead"] > 0  # 9 and 1 in the last minute
+    page = await served.client.get("/ui/")
+    row = page.text.split(f'<tr data-queue="{queue}">', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="n" data-k="completed_per_s">0.15</td>' in row
+    # 1 of 10 failed; the rates are rounded to 3 decimals, so the share is computed as a
+    # script reading GET /v1/queues would (and lands near 10 %).
+    failing = (rates["retrying"] + rates["dead"]) / (
+        rates["completed"] + rates["retrying"] + rates["dead"]
+    )
+    shown = f"{round(failing * 100, 1)} %"
+    assert 9.5 < failing * 100 < 10.5
+    assert f'<td class="n" data-k="failure_rate">{shown}</td>' in row
+    assert "dead letters growing" in row
+    queue_page = await served.client.get(f"/ui/queues/{queue}")
+    assert f"Throughput 0.15 done/s · failing {shown}" in queue_page.text
