@@ -9,7 +9,8 @@
 - ``Overview``: one snapshot of every queue, shared by every open page and re-read from Redis
   at most once per ``max_age`` seconds, only while pages are watching. Its counts and rates
   are the read model's (``streamq.ReadModel``), the figures ``GET /v1/queues`` and
-  ``streamq inspect`` show; only the charts come from the tracker above.
+  ``streamq inspect`` show (rates at most ``rates_max_age`` seconds old); only the charts
+  come from the tracker above.
 - ``live_stream``: one server-sent-event stream per open overview. It listens to the queues'
   shared event feeds (``server.sse``: one XREAD loop per queue however many pages are open)
   and, when something happened, sends the shared snapshot.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -29,8 +31,9 @@ import msgspec
 from server.context import ServerState
 from server.rates import RateTracker
 from server.sse import Subscriber
-from streamq import QueueSummary, ReadModel
+from streamq import QueueStats, ReadModel
 
+logger = logging.getLogger(__name__)
 MINUTE = 60.0
 DAY_MINUTES = 24 * 60
 _encoder = msgspec.json.Encoder()
@@ -80,63 +83,102 @@ class SeriesTracker(RateTracker):
         return out
 
 
-async def read_summary(state: ServerState, queue: str, now_ms: int | None = None) -> QueueSummary:
-    """One queue's stats and rates from the read model (what ``GET /v1/queues`` and
-    ``streamq inspect`` show), within the server-wide limit on stats reads. Its totals also
-    feed this server's per-minute series."""
+async def read_stats(state: ServerState, queue: str) -> QueueStats:
+    """One queue's counts from the read model, within the server-wide limit on stats reads.
+    Its totals also feed this server's per-minute series."""
     async with state.metrics.stats_slots:
-        summary = await ReadModel(state.app.broker).summary(queue, now_ms)
-    state.rates.record(queue, summary.totals)
-    return summary
+        stats = await ReadModel(state.app.broker).stats(queue)
+    state.rates.record(queue, stats.totals)
+    return stats
 
 
-def queue_summary(summary: QueueSummary) -> dict[str, Any]:
+def queue_summary(stats: QueueStats, rates: Mapping[str, float]) -> dict[str, Any]:
     """One queue's row on the overview. Done/s and the failure rate are the read model's
     rates (events over the last minute): failed attempts are ``retrying`` and ``dead``."""
-    rates = summary.rates
     done = rates.get("completed", 0.0)
     failed = rates.get("retrying", 0.0) + rates.get("dead", 0.0)
     return {
-        "name": summary.queue,
-        "paused": summary.paused,
-        "waiting": summary.waiting,
-        "active": summary.active,
-        "delayed": summary.delayed,
-        "dead": summary.dead,
+        "name": stats.queue,
+        "paused": stats.paused,
+        "waiting": stats.waiting,
+        "active": stats.active,
+        "delayed": stats.delayed,
+        "dead": stats.dead,
         "lanes": {
-            lane: {"depth": s.depth, "pending": s.pending} for lane, s in summary.lanes.items()
+            lane: {"depth": s.depth, "pending": s.pending} for lane, s in stats.lanes.items()
         },
-        "workers": summary.workers,
-        "oldest_waiting_age": round(summary.oldest_waiting_age, 1),
+        "workers": stats.workers,
+        "oldest_waiting_age": round(stats.oldest_waiting_age, 1),
         "completed_per_s": round(done, 2),
         "failure_rate": round(failed / (done + failed), 3) if done + failed > 0 else 0.0,
         "dead_growing": rates.get("dead", 0.0) > 0,
-        "totals": dict(summary.totals),
+        "totals": dict(stats.totals),
     }
 
 
 class Overview:
-    """The shared snapshot of every queue (see the module docstring)."""
+    """The shared snapshot of every queue (see the module docstring).
 
-    def __init__(self, state: ServerState, max_age: float = 1.0) -> None:
+    Counts are re-read at most every ``max_age`` seconds. Rates cost more to read (the read
+    model counts up to thousands of events per busy queue), so they are re-read at most every
+    ``rates_max_age`` seconds, in the background: a page never waits for them once they have
+    been read once.
+    """
+
+    def __init__(
+        self, state: ServerState, max_age: float = 1.0, rates_max_age: float = 5.0
+    ) -> None:
         self.state = state
         self.max_age = max_age
+        self.rates_max_age = rates_max_age
         self.taken_at = -1e9
         self.version = 0
         self.queues: list[dict[str, Any]] = []
+        self.rates: dict[str, dict[str, float]] = {}
+        self.rates_at: dict[str, float] = {}
         self._lock = asyncio.Lock()
+        self._refresh: asyncio.Task[None] | None = None
+
+    async def read_rates(self, names: list[str]) -> None:
+        """The read model's rates of ``names``, over the same minute (one clock reading)."""
+        model = ReadModel(self.state.app.broker)
+        now_ms = await model.server_ms()
+
+        async def one(queue: str) -> dict[str, float]:
+            async with self.state.metrics.stats_slots:
+                return await model.rates(queue, now_ms)
+
+        values = await asyncio.gather(*(one(q) for q in names))
+        taken = time.monotonic()
+        for queue, rates in zip(names, values, strict=True):
+            self.rates[queue], self.rates_at[queue] = rates, taken
+
+    async def _refresh_rates(self, names: list[str]) -> None:
+        try:
+            await self.read_rates(names)
+        except Exception:  # the next snapshot tries again; the page keeps the last rates
+            logger.warning("reading queue rates failed", exc_info=True)
+
+    async def rates_of(self, queue: str) -> dict[str, float]:
+        """One queue's rates, read now unless read within ``rates_max_age`` seconds."""
+        if time.monotonic() - self.rates_at.get(queue, -1e9) >= self.rates_max_age:
+            await self.read_rates([queue])
+        return self.rates[queue]
 
     async def snapshot(self, max_age: float | None = None) -> list[dict[str, Any]]:
         limit = self.max_age if max_age is None else max_age
         async with self._lock:  # one reader refreshes; the others wait and share its result
             if time.monotonic() - self.taken_at >= limit:
                 names = await self.state.queue_names()
-                # One clock reading: every queue's rates cover the same minute.
-                now_ms = await ReadModel(self.state.app.broker).server_ms()
-                summaries = await asyncio.gather(
-                    *(read_summary(self.state, q, now_ms) for q in names)
-                )
-                queues = [queue_summary(s) for s in summaries]
+                stats = await asyncio.gather(*(read_stats(self.state, q) for q in names))
+                unread = [q for q in names if q not in self.rates]
+                if unread:  # the first look at a queue waits for its rates
+                    await self.read_rates(unread)
+                now = time.monotonic()
+                stale = [q for q in names if now - self.rates_at[q] >= self.rates_max_age]
+                if stale and (self._refresh is None or self._refresh.done()):
+                    self._refresh = asyncio.create_task(self._refresh_rates(stale))
+                queues = [queue_summary(s, self.rates[s.queue]) for s in stats]
                 if queues != self.queues:
                     self.version += 1
                 self.queues = queues

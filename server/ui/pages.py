@@ -27,7 +27,7 @@ from server.errors import ApiError
 from server.routes_schedules import read_schedules
 from server.routes_workers import WorkerView, read_workers
 from server.ui.flows import find_parent, flow_tree
-from server.ui.live import Overview, queue_summary, read_summary
+from server.ui.live import Overview, queue_summary, read_stats
 from server.ui.session import (
     check_csrf,
     cleared_session_cookie,
@@ -167,8 +167,9 @@ async def queue_page(request: Request, principal: Principal) -> Response:
     _visible(principal, queue)
     from streamq._ratelimit import get_rate_limit  # no public reader yet
 
-    summary, limit, schedules, workers = await asyncio.gather(
-        read_summary(state, queue),
+    stats, rates, limit, schedules, workers = await asyncio.gather(
+        read_stats(state, queue),
+        _overview_of(request).rates_of(queue),
         get_rate_limit(state.app.broker, queue),
         read_schedules(state.app, queue),
         read_workers(state),
@@ -177,7 +178,7 @@ async def queue_page(request: Request, principal: Principal) -> Response:
         request,
         "queue.html",
         principal,
-        q=queue_summary(summary),
+        q=queue_summary(stats, rates),
         rate_limit=limit,
         schedules=schedules,
         workers=[w for w in _visible_workers(principal, workers) if queue in w.queues],

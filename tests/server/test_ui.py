@@ -174,13 +174,13 @@ async def test_open_overviews_share_one_feed_per_queue_and_one_snapshot(
     state, overview = starlette.state.streamq, starlette.state.ui_overview
     assert isinstance(state, ServerState) and isinstance(overview, Overview)
     reads: list[str] = []
-    read = live.read_summary
+    read = live.read_stats
 
-    async def counted(state: ServerState, queue: str, now_ms: int | None) -> Any:
+    async def counted(state: ServerState, queue: str) -> Any:
         reads.append(queue)
-        return await read(state, queue, now_ms)
+        return await read(state, queue)
 
-    monkeypatch.setattr(live, "read_summary", counted)
+    monkeypatch.setattr(live, "read_stats", counted)
     pages = [live_stream(state, overview, idle_seconds=0.2, tick=0.05) for _ in range(10)]
     try:
         first = [await anext(page) for page in pages]
