@@ -200,7 +200,7 @@ _STATES = (
     "dead",
     "cancelled",
 )
-_FILTERS = ("state", "name", "lane", "tag", "since", "until", "id")
+_FILTERS = ("state", "name", "lane", "since", "until", "id")  # no tag: not indexed yet
 
 
 @page

@@ -47,8 +47,10 @@
         var action = b.dataset.jobAction, res;
         if (!(await sq.confirmCount(b.textContent + " job " + id + "?", b.textContent))) return;
         if (action === "cancel") res = await sq.api("DELETE", base);
-        else res = await sq.api("POST", base + ":" + action);
-        if (res.ok) { sq.flash(b.textContent + ": done."); setTimeout(function () { location.reload(); }, 500); }
+        else res = await sq.api("POST", base + "/" + action);
+        // A removed job has no page any more: back to its queue.
+        var after = action === "remove" ? "/ui/queues/" + sq.q(queue) : location.href;
+        if (res.ok) { sq.flash(b.textContent + ": done."); setTimeout(function () { location.assign(after); }, 500); }
         else sq.flash(b.textContent + ": " + sq.describe(res), true);
       });
     });
