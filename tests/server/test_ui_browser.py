@@ -497,3 +497,20 @@ def test_explorer_filters_pages_and_acts_on_all_matching(
                 until(lambda h=h: s.run(h.state()) == "completed", "the retried jobs", 30)
         finally:
             worker.stop()
+        # One job's actions on its page: retry a completed job, cancel it, remove it.
+        job = done[0]
+        browser.get(f"{s.url}/ui/queues/{queue}/jobs/{job.id}")
+
+        def act(label: str) -> None:
+            browser.find_element(By.CSS_SELECTOR, f'button[data-job-action="{label}"]').click()
+            until(lambda: browser.find_element(By.ID, "confirm").get_attribute("open"), "confirm")
+            browser.find_element(By.ID, "confirm-ok").click()
+
+        act("retry")
+        until(lambda: text(browser, "#job-state") == "queued", "the retried job")
+        act("cancel")
+        until(lambda: text(browser, "#job-state") == "cancelled", "the cancelled job")
+        shoot(browser, "job-cancelled")
+        act("remove")
+        until(lambda: browser.current_url.endswith(f"/ui/queues/{queue}"), "the queue page")
+        assert s.run(s.app.job(queue, job.id)) is None

@@ -9,7 +9,7 @@ window.sq = (function () {
     var el = document.getElementById("flash");
     if (!el) return;
     el.textContent = text;
-    el.className = bad ? "flash bad" : "flash";
+    el.className = !text ? "" : bad ? "flash bad" : "flash";  // nothing to say: no empty box
   }
   // Resolves to {status, body}; a 404/405 of a route this server lacks says so.
   async function api(method, path, body) {
