@@ -209,6 +209,7 @@ async def job_page(request: Request, principal: Principal) -> Response:
     queue = await state.require_queue(request.path_params["queue"])
     _visible(principal, queue)
     job_id = check_job_id(request.path_params["id"])
+    rendered_at = time.time()  # before the read: events after it are news to the page
     job = await state.app.job(queue, job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
@@ -233,6 +234,7 @@ async def job_page(request: Request, principal: Principal) -> Response:
         task_names=[t.name for t in state.app.tasks.values() if t.queue == queue],
         can_act=principal.allows("admin", queue),
         sees_payload=principal.allows("read", queue),
+        rendered_at=rendered_at,
     )
 
 

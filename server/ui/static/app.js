@@ -14,10 +14,10 @@ window.sq = (function () {
   // Resolves to {status, body}; a 404/405 of a route this server lacks says so.
   async function api(method, path, body) {
     var opts = { method: method, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
+    // Every write says it is JSON, with a body or without: a server without tokens refuses
+    // writes that do not (a form of another site cannot send that header).
+    if (method !== "GET" && method !== "HEAD") opts.headers["Content-Type"] = "application/json";
+    if (body !== undefined) opts.body = JSON.stringify(body);
     var resp = await fetch("/ui/api" + path, opts);
     var data = null;
     try { data = await resp.json(); } catch (e) { data = null; }
