@@ -519,7 +519,11 @@ def test_explorer_filters_pages_and_acts_on_all_matching(
         act("retry")
         until(lambda: text(browser, "#job-state") == "queued", "the retried job")
         act("cancel")
-        until(lambda: text(browser, "#job-state") == "cancelled", "the cancelled job")
+        until(
+            lambda: text(browser, "#job-state") == "cancelled"
+            and browser.find_elements(By.CSS_SELECTOR, '[data-job-action="remove"]'),
+            "the cancelled job's page",
+        )
         shoot(browser, "job-cancelled")
         act("remove")
         until(lambda: browser.current_url.endswith(f"/ui/queues/{queue}"), "the queue page")

@@ -27,6 +27,11 @@
         var ev = JSON.parse(e.data);
         if (type === "snapshot") return;
         add(ev);
+        // The stream replays the job's history first: the timeline shows all of it, the state
+        // and progress follow only what is newer than this page (a retried job has older
+        // endings, which must neither relabel nor reload it).
+        var fresh = !ev.at || ev.at >= Number(root.dataset.rendered);
+        if (!fresh) return;
         if (type === "progress" && ev.progress !== undefined) {
           bar.value = ev.progress;
           bar.textContent = ev.progress + " %";
@@ -39,10 +44,7 @@
         }
         if (type === "active" && ev.at) document.getElementById("job-started").textContent = new Date(ev.at * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
         // A finished job's page shows its result or error and the actions that now apply.
-        // The stream replays the job's history first: only an ending newer than this page
-        // (a retried job has older ones) reloads it.
-        var fresh = !ev.at || ev.at >= Number(root.dataset.rendered);
-        if (TERMINAL[type] && fresh) { source.close(); if (root.dataset.state !== type && !leaving) setTimeout(function () { location.reload(); }, 300); }
+        if (TERMINAL[type]) { source.close(); if (root.dataset.state !== type && !leaving) setTimeout(function () { location.reload(); }, 300); }
       });
     });
     source.addEventListener("error", function () { if (!started) timeline.firstChild.textContent = "The job's events are not available now."; });
