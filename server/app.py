@@ -24,8 +24,10 @@ from server import (
     routes_dead,
     routes_events,
     routes_jobs,
+    routes_ops,
     routes_queues,
     routes_schedules,
+    routes_search,
     routes_series,
     routes_system,
     routes_workers,
@@ -52,6 +54,8 @@ log = logging.getLogger(__name__)
 
 OPERATIONS: tuple[Operation, ...] = (
     *routes_jobs.operation.operations,
+    *routes_search.operation.operations,
+    *routes_ops.operation.operations,
     *routes_events.operation.operations,
     *routes_queues.operation.operations,
     *routes_dead.operation.operations,

@@ -51,22 +51,10 @@ async def _task_queue(call: Call, queue: str) -> str:
     return queue
 
 
-def is_public(task: Any) -> bool:
-    """Whether clients of the generic API may enqueue ``task``: its ``public`` flag, read
-    with a default of True until streamq's TaskDef carries one (``@app.task(...,
-    public=True)``, off by default)."""
-    return bool(getattr(task, "public", True))
-
-
-def reserves(task: Any, job_id: str) -> bool:
-    """Whether ``job_id`` lies in the id space ``task`` keeps for the application: its
-    ``reserved_ids``, a prefix, a tuple of prefixes or a predicate (absent: none)."""
-    space = getattr(task, "reserved_ids", None)
-    if space is None:
-        return False
-    if isinstance(space, str | tuple):
-        return job_id.startswith(space)
-    return bool(space(job_id)) if callable(space) else False
+def is_public(task: streamq.TaskDef) -> bool:
+    """Whether clients of the generic API may enqueue ``task`` (``@app.task(...,
+    public=True)``; off by default)."""
+    return task.public
 
 
 def _to_request(call: Call, queue: str, body: EnqueueBody, where: str) -> streamq.EnqueueRequest:
@@ -88,7 +76,7 @@ def _to_request(call: Call, queue: str, body: EnqueueBody, where: str) -> stream
         )
     if body.id is not None:
         owner = next(
-            (t for t in app.tasks.values() if t.queue == queue and reserves(t, body.id)), None
+            (t for t in app.tasks.values() if t.queue == queue and t.reserves(body.id)), None
         )
         if owner is not None:
             raise ApiError(

@@ -99,7 +99,10 @@ class QueueFeed:
 
     def deliver(self, events: list[streamq.Event]) -> None:
         self.cursor = events[-1].id
-        batch = [encode_event(e) for e in events]
+        # Audit records stay in the stream for operators (``streamq tail``), not clients.
+        batch = [encode_event(e) for e in events if e.type != "audit"]
+        if not batch:
+            return
         for sub in list(self.subscribers):
             sub.push(batch)
 

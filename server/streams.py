@@ -56,7 +56,8 @@ async def follow(
             ended = False
             for event in events:
                 last_id = event.id
-                if job is None or event.job == job:
+                # Audit records stay in the stream for operators (``streamq tail``), not clients.
+                if event.type != "audit" and (job is None or event.job == job):
                     out.append(encode_event(event).for_reader(redacted))
                     if job is not None and event.type in streamq.TERMINAL_STATES:
                         ended = True

@@ -7,12 +7,13 @@ with backoff, dead letters, delayed jobs, progress events, cancel and pause. See
 from __future__ import annotations
 
 from streamq._app import App
-from streamq._cache import cached
+from streamq._cache import cached, enqueue_verified
 from streamq._context import Context
 from streamq._enqueue import EnqueueRequest
 from streamq._errors import (
     BrokerUnavailable,
     ConfigurationError,
+    EnqueueOutcomeUnknown,
     Fatal,
     HandlerSignal,
     InvalidJob,
@@ -22,10 +23,13 @@ from streamq._errors import (
     JobCancelled,
     JobFailed,
     JobNotFound,
+    JobStateConflict,
     LockError,
+    PayloadMismatch,
     QueueFull,
     Retry,
     StreamqError,
+    SyncInEventLoop,
     UnknownJob,
 )
 from streamq._events import EventBuffer, EventFeeds, Subscription, event_feeds
@@ -35,7 +39,9 @@ from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
 from streamq._inspect import QueueSummary, ReadModel
 from streamq._lock import Lock
+from streamq._middleware import EnqueueCall, HandlerCall
 from streamq._schedule import Schedule, Scheduler
+from streamq._sync import SyncJobHandle
 from streamq._task import TaskDef
 from streamq._types import (
     LANES,
@@ -62,6 +68,8 @@ __all__ = [
     "ConfigurationError",
     "Context",
     "DeadLetter",
+    "EnqueueCall",
+    "EnqueueOutcomeUnknown",
     "EnqueueRequest",
     "Event",
     "EventBuffer",
@@ -69,6 +77,7 @@ __all__ = [
     "Fatal",
     "Flow",
     "FlowState",
+    "HandlerCall",
     "HandlerSignal",
     "InvalidJob",
     "InvalidJobId",
@@ -80,10 +89,12 @@ __all__ = [
     "JobHandle",
     "JobNotFound",
     "JobState",
+    "JobStateConflict",
     "Lane",
     "LaneStats",
     "Lock",
     "LockError",
+    "PayloadMismatch",
     "QueueFull",
     "QueueStats",
     "QueueSummary",
@@ -93,10 +104,13 @@ __all__ = [
     "Scheduler",
     "StreamqError",
     "Subscription",
+    "SyncInEventLoop",
+    "SyncJobHandle",
     "TaskDef",
     "UnknownJob",
     "Worker",
     "cached",
+    "enqueue_verified",
     "event_feeds",
     "grouped",
     "job_id",

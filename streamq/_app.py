@@ -15,13 +15,18 @@ from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
-from streamq._task import TaskDef, TaskRegistry
+from streamq._task import ReservedIds, TaskDef, TaskRegistry
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
 if TYPE_CHECKING:
     from streamq._delivery import FinishHook
     from streamq._flows import Flow, FlowState
+    from streamq._index import JobPage
+    from streamq._jobs import Outcome
+    from streamq._middleware import Middleware, Phase
     from streamq._schedule import Schedule
+    from streamq._scripts import JobAction
+    from streamq._sync import SyncJobHandle
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -178,12 +183,22 @@ class App:
         lease: float = 30.0,
         max_deliveries: int = 5,
         result_ttl: float | None = None,
+        public: bool = False,
+        reserved_ids: ReservedIds | None = None,
     ) -> Callable[[F], F]:
         """Registers the decorated function as the handler of jobs named ``name``.
 
         The handler takes ``(ctx, payload)``; the payload's annotation (a msgspec Struct or any
         msgspec-supported type) is what enqueue validates against. Plain functions run in a
-        thread. Raises ``ConfigurationError`` for a duplicate name or bad options."""
+        thread.
+
+        ``public=True`` lets clients of the server's generic job API enqueue the task (off by
+        default: the application's own code and endpoints start it). ``reserved_ids`` is the
+        id space the application derives for the task's jobs (a prefix such as ``"bal:"``, a
+        tuple of prefixes, or a function of the id returning True for a reserved one): the
+        generic API refuses such ids, so nobody plants a job where the application dedups.
+
+        Raises ``ConfigurationError`` for a duplicate name or bad options."""
 
         def register(fn: F) -> F:
             if name in self.tasks:
@@ -199,11 +214,26 @@ class App:
                 lease=lease,
                 max_deliveries=max_deliveries,
                 result_ttl=result_ttl,
+                public=public,
+                reserved_ids=reserved_ids,
             )
             self.registry.add(task)
             return fn
 
         return register
+
+    def middleware(self, fn: Middleware | None = None, *, on: Phase = "both") -> Any:
+        """Registers ``async def mw(call, call_next)`` to run around every enqueue
+        (``call.kind == "enqueue"``) and every handler run (``"process"``), or only one of them
+        with ``on=``; the first registered is the outermost. Usable as ``@app.middleware`` or
+        ``app.middleware(fn)``; returns ``fn``. Raises ``ConfigurationError``."""
+        from streamq._middleware import register
+
+        def add(fn: Middleware) -> Middleware:
+            register(self.broker, fn, on)
+            return fn
+
+        return add if fn is None else add(fn)
 
     def task_def(self, queue: str | None, name: str) -> TaskDef:
         """The task ``name`` (on ``queue`` if given); raises ``UnknownJob`` naming the known ones."""
@@ -258,6 +288,32 @@ class App:
         of them before writing any."""
         return await enqueue_batch(self.broker, self.registry, requests, durable=durable)
 
+    def enqueue_sync(self, name: str, payload: Any = None, **options: Any) -> SyncJobHandle:
+        """:meth:`enqueue` for code without an event loop (a Django or Flask view, a script),
+        safe from any number of threads; returns a handle whose ``result(timeout)``,
+        ``state()`` and ``cancel()`` block. Raises what :meth:`enqueue` raises, and
+        ``SyncInEventLoop`` if called inside a running event loop."""
+        from streamq._sync import sync_runner
+
+        durable = bool(options.pop("durable", False))
+        request = EnqueueRequest(name=name, payload=payload, **options)
+        return sync_runner(self.broker, self.registry).enqueue_many([request], durable)[0]
+
+    def enqueue_many_sync(
+        self, requests: list[EnqueueRequest], *, durable: bool = False
+    ) -> list[SyncJobHandle]:
+        """:meth:`enqueue_many` for code without an event loop (see :meth:`enqueue_sync`)."""
+        from streamq._sync import sync_runner
+
+        return sync_runner(self.broker, self.registry).enqueue_many(requests, durable)
+
+    def close_sync(self) -> None:
+        """Closes the connections of the sync calls and stops their background thread (also
+        done at interpreter exit)."""
+        from streamq._sync import close_sync
+
+        close_sync(self.broker)
+
     def handle(self, queue: str, id: str) -> JobHandle:
         return JobHandle(self.broker, queue, id)
 
@@ -265,6 +321,134 @@ class App:
 
     async def job(self, queue: str, id: str) -> Job | None:
         return await _admin.read_job(self.broker, queue, id)
+
+    def jobs(
+        self,
+        queue: str,
+        *,
+        state: str | None = None,
+        name: str | None = None,
+        lane: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[Job]:
+        """The jobs of ``queue`` matching the filters, newest first (by last state change, or
+        by creation when listing by ``name`` alone), read page by page from the queue's index.
+        Raises ``InvalidJob`` for an unknown state or lane, ``BrokerUnavailable``."""
+        from streamq._index import JobQuery, iter_jobs
+
+        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until).check()
+        return iter_jobs(self.broker, queue, query, page_size=page_size)
+
+    async def list_jobs(
+        self,
+        queue: str | list[str],
+        *,
+        state: str | None = None,
+        name: str | None = None,
+        lane: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> JobPage:
+        """One page of :meth:`jobs` (of one queue, or merged over a list of queues):
+        ``page.jobs`` and ``page.next``, the cursor to pass for the next page (None at the
+        end). Raises ``InvalidJob`` (filters, limit 1-500, a
+        cursor not from a previous page), ``BrokerUnavailable``."""
+        from streamq._index import JobQuery, list_jobs
+
+        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until)
+        return await list_jobs(self.broker, queue, query, limit=limit, cursor=cursor)
+
+    async def find_job(self, id: str, queues: list[str] | None = None) -> Job | None:
+        """The job ``id`` in any queue (default: every registered queue); None if none holds
+        it. Raises ``InvalidJobId``, ``BrokerUnavailable``."""
+        from streamq._ids import validate_job_id
+        from streamq._index import find_job
+
+        validate_job_id(id)
+        names = queues if queues is not None else await self.queue_names()
+        return await find_job(self.broker, names, id)
+
+    async def retry(self, queue: str, id: str) -> None:
+        """Puts a dead, cancelled or completed job back on its lane with fresh attempts.
+        Raises ``JobNotFound``, ``JobStateConflict``, ``BrokerUnavailable``."""
+        from streamq._jobs import act_on_one
+
+        await act_on_one(self.broker, queue, "retry", id)
+
+    async def promote(self, queue: str, id: str) -> None:
+        """Runs a scheduled (delayed) or retrying job now. Raises ``JobNotFound``,
+        ``JobStateConflict``, ``BrokerUnavailable``."""
+        from streamq._jobs import act_on_one
+
+        await act_on_one(self.broker, queue, "promote", id)
+
+    async def remove(self, queue: str, id: str) -> None:
+        """Deletes a finished job's record (and its index entry). Raises ``JobNotFound``,
+        ``JobStateConflict``, ``BrokerUnavailable``."""
+        from streamq._jobs import act_on_one
+
+        await act_on_one(self.broker, queue, "remove", id)
+
+    async def operate(self, queue: str, action: JobAction, ids: list[str]) -> Outcome:
+        """``action`` ("retry", "promote", "remove") on many jobs, in batches; the outcome
+        counts those done and lists the ids refused (with their state) or missing."""
+        from streamq._jobs import act
+
+        return await act(self.broker, queue, action, ids)
+
+    async def operate_matching(
+        self,
+        queue: str,
+        action: JobAction,
+        *,
+        state: str | None = None,
+        name: str | None = None,
+        lane: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        cursor: str | None = None,
+        max_jobs: int | None = None,
+    ) -> Outcome:
+        """``action`` on every job the filters (as :meth:`jobs`) match, in bounded batches;
+        with ``max_jobs``, stops after about that many and ``outcome.next`` is the cursor to
+        resume from. Raises ``InvalidJob`` (filters), ``BrokerUnavailable``."""
+        from streamq._index import JobQuery
+        from streamq._jobs import act_matching
+
+        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until).check()
+        return await act_matching(
+            self.broker, queue, action, query, cursor=cursor, max_jobs=max_jobs
+        )
+
+    async def drain(self, queue: str) -> int:
+        """Removes every waiting job (queued, scheduled, retrying) of ``queue``; active ones
+        run on. Returns how many were removed."""
+        done = 0
+        for state in ("queued", "scheduled", "retrying"):
+            done += (await self.operate_matching(queue, "drain", state=state)).done
+        return done
+
+    async def clean(self, queue: str, older_than: float, state: str | None = None) -> int:
+        """Removes finished jobs (``state``: one of completed, dead, cancelled; default all
+        three) that finished more than ``older_than`` seconds ago. Returns how many."""
+        import time
+
+        from streamq._errors import InvalidJob
+
+        states = [state] if state is not None else ["completed", "dead", "cancelled"]
+        if any(s not in ("completed", "dead", "cancelled") for s in states):
+            raise InvalidJob(
+                f"clean removes finished jobs: completed, dead or cancelled, not {state}"
+            )
+        until = max(time.time() - older_than, 0.0)
+        done = 0
+        for s in states:
+            done += (await self.operate_matching(queue, "remove", state=s, until=until)).done
+        return done
 
     async def cancel(self, queue: str, id: str) -> bool:
         """Cancels a job; True if it was (or is being) cancelled by this call."""
@@ -302,6 +486,32 @@ class App:
     def events(self, queue: str, after: str = "$", job: str | None = None) -> AsyncIterator[Event]:
         """Follows a queue's events live (optionally one job's)."""
         return _admin.follow_events(self.broker, queue, after, job)
+
+    async def record_audit(
+        self,
+        queue: str,
+        *,
+        action: str,
+        caller: str,
+        status: int,
+        outcome: str,
+        jobs: list[str] | None = None,
+    ) -> str:
+        """Appends an ``audit`` event to ``queue``'s events stream: ``name`` the action,
+        ``message`` the caller's name (never a secret), status, outcome and job ids. It names
+        no job, so a job's followers do not see it. Returns the entry id; raises
+        ``InvalidQueueName`` or ``BrokerUnavailable``."""
+        from streamq._audit import record_audit
+
+        return await record_audit(
+            self.broker,
+            queue,
+            action=action,
+            caller=caller,
+            status=status,
+            outcome=outcome,
+            jobs=jobs,
+        )
 
     # -- orchestration (flows, recurring jobs, rate limits) ---------------------------------------
 

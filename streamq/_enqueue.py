@@ -9,14 +9,17 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from streamq._codec import encode
 from streamq._connection import broker_errors
-from streamq._errors import InvalidJob
+from streamq._errors import BrokerUnavailable, EnqueueOutcomeUnknown, InvalidJob
 from streamq._handle import JobHandle
 from streamq._ids import random_job_id, validate_job_id
 from streamq._metrics import JOBS_ENQUEUED
+from streamq._middleware import EnqueueCall, middlewares_of
 from streamq._scripts import NewJob
 from streamq._types import JobSpec, lane_of
 
@@ -45,6 +48,8 @@ class EnqueueRequest(msgspec.Struct, kw_only=True):
     request_id: str | None = None
     dedup_ttl: float | None = None
     parent: tuple[str, str] | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    """Carried in the job to every delivery (``HandlerCall.headers``): set by middlewares."""
 
 
 def _prepare(
@@ -83,6 +88,7 @@ def _prepare(
         request_id=req.request_id,
         parent=parent_id,
         parent_queue=parent_queue,
+        headers=req.headers or None,
     )
     return queue, NewJob(
         id=job_id,
@@ -105,6 +111,22 @@ async def enqueue_batch(
     *,
     durable: bool = False,
 ) -> list[JobHandle]:
+    middlewares = middlewares_of(broker)
+    if middlewares is not None and middlewares.enqueue:
+        return await middlewares.around_enqueue(
+            EnqueueCall(jobs=requests, registry=registry),
+            lambda: _write_batch(broker, registry, requests, durable=durable),
+        )
+    return await _write_batch(broker, registry, requests, durable=durable)
+
+
+async def _write_batch(
+    broker: Broker,
+    registry: TaskRegistry,
+    requests: list[EnqueueRequest],
+    *,
+    durable: bool = False,
+) -> list[JobHandle]:
     now = time.time()
     prepared = [_prepare(registry, broker.retention.result_ttl, req, now) for req in requests]
     await broker.connect()
@@ -116,8 +138,22 @@ async def enqueue_batch(
         await broker.register_queue(queue)
         for start in range(0, len(indexes), _CHUNK):
             chunk = indexes[start : start + _CHUNK]
-            with broker_errors(f"enqueueing on {queue}"):
-                replies = await broker.scripts.enqueue(queue, [prepared[i][1] for i in chunk])
+            try:
+                with broker_errors(f"enqueueing on {queue}"):
+                    # The client re-sends after a dropped connection; the script answers a
+                    # re-send with its first reply ("created", not "deduplicated").
+                    replies = await broker.scripts.enqueue(queue, [prepared[i][1] for i in chunk])
+            except BrokerUnavailable as exc:
+                if not isinstance(
+                    exc.__cause__, (RedisConnectionError, RedisTimeoutError, OSError)
+                ):
+                    raise  # Redis answered (an error, or out of memory): nothing was written
+                ids = [job.id for _, job in prepared]
+                raise EnqueueOutcomeUnknown(
+                    f"{exc}; the jobs may have been written: enqueue them again with the same "
+                    f"ids (first: {ids[0]})",
+                    ids,
+                ) from exc.__cause__
             for i, reply in zip(chunk, replies, strict=True):
                 job = prepared[i][1]
                 handles[i] = JobHandle(

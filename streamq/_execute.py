@@ -8,7 +8,7 @@ import functools
 import logging
 import random
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 import msgspec
@@ -24,11 +24,13 @@ from streamq._metrics import (
     JOBS_FAILED,
     JOBS_RETRIED,
 )
+from streamq._middleware import HandlerCall, middlewares_of
 
 if TYPE_CHECKING:
     from streamq._context import Application
     from streamq._delivery import Delivery
     from streamq._settle import Settler
+    from streamq._task import TaskDef
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,17 @@ class Executor:
             )
         ctx = Context(self._app, d)
         started = time.perf_counter()
-        timeout = spec.timeout
+        # The worker's own task definition decides; the producer's stored value is the fallback.
+        timeout = task.timeout if task.timeout is not None else spec.timeout
+        middlewares = middlewares_of(self._app.broker)
         try:
             async with asyncio.timeout(timeout):
-                if task.is_async:
+                if middlewares is not None and middlewares.process:
+                    result = await middlewares.around_handler(
+                        HandlerCall(ctx, payload, dict(spec.headers or {})),
+                        functools.partial(self._call, task, ctx, payload),
+                    )
+                elif task.is_async:
                     result = await task.fn(ctx, payload)
                 else:
                     result = await anyio.to_thread.run_sync(
@@ -140,6 +149,14 @@ class Executor:
             return
         JOBS_COMPLETED.labels(d.queue, spec.name).inc()
         self._settler.add(d, "completed", data=data, ttl_ms=self._ttl(d))
+
+    async def _call(self, task: TaskDef, ctx: Context, payload: Any) -> Any:
+        """The handler call at the centre of the middlewares."""
+        if task.is_async:
+            return await task.fn(ctx, payload)
+        return await anyio.to_thread.run_sync(
+            functools.partial(task.fn, ctx, payload), abandon_on_cancel=True, limiter=self._limiter
+        )
 
 
 def _describe(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from streamq import _keys
 from streamq._codec import decode_spec
 from streamq._delivery import Delivery
 from streamq._ratelimit import StartLimiter
+from streamq._scripts import FetchReply, new_token
 from streamq._types import LANES
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ class Fetching(Protocol):
     guard_every: int
     slots: Slots
     no_suspect: asyncio.Event
+    task_limits: dict[str, str]
     inflight: dict[str, Delivery]
 
     @property
@@ -78,13 +80,14 @@ class Fetching(Protocol):
 
     def start(self, d: Delivery) -> None: ...
 
+    async def wait_idle(self, timeout: float) -> None: ...
+
 
 async def fetch_loop(worker: Fetching, queue: str) -> None:
     broker = worker.broker
     lane_keys = {lane: _keys.lane(queue, lane) for lane in LANES}
     limiter = StartLimiter(broker, queue)
     fetches = 0
-    backoff = 0.05
     # The loop ends on worker.stopping rather than by cancellation: a blocked read in redis-py
     # does not always yield to cancellation, and every wait here is short anyway.
     while not worker.stopping:
@@ -101,25 +104,10 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
             continue
         fetches += 1
         order = lane_order(fetches, worker.guard_every)
-        try:
-            reply = await broker.scripts.fetch(
-                queue,
-                consumer=worker.consumer,
-                count=n,
-                promote_limit=_PROMOTE_LIMIT,
-                may_take_suspect=not worker.inflight,
-                lanes=order,
-            )
-        except asyncio.CancelledError:
+        reply = await _fetch_once(worker, queue, n, order)
+        if reply is None:  # stopping
             worker.slots.give(n)
-            raise
-        except Exception as exc:
-            worker.slots.give(n)
-            log.warning("fetching from %s failed (retrying in %.2f s): %s", queue, backoff, exc)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
-            continue
-        backoff = 0.05
+            return
         jobs = reply.jobs
         worker.slots.give(n - len(jobs))
         for job in jobs:
@@ -139,6 +127,12 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
         await limiter.refund(n - len(jobs))
         if jobs:
             continue
+        if reply.suspects_waiting:
+            # A suspect waits for a worker with nothing in flight, and this one gets no new job
+            # meanwhile: ask again when its jobs are done (or soon, in case another took it).
+            # (At once if they finished while this fetch was under way.)
+            await worker.wait_idle(_IDLE_WAIT_MS / 1000)
+            continue
         wait_ms = _IDLE_WAIT_MS
         if reply.next_due_ms >= 0:
             wait_ms = max(min(wait_ms, int(reply.next_due_ms - time.time() * 1000)), 1)
@@ -155,4 +149,35 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
             raise
         except Exception as exc:
             log.warning("waiting on %s failed: %s", queue, exc)
+            await asyncio.sleep(0.05)
+
+
+async def _fetch_once(worker: Fetching, queue: str, n: int, order: list[str]) -> FetchReply | None:
+    """One fetch, tried again with the same token until it answers: a try whose reply was lost
+    after it had assigned jobs answers the next try with those jobs, so none is marked active
+    without its worker knowing. None when the worker stops first (the jobs of a lost reply are
+    then reclaimed when their lease expires)."""
+    token = new_token()
+    may_take_suspect = not worker.inflight
+    backoff = 0.05
+    while True:
+        try:
+            return await worker.broker.scripts.fetch(
+                queue,
+                consumer=worker.consumer,
+                count=n,
+                promote_limit=_PROMOTE_LIMIT,
+                may_take_suspect=may_take_suspect,
+                lanes=order,
+                task_limits=worker.task_limits[queue],
+                token=token,
+            )
+        except asyncio.CancelledError:
+            worker.slots.give(n)
+            raise
+        except Exception as exc:
+            if worker.stopping:
+                return None
+            log.warning("fetching from %s failed (retrying in %.2f s): %s", queue, backoff, exc)
             await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)

@@ -74,6 +74,17 @@ def finished(queue: str) -> str:
     return f"{prefix(queue)}finished"
 
 
+def index(queue: str, state: str, name: str) -> str:
+    """The queue's finished (or waiting-children) jobs of one state and name, scored by the ms
+    they entered the state."""
+    return f"{prefix(queue)}ix:{state}:{name}"
+
+
+def index_names(queue: str) -> str:
+    """The job names the queue's index has seen."""
+    return f"{prefix(queue)}ix:names"
+
+
 def custom(queue: str, *parts: str) -> str:
     """A key for features built on a queue (locks, limits, flows), still under its hash tag."""
     return prefix(queue) + ":".join(parts)

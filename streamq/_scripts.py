@@ -6,13 +6,18 @@ lease and job-record helpers) is inserted after it. redis-py's Script objects ru
 fall back to SCRIPT LOAD when the server has not seen the script (after a restart, say).
 
 Every script's ARGV starts with the queue's key prefix, the consumer group and the events
-stream's cap (the prelude reads them); the methods below add the rest by name. Outcomes travel
+stream's cap (the prelude reads them); the methods below add the rest by name. Every queue
+script is safe to re-send: its call names one more key, where its reply is kept for 30 s,
+so a call the client sends again after a lost reply answers that first reply and changes
+nothing. Outcomes travel
 to Lua as single letters (cheap on the hot path) and are translated here, so nothing outside
 this module sees them.
 """
 
 from __future__ import annotations
 
+import json
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -31,6 +36,8 @@ Outcome = Literal["completed", "retry", "dead", "cancelled", "hand_back"]
 FinalOutcome = Literal["completed", "dead", "cancelled"]
 """The outcomes that end a job (what a flow parent hears of its children)."""
 FINAL_OUTCOMES: Final[frozenset[str]] = frozenset(("completed", "dead", "cancelled"))
+JobAction = Literal["retry", "promote", "remove", "drain"]
+"""What operate-2 does to a job (see there for the states each applies to)."""
 ChildDecision = Literal["none", "waiting", "decided", "queued", "dead"]
 
 _LETTER: Final[dict[Outcome, str]] = {
@@ -61,6 +68,9 @@ _NAMES = (
     "childdone-2",
     "tick-2",
     "gate-1",
+    "list-1",
+    "lanes-1",
+    "operate-2",
 )
 
 
@@ -73,7 +83,13 @@ def source(name: str) -> str:
     shebang, _, rest = body.partition("\n")
     if not shebang.startswith("#!lua"):
         raise ValueError(f"script {name} must start with a #!lua line")
-    return f"{shebang}\n{prelude}\n{rest}"
+    # The body runs inside run_once (see the prelude): a call that passes one key more than the
+    # script's own names where its reply is kept, so a re-sent call answers the first reply.
+    own_keys = int(name.rsplit("-", 1)[1])
+    return (
+        f"{shebang}\n{prelude}\nlocal function body()\n{rest}\nend\n"
+        f"return run_once(KEYS[{own_keys + 1}], body)\n"
+    )
 
 
 def flow_member(job: str, queue: str) -> str:
@@ -161,6 +177,7 @@ class FetchReply:
     jobs: list[Fetched]
     next_due_ms: int  # -1: nothing delayed
     last_ids: list[str]  # per lane in the order asked, when no job was delivered
+    suspects_waiting: int = 0  # suspects in quarantine, waiting for a worker with nothing to do
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,12 +238,38 @@ class Reclaimed:
 
 
 @dataclass(frozen=True, slots=True)
+class IndexPage:
+    """Job ids from one index, newest first, and where the next page starts (``next_score``
+    empty: the index holds nothing further)."""
+
+    ids: list[str]
+    scores: list[int]
+    next_score: str
+    next_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class ChildDone:
     decision: ChildDecision
     finished: int = 0
     total: int = 0
     grandparent: str = ""
     grandparent_queue: str = ""
+
+
+def task_limits(limits: Mapping[str, tuple[float, int]]) -> str:
+    """Per task name, (lease seconds, max_deliveries) as fetch-4 takes them."""
+    return json.dumps(
+        {
+            name: [max(int(lease * 1000), 1), deliveries]
+            for name, (lease, deliveries) in limits.items()
+        }
+    )
+
+
+def new_token() -> str:
+    """A token naming one logical script call (its re-sends included)."""
+    return secrets.token_hex(8)
 
 
 def _text(value: bytes | str) -> str:
@@ -242,9 +285,16 @@ class Scripts:
             name.split("-")[0]: client.register_script(source(name)) for name in _NAMES
         }
 
-    async def _run(self, verb: str, queue: str, keys: Sequence[str], *args: Any) -> Any:
+    async def _run(
+        self, verb: str, queue: str, keys: Sequence[str], *args: Any, token: str | None = None
+    ) -> Any:
+        """Runs a queue's script once per ``token`` (a fresh one when None): the client re-sends
+        a call whose reply was lost with the same arguments, and the script answers that
+        re-send with its first reply (see ``run_once`` in the prelude). A caller that retries
+        by itself passes the same token again (see :func:`new_token`)."""
         head: list[Any] = [_keys.prefix(queue), _keys.GROUP, self.retention.events_maxlen]
-        return await self._registered[verb](keys=list(keys), args=[*head, *args])
+        reply_key = _keys.custom(queue, "reply", token or new_token())
+        return await self._registered[verb](keys=[*keys, reply_key], args=[*head, *args])
 
     async def _run_bare(self, verb: str, keys: Sequence[str], *args: Any) -> Any:
         """Scripts on keys of their own (locks, limits, groups): the prelude's head is unused."""
@@ -252,10 +302,12 @@ class Scripts:
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    async def enqueue(self, queue: str, jobs: Sequence[NewJob]) -> list[Enqueued]:
+    async def enqueue(
+        self, queue: str, jobs: Sequence[NewJob], *, token: str | None = None
+    ) -> list[Enqueued]:
         keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue)]
         args = [a for job in jobs for a in new_job_args(job)]
-        replies = await self._run("enqueue", queue, keys, *args)
+        replies = await self._run("enqueue", queue, keys, *args, token=token)
         return [Enqueued(_text(state), bool(dup)) for state, dup in replies]
 
     async def fetch(
@@ -267,9 +319,14 @@ class Scripts:
         promote_limit: int,
         may_take_suspect: bool,
         lanes: Sequence[str],
+        task_limits: str = "{}",
+        token: str | None = None,
     ) -> FetchReply:
+        """Delivers up to ``count`` jobs. ``task_limits`` (see :func:`task_limits`) are the
+        worker's own lease and max_deliveries per task name: they replace the stored ones for
+        the jobs delivered, so the worker's task definition decides, not the producer's."""
         keys = [_keys.events(queue), _keys.stats(queue), _keys.delayed(queue), _keys.paused(queue)]
-        paused, jobs, next_due, last_ids = await self._run(
+        paused, jobs, next_due, last_ids, suspects = await self._run(
             "fetch",
             queue,
             keys,
@@ -277,7 +334,9 @@ class Scripts:
             count,
             promote_limit,
             "1" if may_take_suspect else "0",
+            task_limits,
             *lanes,
+            token=token,
         )
         return FetchReply(
             paused=bool(paused),
@@ -296,9 +355,12 @@ class Scripts:
             ],
             next_due_ms=int(next_due),
             last_ids=[_text(i) for i in last_ids],
+            suspects_waiting=int(suspects),
         )
 
-    async def settle(self, queue: str, settlements: Sequence[Settlement]) -> list[bool]:
+    async def settle(
+        self, queue: str, settlements: Sequence[Settlement], *, token: str | None = None
+    ) -> list[bool]:
         """Writes outcomes; per settlement, False if it was fenced out (its lease was taken)."""
         r = self.retention
         args = [a for s in settlements for a in s.args()]
@@ -309,6 +371,7 @@ class Scripts:
             r.dead_maxlen,
             r.keep_last,
             *args,
+            token=token,
         )
         return [bool(ok) for ok in applied]
 
@@ -398,6 +461,68 @@ class Scripts:
     ) -> Any:
         mode = ["all"] if ids is None else ["ids", *ids]
         return await self._run(verb, queue, [_keys.events(queue), _keys.dead(queue)], limit, *mode)
+
+    async def list_index(
+        self,
+        queue: str,
+        index_key: str,
+        *,
+        after: tuple[str, str] | None,
+        limit: int,
+        budget: int,
+        floor: str,
+        state: str,
+        name: str,
+        lane: str,
+    ) -> IndexPage:
+        """A page of the index at ``index_key`` after the cursor ``after`` (score, id),
+        examining at most ``budget`` entries; filters of ``''`` match anything."""
+        score, last = after or ("", "")
+        ids, scores, next_score, next_id = await self._run(
+            "list", queue, [index_key], score, last, limit, budget, floor, state, name, lane
+        )
+        return IndexPage(
+            [_text(i) for i in ids], [int(s) for s in scores], _text(next_score), _text(next_id)
+        )
+
+    async def operate(self, queue: str, action: JobAction, ids: Sequence[str]) -> list[str]:
+        """Per id: ``"ok"``, the state that refused ``action``, or ``"missing"``."""
+        keys = [_keys.events(queue), _keys.delayed(queue)]
+        return [_text(r) for r in await self._run("operate", queue, keys, action, *ids)]
+
+    async def list_lanes(
+        self,
+        queue: str,
+        *,
+        state: Literal["queued", "active"],
+        lanes: Sequence[str],
+        after: tuple[str, str] | None,
+        limit: int,
+        budget: int,
+        floor: str,
+        name: str,
+    ) -> list[IndexPage]:
+        """Per lane, a page of its ``queued`` (read off the stream) or ``active`` (off the
+        pending list) jobs after the cursor ``after`` (ms, id), examining at most ``budget``
+        entries per lane."""
+        score, last = after or ("", "")
+        replies = await self._run(
+            "lanes",
+            queue,
+            [_keys.lane(queue, lanes[0])],
+            score,
+            last,
+            limit,
+            budget,
+            floor,
+            state,
+            name,
+            *lanes,
+        )
+        return [
+            IndexPage([_text(i) for i in ids], [int(s) for s in scores], _text(ns), _text(ni))
+            for ids, scores, ns, ni in replies
+        ]
 
     # -- flows -----------------------------------------------------------------------------------
 

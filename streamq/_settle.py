@@ -10,7 +10,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, cast
 
 from streamq._metrics import JOBS_FENCED
-from streamq._scripts import FINAL_OUTCOMES, FinalOutcome, Outcome, Settlement
+from streamq._scripts import FINAL_OUTCOMES, FinalOutcome, Outcome, Settlement, new_token
 
 if TYPE_CHECKING:
     from streamq._broker import Broker
@@ -77,15 +77,20 @@ class Settler:
         for start in range(0, len(items), _MAX_BATCH):
             chunk = items[start : start + _MAX_BATCH]
             delay = 0.05
+            # One token for every try: a try that landed although its reply was lost answers
+            # the next one with its own reply (applied), so nothing reads as fenced out.
+            token = new_token()
             while True:
                 try:
-                    applied = await self._broker.scripts.settle(queue, [s for _, s in chunk])
+                    applied = await self._broker.scripts.settle(
+                        queue, [s for _, s in chunk], token=token
+                    )
                     break
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
                     # Redis away: keep the outcomes and try again; the fence makes a retry of
-                    # an outcome that did land a no-op.
+                    # an outcome that did land (after its reply was forgotten) a no-op.
                     log.warning("settling %d outcomes on %s failed: %s", len(chunk), queue, exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 2.0)

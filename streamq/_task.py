@@ -15,6 +15,9 @@ from streamq._types import Backoff, lane_of
 
 _PATH = re.compile(r" - at `([^`]*)`$")
 
+# The ids an application keeps for itself: a prefix, prefixes, or a predicate on the id.
+ReservedIds = str | tuple[str, ...] | Callable[[str], bool]
+
 
 class TaskDef:
     """A registered task: its handler, payload/result types and run options."""
@@ -32,6 +35,8 @@ class TaskDef:
         lease: float,
         max_deliveries: int,
         result_ttl: float | None,
+        public: bool = False,
+        reserved_ids: ReservedIds | None = None,
     ) -> None:
         if max_attempts < 1 or max_deliveries < 1:
             raise ConfigurationError(f"task {name}: max_attempts and max_deliveries must be >= 1")
@@ -50,12 +55,23 @@ class TaskDef:
         self.lease = lease
         self.max_deliveries = max_deliveries
         self.result_ttl = result_ttl
+        self.public = _checked_public(name, public)
+        self.reserved_ids = _checked_reserved_ids(name, reserved_ids)
         self.is_async = inspect.iscoroutinefunction(fn)
         self.payload_type, self.result_type = _signature_types(name, fn)
         self._decoder = msgspec.msgpack.Decoder(self.payload_type)
 
     def __repr__(self) -> str:
         return f"TaskDef({self.name!r}, queue={self.queue!r})"
+
+    def reserves(self, job_id: str) -> bool:
+        """Whether ``job_id`` lies in the id space this task keeps for the application."""
+        space = self.reserved_ids
+        if space is None:
+            return False
+        if isinstance(space, str | tuple):
+            return job_id.startswith(space)
+        return bool(space(job_id))
 
     def coerce(self, payload: Any) -> Any:
         """The payload as the task's type; raises ``InvalidPayload`` naming the failing field."""
@@ -106,6 +122,28 @@ def invalid_payload(task: str, exc: msgspec.ValidationError) -> InvalidPayload:
     match = _PATH.search(text)
     path = match.group(1) if match else "$"
     return InvalidPayload(f"invalid payload for {task}: {text}", path=path)
+
+
+def _checked_public(name: str, public: object) -> bool:
+    if not isinstance(public, bool):
+        raise ConfigurationError(f"task {name}: public must be True or False, not {public!r}")
+    return public
+
+
+def _checked_reserved_ids(name: str, space: object) -> ReservedIds | None:
+    if space is None or callable(space):
+        return space  # callable(): a predicate on the id
+    if isinstance(space, list):
+        space = tuple(space)
+    prefixes = (space,) if isinstance(space, str) else space
+    if not (
+        isinstance(prefixes, tuple) and prefixes and all(isinstance(p, str) and p for p in prefixes)
+    ):
+        raise ConfigurationError(
+            f"task {name}: reserved_ids must be a non-empty prefix, a tuple of them or a "
+            f"function of the id, not {space!r}"
+        )
+    return space  # type: ignore[return-value]  # a str or a tuple of str, checked above
 
 
 def _signature_types(name: str, fn: Callable[..., Any]) -> tuple[Any, Any]:

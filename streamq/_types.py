@@ -85,6 +85,9 @@ class JobSpec(msgspec.Struct, frozen=True, kw_only=True, array_like=True):
     request_id: str | None = None
     parent: str | None = None
     parent_queue: str | None = None
+    # Last, with a default: older workers decode the fields they know and ignore the rest.
+    headers: dict[str, str] | None = None
+    """Set by enqueue middlewares (trace context, tenant), handed to handler middlewares."""
 
 
 class Job(msgspec.Struct, frozen=True, kw_only=True):

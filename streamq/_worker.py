@@ -11,19 +11,21 @@ import secrets
 import signal
 import socket
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 from redis.exceptions import ResponseError
 
 from streamq import _keys
 from streamq._connection import broker_errors
-from streamq._errors import ConfigurationError
+from streamq._errors import BrokerUnavailable, ConfigurationError
 from streamq._execute import Executor
 from streamq._fetch import Slots, fetch_loop
 from streamq._flows import start_flow_support
-from streamq._leases import Reclaimer, every, renew_leases
+from streamq._leases import LeaseKeeper, Reclaimer, every
 from streamq._schedule import start_scheduler
+from streamq._scripts import task_limits
 from streamq._settle import Settler
 from streamq._types import LANES
 
@@ -33,6 +35,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 
 class Worker:
     """Runs the handlers of ``app`` for ``queues`` (default: every queue it has tasks for).
@@ -40,7 +44,10 @@ class Worker:
     ``concurrency`` jobs run at once in this process; ``batch_size`` caps one fetch.
     ``starvation_share`` of fetches start at a lower lane. On SIGTERM/SIGINT (or :meth:`stop`)
     it stops fetching, lets in-flight jobs finish for ``grace`` seconds, then hands the rest
-    back for immediate redelivery elsewhere. Raises ``ConfigurationError`` for bad options."""
+    back for immediate redelivery elsewhere. Leases and the heartbeat are renewed from a thread
+    of the worker's own, so a handler that blocks the event loop keeps its lease; a loop blocked
+    longer than ``blocked_loop_warning`` seconds is logged with the handler that blocked it.
+    Raises ``ConfigurationError`` for bad options."""
 
     def __init__(
         self,
@@ -56,6 +63,7 @@ class Worker:
         heartbeat_ttl: float = 15.0,
         handle_signals: bool = False,
         scheduler: bool | None = None,
+        blocked_loop_warning: float = 1.0,
     ) -> None:
         if concurrency < 1:
             raise ConfigurationError("concurrency must be >= 1")
@@ -74,10 +82,23 @@ class Worker:
             q: min([t.lease for t in app.registry.tasks.values() if t.queue == q] or [30.0])
             for q in self.queues
         }
+        # This worker's task definitions decide lease and max_deliveries of the jobs it runs
+        # (the values stored by the producer are the fallback), and timeout (see _execute).
+        self.task_limits = {
+            q: task_limits(
+                {
+                    t.name: (t.lease, t.max_deliveries)
+                    for t in app.registry.tasks.values()
+                    if t.queue == q
+                }
+            )
+            for q in self.queues
+        }
         shortest = min(self.min_lease.values())
         self.renew_interval = renew_interval or max(min(shortest / 3, 1.0), 0.05)
         self.reclaim_interval = reclaim_interval or max(min(shortest / 2, 5.0), 0.1)
         self.heartbeat_ttl = heartbeat_ttl
+        self.blocked_loop_warning = blocked_loop_warning
         self.handle_signals = handle_signals
         # Recurring jobs: None runs a scheduler when the queues have schedules (see _schedule).
         self.scheduler = scheduler
@@ -90,6 +111,9 @@ class Worker:
         # Cleared while a suspect job runs: no other job is fetched beside it.
         self.no_suspect = asyncio.Event()
         self.no_suspect.set()
+        # Set whenever nothing is in flight (a suspect waits for that).
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def stop(self) -> None:
         """Asks the worker to shut down gracefully (safe from a signal handler)."""
@@ -99,9 +123,15 @@ class Worker:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
+    async def wait_idle(self, timeout: float) -> None:
+        """Returns once nothing is in flight, or after ``timeout`` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout)
+
     def start(self, d: Delivery) -> None:
         """Runs one delivery (called by the fetch loop after it took a slot for it)."""
         self.inflight[d.entry_id] = d
+        self._idle.clear()
         if d.suspect:
             log.warning(
                 "running a job alone: its last worker died while running it",
@@ -119,6 +149,8 @@ class Worker:
             log.exception("executing job failed", extra={"job_id": d.job_id, "queue": d.queue})
         finally:
             self.inflight.pop(d.entry_id, None)
+            if not self.inflight:
+                self._idle.set()
             self.slots.give(1)
             if d.suspect:
                 self.no_suspect.set()
@@ -139,37 +171,79 @@ class Worker:
             if isinstance(reply, ResponseError) and "BUSYGROUP" not in str(reply):
                 raise ConfigurationError(f"cannot create consumer group: {reply}")
 
+    async def _until_redis_answers(self, what: str, action: Callable[[], Awaitable[T]]) -> T | None:
+        """Runs ``action`` until Redis lets it through (as the loops do after start-up): a worker
+        started while Redis is down waits for it, with backoff and one log line per change of
+        state, instead of exiting. None if the worker is stopped first."""
+        delay, waiting = 0.1, False
+        while not self.stopping:
+            try:
+                result = await action()
+            except BrokerUnavailable as exc:
+                if not waiting:
+                    log.warning("%s: Redis unavailable, waiting for it (%s)", what, exc)
+                    waiting = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            if waiting:
+                log.warning("%s: Redis is back", what)
+            return result
+        return None
+
     async def run(self) -> None:
         """Serves until :meth:`stop` (or a signal, with ``handle_signals``); then drains."""
-        await self._prepare()
         loop = asyncio.get_running_loop()
         if self.handle_signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, self.stop)
+        try:
+            await self._serve()
+        finally:
+            if self.handle_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+
+    async def _serve(self) -> None:
+        await self._until_redis_answers("starting the worker", self._prepare)
+        if self.stopping:
+            return
         log.info(
             "worker %s serving %s with concurrency %d",
             self.consumer,
             ", ".join(self.queues),
             self.concurrency,
         )
-        background = [asyncio.create_task(self.settler.run(), name="settle")]
+        # Leases and the heartbeat are renewed from a thread, so a blocked loop keeps them.
+        keeper = LeaseKeeper(
+            self.broker,
+            self.queues,
+            self.consumer,
+            self.inflight,
+            interval=self.renew_interval,
+            heartbeat_ms=int(self.heartbeat_ttl * 1000),
+            blocked_after=self.blocked_loop_warning,
+        )
+        keeper.start()
+        background = [
+            asyncio.create_task(self.settler.run(), name="settle"),
+            asyncio.create_task(keeper.tick(), name="loop-tick"),
+        ]
         for queue in self.queues:
             reclaimer = Reclaimer(self.broker, self.consumer, queue, self.min_lease[queue])
-            renew = functools.partial(
-                renew_leases,
-                self.broker,
-                queue,
-                self.consumer,
-                self.inflight,
-                int(self.heartbeat_ttl * 1000),
+            background.append(
+                asyncio.create_task(every(self.reclaim_interval, reclaimer.run_once, "reclaim"))
             )
-            background += [
-                asyncio.create_task(every(self.renew_interval, renew, "renew")),
-                asyncio.create_task(every(self.reclaim_interval, reclaimer.run_once, "reclaim")),
-            ]
         # Flow parents hear of their children's outcomes; recurring jobs get their ticks.
         background += start_flow_support(self.broker, self.app.finish_hooks, self.queues)
-        background += await start_scheduler(self.app, self.queues, self.scheduler)
+        background += (
+            await self._until_redis_answers(
+                "starting the scheduler",
+                functools.partial(start_scheduler, self.app, self.queues, self.scheduler),
+            )
+            or []
+        )
         fetchers = [
             asyncio.create_task(fetch_loop(self, q), name=f"fetch:{q}") for q in self.queues
         ]
@@ -186,9 +260,7 @@ class Worker:
             for task in background:
                 task.cancel()
             await asyncio.wait(background, timeout=5)
-            if self.handle_signals:
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    loop.remove_signal_handler(sig)
+            await keeper.stop()
             await self._leave()
             log.info("worker %s stopped", self.consumer)
 

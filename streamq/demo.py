@@ -36,6 +36,7 @@ class Resized(msgspec.Struct, frozen=True, kw_only=True):
     timeout=30,
     max_attempts=3,
     backoff=Backoff.exponential(0.5, maximum=5),
+    public=True,  # the demo's clients enqueue it over the HTTP API (`streamq run` shows how)
 )
 async def resize_image(ctx: Context, req: Resize) -> Resized:
     for step in range(1, 5):
@@ -46,7 +47,7 @@ async def resize_image(ctx: Context, req: Resize) -> Resized:
     return Resized(image=req.image, width=req.width, bytes=req.width * 137)
 
 
-@app.task("send-email", queue=QUEUE, max_attempts=2)
+@app.task("send-email", queue=QUEUE, max_attempts=2, public=True)
 async def send_email(ctx: Context, to: str) -> str:
     if "@" not in to:
         raise Fatal(f"INVALID_ADDRESS: {to!r}")  # straight to the dead-letter stream

@@ -6,18 +6,13 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import shutil
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 
 from streamq import App, Worker
-from streamq._embedded import free_port, start_server
 
 REDIS7_URL = os.environ.get("STREAMQ_TEST_REDIS7_URL", "redis://127.0.0.1:6379/9")
 REQUIRE_REDIS7 = os.environ.get("STREAMQ_REQUIRE_REDIS7") == "1"
@@ -50,25 +45,15 @@ def _reachable(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def valkey_server() -> Iterator[str]:
-    """An embedded Valkey 9 for the whole session, on a free port, in a temp dir; or the
-    server at ``$STREAMQ_TEST_VALKEY_URL`` (e.g. one running the ops/ ACL, to check that the
-    restricted user can do everything the suite does)."""
+def valkey_server(request: pytest.FixtureRequest) -> str:
+    """An embedded Valkey 9 for the whole session (database 0 of the one that
+    ``streamq.testing``'s ``streamq_server`` starts, which gives each test using
+    ``streamq_redis_url`` a database of its own); or the server at ``$STREAMQ_TEST_VALKEY_URL``
+    (e.g. one running the ops/ ACL, to check that the restricted user can do everything the
+    suite does)."""
     if os.environ.get("STREAMQ_TEST_VALKEY_URL"):
-        yield os.environ["STREAMQ_TEST_VALKEY_URL"]
-        return
-    directory = Path(tempfile.mkdtemp(prefix="streamq-valkey-"))
-    proc = start_server(directory, free_port())
-    port = int(proc.args[proc.args.index("--port") + 1])  # type: ignore[union-attr,index]
-    try:
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
-        shutil.rmtree(directory, ignore_errors=True)
+        return os.environ["STREAMQ_TEST_VALKEY_URL"]
+    return f"{request.getfixturevalue('streamq_server')}/0"
 
 
 @pytest.fixture(scope="session")

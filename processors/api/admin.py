@@ -13,7 +13,7 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from processors.api.requests import runtime
+from processors.api.requests import require_queues, runtime
 from processors.api.schemas import (
     AdminQueuesStats,
     AdminQueueStats,
@@ -46,6 +46,7 @@ def _queue(rt: Runtime, name: str) -> str:
     "/api/v1/admin/queues/stats",
     summary="Job counts of every queue",
     scope="admin",
+    queue_filtered=True,  # the queues the caller administers
     responses={200: AdminQueuesStats},
     tags=TAGS,
 )
@@ -71,14 +72,16 @@ async def admin_queue_stats(request: Request, call: Call) -> Response:
 
     async with anyio.create_task_group() as tg:
         for logical in QUEUES:
-            tg.start_soon(one, logical)
-    return json_response(AdminQueuesStats(queues={q: out[q] for q in QUEUES}))
+            if call.allows("admin", rt.queue(logical)):
+                tg.start_soon(one, logical)
+    return json_response(AdminQueuesStats(queues={q: out[q] for q in QUEUES if q in out}))
 
 
 async def _set_paused(request: Request, call: Call, paused: bool) -> Response:
     rt = await runtime(call)
     name = request.path_params["queueName"]
     queue = _queue(rt, name)
+    require_queues(call, "admin", [queue])
     if paused:
         await rt.app.pause(queue)
     else:
@@ -91,6 +94,7 @@ async def _set_paused(request: Request, call: Call, paused: bool) -> Response:
     "/api/v1/admin/queues/{queueName}/pause",
     summary="Pause a queue (running jobs finish; no new ones start)",
     scope="admin",
+    queue_filtered=True,  # the handler checks the queue it operates on
     responses={200: QueuePaused},
     errors=(404,),
     tags=TAGS,
@@ -104,6 +108,7 @@ async def admin_pause_queue(request: Request, call: Call) -> Response:
     "/api/v1/admin/queues/{queueName}/resume",
     summary="Resume a paused queue",
     scope="admin",
+    queue_filtered=True,  # the handler checks the queue it operates on
     responses={200: QueuePaused},
     errors=(404,),
     tags=TAGS,

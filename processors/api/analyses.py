@@ -29,6 +29,7 @@ from processors.api.requests import (
     invalid_job_as_400,
     monitoring_url,
     new_request_id,
+    require_queues,
     results_url,
     runtime,
 )
@@ -45,7 +46,13 @@ from processors.api.schemas import (
     WalletStatusView,
     WalletSummary,
 )
-from processors.config import SIMILARITY, SYNC
+from processors.config import (
+    ANALYSIS_OPERATIONS,
+    ENRICHMENT_OPERATIONS,
+    SIMILARITY,
+    SYNC,
+    WALLET_OPERATIONS,
+)
 from processors.errors import InsufficientData, ProviderError
 from processors.jobs.analysis import (
     DashboardStart,
@@ -105,6 +112,7 @@ def in_progress(wallet: str, running: Running) -> Response:
     "/api/v1/analyses/wallets/dashboard-analysis",
     summary="Queue a dashboard wallet analysis",
     scope="write",
+    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=DashboardBody,
     responses={202: DashboardAccepted, 409: AnalysisInProgress},
     errors=(400, 413, 422, 503),
@@ -119,6 +127,8 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
     monitoring URL; ``ifRunning: "queue"`` queues a new job behind it instead."""
     body: DashboardBody = await read_json(request, DashboardBody)
     rt = await runtime(call)
+    enriching = [ENRICHMENT_OPERATIONS] if body.enrich_metadata else []
+    require_queues(call, "write", [rt.queue(q) for q in [ANALYSIS_OPERATIONS, *enriching]])
     [wallet] = checked_wallets([body.wallet_address])
     started, request_id = await enqueue_dashboard(
         rt,
@@ -151,6 +161,8 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
     "/api/v1/analyses/similarity",
     summary="Quick wallet similarity (synchronous)",
     scope="write",
+    # Computed in the request: many wallets take longer than the Redis deadline allows.
+    bounded=False,
     body=SimilarityBody,
     responses={200: SimilarityFlowResult},
     errors=(400, 413, 422, 503),
@@ -183,6 +195,7 @@ async def quick_similarity(request: Request, call: Call) -> Response:
     "/api/v1/analyses/similarity/queue",
     summary="Queue the advanced similarity flow",
     scope="write",
+    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=SimilarityBody,
     responses={202: SimilarityAccepted},
     errors=(400, 413, 422, 503),
@@ -199,6 +212,7 @@ async def queue_similarity(request: Request, call: Call) -> Response:
     "/api/v1/jobs/similarity/analyze",
     summary="Queue the advanced similarity flow (01's job API)",
     scope="write",
+    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=SimilarityBody,
     responses={202: SimilarityAccepted},
     errors=(400, 413, 422, 503),
@@ -212,6 +226,8 @@ async def jobs_similarity_analyze(request: Request, call: Call) -> Response:
 async def _queue_similarity(request: Request, call: Call) -> Response:
     body: SimilarityBody = await read_json(request, SimilarityBody)
     rt = await runtime(call)
+    flow = (ANALYSIS_OPERATIONS, WALLET_OPERATIONS, ENRICHMENT_OPERATIONS)
+    require_queues(call, "write", [rt.queue(q) for q in flow])
     wallets = checked_wallets(body.wallet_addresses, at_least=SIMILARITY.min_wallets)
     if not 0.0 < body.failure_threshold <= 1.0:
         raise ApiError(
@@ -291,6 +307,7 @@ async def wallet_status(request: Request, call: Call) -> Response:
     "/api/v1/analyses/wallets/trigger-analysis",
     summary="Deprecated: trigger analyses (use dashboard-analysis)",
     scope="write",
+    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=TriggerBody,
     responses={202: TriggerResult},
     errors=(400, 413, 422, 503),
@@ -301,6 +318,7 @@ async def trigger_analysis(request: Request, call: Call) -> Response:
     wallets with one already running. Answers with ``Deprecation: true``."""
     body: TriggerBody = await read_json(request, TriggerBody)
     rt = await runtime(call)
+    require_queues(call, "write", [rt.queue(ANALYSIS_OPERATIONS), rt.queue(ENRICHMENT_OPERATIONS)])
     wallets = checked_wallets(body.wallet_addresses)
     triggered: list[str] = []
     skipped: list[str] = []

@@ -24,6 +24,7 @@ from processors.api.requests import (
     events_url,
     invalid_job_as_400,
     new_request_id,
+    require_queues,
     runtime,
 )
 from processors.api.schemas import (
@@ -59,6 +60,7 @@ def bulk_status_url(bulk_id: str) -> str:
     "/api/v1/jobs/wallets/sync",
     summary="Queue a wallet sync",
     scope="write",
+    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=SyncBody,
     responses={202: JobAccepted},
     errors=(400, 413, 422),
@@ -69,20 +71,27 @@ async def sync_wallet(request: Request, call: Call) -> Response:
     not given), so the same request twice is one job (``deduplicated``)."""
     body: SyncBody = await read_json(request, SyncBody)
     rt = await runtime(call)
+    require_queues(call, "write", [rt.queue(WALLET_OPERATIONS)])
     [wallet] = checked_wallets([body.wallet_address])
     request_id = body.request_id or new_request_id("sync")
     with invalid_job_as_400():
-        handle = await rt.app.enqueue(
-            "sync-wallet",
-            SyncWallet(
-                wallet=wallet,
-                request_id=request_id,
-                force=body.sync_options.force_refresh,
-                max_swaps=body.sync_options.max_swaps,
-            ),
-            id=sync_job_id(wallet, request_id),
-            priority=body.priority,
-            request_id=request_id,
+        # The id derives from the request: a job someone else put under it is not reused.
+        [handle] = await streamq.enqueue_verified(
+            rt.app,
+            [
+                streamq.EnqueueRequest(
+                    name="sync-wallet",
+                    payload=SyncWallet(
+                        wallet=wallet,
+                        request_id=request_id,
+                        force=body.sync_options.force_refresh,
+                        max_swaps=body.sync_options.max_swaps,
+                    ),
+                    id=sync_job_id(wallet, request_id),
+                    priority=body.priority,
+                    request_id=request_id,
+                )
+            ],
         )
     return json_response(
         accepted(JobAccepted, handle, request_id, deduplicated=handle.deduplicated), 202
@@ -94,6 +103,7 @@ async def sync_wallet(request: Request, call: Call) -> Response:
     "/api/v1/jobs/wallets/analyze",
     summary="Queue a bulk wallet analysis",
     scope="write",
+    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=AnalyzeBody,
     responses={202: BulkAccepted},
     errors=(400, 413, 422),
@@ -105,6 +115,7 @@ async def analyze_wallets(request: Request, call: Call) -> Response:
     ``monitoringUrl`` (per-wallet and per-type progress)."""
     body: AnalyzeBody = await read_json(request, AnalyzeBody)
     rt = await runtime(call)
+    require_queues(call, "write", [rt.queue(ANALYSIS_OPERATIONS), rt.queue(WALLET_OPERATIONS)])
     wallets = checked_wallets(body.wallet_addresses)
     if not body.analysis_types:
         raise ApiError(
@@ -140,12 +151,14 @@ async def analyze_wallets(request: Request, call: Call) -> Response:
     "/api/v1/jobs/bulk/{bulkJobId}/status",
     summary="A bulk analysis: per-wallet and per-type progress",
     scope="read",
+    queue_filtered=True,  # the handler checks the queues it reads
     responses={200: BulkStatus},
     errors=(400, 404),
     tags=TAGS,
 )
 async def bulk_status(request: Request, call: Call) -> Response:
     rt = await runtime(call)
+    require_queues(call, "read", [rt.queue(ANALYSIS_OPERATIONS), rt.queue(WALLET_OPERATIONS)])
     bulk_id = checked_job_id(request.path_params["bulkJobId"])
     parent = await rt.app.job(rt.queue(ANALYSIS_OPERATIONS), bulk_id)
     if parent is None or parent.name != "bulk-analysis":

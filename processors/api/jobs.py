@@ -32,8 +32,8 @@ operation = OperationTable()
 TAGS = ("application jobs",)
 
 
-async def find_job(rt: Runtime, job_id: str) -> streamq.Job | None:
-    """The job with this id in any of the deployment's queues."""
+async def find_job(rt: Runtime, job_id: str, queues: list[str] | None = None) -> streamq.Job | None:
+    """The job with this id in any of ``queues`` (default: the deployment's)."""
     found: list[streamq.Job] = []
 
     async def look(queue: str) -> None:
@@ -42,7 +42,7 @@ async def find_job(rt: Runtime, job_id: str) -> streamq.Job | None:
             found.append(job)
 
     async with anyio.create_task_group() as tg:
-        for q in rt.queues():
+        for q in rt.queues() if queues is None else queues:
             tg.start_soon(look, q)
     return max(found, key=lambda j: j.created_at or 0.0) if found else None
 
@@ -50,7 +50,8 @@ async def find_job(rt: Runtime, job_id: str) -> streamq.Job | None:
 async def _job(request: Request, call: Call) -> streamq.Job:
     rt = await runtime(call)
     job_id = checked_job_id(request.path_params["id"])
-    job = await find_job(rt, job_id)
+    # Only the queues the caller may read: another queue's job is as unknown as a missing one.
+    job = await find_job(rt, job_id, [q for q in rt.queues() if call.allows("read", q)])
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r} (never queued, or expired)")
     return job
@@ -80,6 +81,7 @@ def status_view(job: streamq.Job) -> JobStatusView:
     "/api/v1/jobs/{id}/status",
     summary="A job's state, progress and attempts",
     scope="read",
+    queue_filtered=True,
     responses={200: JobStatusView},
     errors=(400, 404),
     tags=TAGS,
@@ -93,6 +95,7 @@ async def job_status(request: Request, call: Call) -> Response:
     "/api/v1/jobs/{id}/result",
     summary="A job's result (202 while it runs)",
     scope="read",
+    queue_filtered=True,
     responses={200: JobResultView, 202: JobResultView},
     errors=(400, 404),
     tags=TAGS,
@@ -110,6 +113,7 @@ async def job_result(request: Request, call: Call) -> Response:
     "/api/v1/jobs/{id}/progress",
     summary="A job's progress",
     scope="read",
+    queue_filtered=True,
     responses={200: JobProgressView},
     errors=(400, 404),
     tags=TAGS,
@@ -128,6 +132,7 @@ async def job_progress(request: Request, call: Call) -> Response:
     "/api/v1/jobs/wallet/{address}/active",
     summary="A wallet's unfinished jobs",
     scope="read",
+    queue_filtered=True,
     responses={200: ActiveJobs},
     errors=(400,),
     tags=TAGS,
@@ -135,7 +140,7 @@ async def job_progress(request: Request, call: Call) -> Response:
 async def wallet_active_jobs(request: Request, call: Call) -> Response:
     rt = await runtime(call)
     [wallet] = checked_wallets([request.path_params["address"]])
-    jobs = await active_wallet_jobs(rt, wallet)
+    jobs = [j for j in await active_wallet_jobs(rt, wallet) if call.allows("read", j.queue)]
     return json_response(ActiveJobs(wallet_address=wallet, jobs=[status_view(j) for j in jobs]))
 
 
@@ -144,6 +149,7 @@ async def wallet_active_jobs(request: Request, call: Call) -> Response:
     "/health/queues",
     summary="Health of the application's queues",
     scope="read",
+    queue_filtered=True,
     responses={200: QueuesHealth, 503: QueuesHealth},
     tags=("health",),
 )
@@ -156,6 +162,8 @@ async def queues_health(request: Request, call: Call) -> Response:
     queues: dict[str, QueueHealth] = {}
     degraded = False
     for q in rt.queues():
+        if not call.allows("read", q):
+            continue
         s = await call.app.stats(q)
         queues[q] = QueueHealth(
             waiting=s.waiting,

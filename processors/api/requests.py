@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
 import streamq
@@ -30,6 +30,7 @@ __all__ = [
     "invalid_job_as_400",
     "monitoring_url",
     "new_request_id",
+    "require_queues",
     "results_url",
     "runtime",
 ]
@@ -83,6 +84,25 @@ def checked_wallets(addresses: list[str], *, at_least: int = 1) -> list[str]:
     if len(wallets) > MAX_WALLETS:
         raise ApiError(400, "too_many_wallets", f"at most {MAX_WALLETS} wallets per request")
     return wallets
+
+
+def require_queues(call: Call, scope: str, queues: Iterable[str]) -> None:
+    """ApiError 403 ``insufficient_scope`` unless the caller holds ``scope`` on every queue an
+    operation touches. For operations without ``{queue}`` in the path declared
+    ``queue_filtered``: the server then checked only that the token holds ``scope`` on some
+    queue, so a token for some of the application's queues can use what they cover."""
+    for queue in dict.fromkeys(queues):
+        if not call.allows(scope, queue):
+            raise ApiError(
+                403,
+                "insufficient_scope",
+                f"this token lacks the '{scope}' scope for queue {queue!r}",
+                headers={
+                    "WWW-Authenticate": (
+                        f'Bearer realm="streamq", error="insufficient_scope", scope="{scope}"'
+                    )
+                },
+            )
 
 
 def checked_job_id(job_id: str) -> str:

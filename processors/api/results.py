@@ -23,8 +23,8 @@ from starlette.responses import Response, StreamingResponse
 import streamq
 from processors.analysis.enrichment import EnrichedBatch
 from processors.analysis.similarity import SimilarityResult
-from processors.api.requests import checked_job_id, runtime
-from processors.config import CACHE, ENRICHMENT_OPERATIONS
+from processors.api.requests import checked_job_id, require_queues, runtime
+from processors.config import ANALYSIS_OPERATIONS, CACHE, ENRICHMENT_OPERATIONS
 from processors.jobs.results import read_batches, request_jobs
 from processors.runtime import Runtime
 from server import ApiError, Call, OperationTable, json_response
@@ -62,7 +62,8 @@ class RequestResults(msgspec.Struct, frozen=True, kw_only=True, rename="camel"):
     enrichment: EnrichmentResults | None = None
 
 
-async def _enrichment_job(rt: Runtime, job_id: str) -> streamq.Job:
+async def _enrichment_job(rt: Runtime, call: Call, job_id: str) -> streamq.Job:
+    require_queues(call, "read", [rt.queue(ENRICHMENT_OPERATIONS)])
     job = await rt.app.job(rt.queue(ENRICHMENT_OPERATIONS), job_id)
     if job is None or job.name != "enrich-token-balances":
         raise ApiError(404, "job_not_found", f"no enrichment job {job_id!r} (or it expired)")
@@ -89,6 +90,7 @@ async def enrichment_results(rt: Runtime, job: streamq.Job) -> EnrichmentResults
     "/api/v1/jobs/{id}/enrichment",
     summary="An enrichment job's results so far",
     scope="read",
+    queue_filtered=True,  # the handler checks the queues it reads
     responses={200: EnrichmentResults},
     errors=(400, 404),
     tags=TAGS,
@@ -97,7 +99,7 @@ async def enrichment_so_far(request: Request, call: Call) -> Response:
     """The enriched batches published so far, in order (together a prefix of what the job
     will have published when it completes), and the final result once it has."""
     rt = await runtime(call)
-    job = await _enrichment_job(rt, checked_job_id(request.path_params["id"]))
+    job = await _enrichment_job(rt, call, checked_job_id(request.path_params["id"]))
     return json_response(await enrichment_results(rt, job))
 
 
@@ -111,6 +113,7 @@ def _sse(event: str, data: bytes, event_id: str | None = None) -> bytes:
     "/api/v1/jobs/{id}/enrichment/events",
     summary="An enrichment job's results pushed as they come (SSE)",
     scope="read",
+    queue_filtered=True,  # the handler checks the queues it reads
     responses={200: "text/event-stream"},
     errors=(400, 404),
     tags=TAGS,
@@ -120,7 +123,7 @@ async def enrichment_events(request: Request, call: Call) -> Response:
     """``event: batch`` with each enriched batch as it is published (``id``: its index), then
     ``event: completed`` (or ``dead``, ``cancelled``) with the job's state and error."""
     rt = await runtime(call)
-    job = await _enrichment_job(rt, checked_job_id(request.path_params["id"]))
+    job = await _enrichment_job(rt, call, checked_job_id(request.path_params["id"]))
     last = request.headers.get("last-event-id", "")
     start = int(last) + 1 if last.isdigit() else 0
     return StreamingResponse(
@@ -168,6 +171,7 @@ async def _follow(rt: Runtime, job: streamq.Job, start: int) -> AsyncIterator[by
     "/api/v1/results/{requestId}",
     summary="What a request produced, by its request id",
     scope="read",
+    queue_filtered=True,  # the handler checks the queues it reads
     responses={200: RequestResults},
     errors=(400, 404),
     tags=TAGS,
@@ -181,6 +185,8 @@ async def results_of_request(request: Request, call: Call) -> Response:
     jobs: dict[str, RequestJob] = {}
     enrichment: EnrichmentResults | None = None
     for kind, (queue, job_id) in sorted(found.items()):
+        if not call.allows("read", queue):
+            continue  # what the caller may not read is left out, as if unknown
         job = await rt.app.job(queue, job_id)
         if job is None:
             continue
@@ -189,7 +195,9 @@ async def results_of_request(request: Request, call: Call) -> Response:
         )
         if kind == "enrichment":
             enrichment = await enrichment_results(rt, job)
-    similarity = await _similarity_within_ttl(rt, request_id)
+    similarity = None
+    if call.allows("read", rt.queue(ANALYSIS_OPERATIONS)):
+        similarity = await _similarity_within_ttl(rt, request_id)
     if not jobs and similarity is None:
         message = f"nothing known of request {request_id!r} (never made, or past its TTL)"
         raise ApiError(404, "results_not_found", message)

@@ -160,7 +160,8 @@ async def start_dashboard(
     ]
     if enrich:
         requests.append(enrichment_request(rt, [wallet], request_id))
-    handles = await rt.app.enqueue_many(requests)
+    # Ids derive from the request: a job someone else put under one is refused, not reused.
+    handles = await streamq.enqueue_verified(rt.app, requests)
     await index_wallet_job(rt, wallet, handles[0].queue, handles[0].id)
     await remember_request_job(rt, request_id, "dashboard", handles[0].queue, handles[0].id)
     return DashboardStart(
@@ -255,8 +256,8 @@ async def dashboard_job(ctx: streamq.Context, req: DashboardRequest) -> Dashboar
     if req.enrich_metadata:
         # Started with this job by start_dashboard; enqueued here too (the same id: one job)
         # for a dashboard job enqueued by other means.
-        [enrichment] = await rt.app.enqueue_many(
-            [enrichment_request(rt, [req.wallet], req.request_id)]
+        [enrichment] = await streamq.enqueue_verified(
+            rt.app, [enrichment_request(rt, [req.wallet], req.request_id)]
         )
 
     async def progress(pct: float, message: str) -> None:

@@ -17,6 +17,23 @@ _EXTRA: dict[str, dict[str, Any]] = {
 }
 
 
+# Who may start a job, and the ids the application derives for it (processors.ids). Only the
+# jobs the plans' clients start themselves are public on the server's generic job API; the
+# rest are started by the application (its endpoints, flows, schedules). The generic API
+# refuses an id in a reserved space, so nobody plants a job the application would dedup onto.
+_ACCESS: dict[str, dict[str, Any]] = {
+    "sync-wallet": {"public": True, "reserved_ids": "sync-"},
+    "fetch-balances": {"reserved_ids": "bal:"},
+    "analyze-pnl": {"public": True, "reserved_ids": "pnl-"},
+    "analyze-behavior": {"public": True, "reserved_ids": "behavior-"},
+    "analyze-similarity": {"reserved_ids": "similarity-"},
+    "dashboard-wallet-analysis": {"public": True, "reserved_ids": "dashboard-"},
+    "bulk-analysis": {"reserved_ids": "bulk-"},
+    "enrich-token-balances": {"reserved_ids": "enrich-"},
+    "send-alert": {"reserved_ids": "alert-"},
+}
+
+
 def backoff_of(name: str, scale: float = 1.0) -> streamq.Backoff:
     """The retry backoff of job ``name``, its delays multiplied by ``scale``."""
     spec = JOBS[name]
@@ -39,6 +56,7 @@ def task_options(rt: Runtime, name: str, **overrides: Any) -> dict[str, Any]:
         # is taken over by another worker.
         "lease": spec.stale_after or 30.0,
     }
+    options.update(_ACCESS.get(name, {}))
     options.update(_EXTRA.get(name, {}))
     options.update(overrides)
     return options

@@ -14,7 +14,9 @@ from streamq.cli import (
     _dead,
     _enqueue,
     _inspect,
+    _jobs,
     _pause,
+    _queue,
     _redis,
     _run,
     _serve,
@@ -39,6 +41,7 @@ EXAMPLES = {
     "inspect groups": "streamq inspect groups wallet-operations",
     "inspect pending": "streamq inspect pending wallet-operations --lane high",
     "inspect dead": "streamq inspect dead wallet-operations --limit 20",
+    "inspect jobs": "streamq inspect jobs wallet-operations --state dead --name sync-wallet",
     "tail": "streamq tail wallet-operations --type completed,dead",
     "dead": "streamq dead replay wallet-operations --all",
     "dead replay": "streamq dead replay wallet-operations JOB_ID",
@@ -46,6 +49,12 @@ EXAMPLES = {
     "pause": "streamq pause wallet-operations",
     "resume": "streamq resume wallet-operations",
     "completion": 'eval "$(streamq completion bash)"',
+    "cancel": "streamq cancel wallet-operations JOB_ID",
+    "retry": "streamq retry wallet-operations JOB_ID JOB_ID",
+    "promote": "streamq promote wallet-operations JOB_ID",
+    "queue": "streamq queue drain wallet-operations --yes",
+    "queue drain": "streamq queue drain wallet-operations --yes",
+    "queue clean": "streamq queue clean wallet-operations --older-than 86400 --state dead",
 }
 
 
@@ -224,6 +233,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("queue", help="the queue's name")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
+    p = add(
+        inspect,
+        "jobs",
+        "a queue's jobs, newest first, by state, name, lane",
+        on_app(_jobs.command),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument("--state", help="only jobs in this state (queued, active, dead, ...)")
+    p.add_argument("--name", help="only jobs of this name")
+    p.add_argument("--lane", help="only jobs of this priority lane")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (1-500, default 50)")
+    p.add_argument("--cursor", help="the next page (as the previous page printed)")
+
     p = add(sub, "tail", "follow a queue's events live", on_app(_tail.command), as_json)
     p.add_argument("queue", help="the queue's name")
     p.add_argument("--job", help="only this job's events")
@@ -253,6 +276,40 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help in (("pause", "stop workers taking new jobs"), ("resume", "undo pause")):
         p = add(sub, name, f"{help} from a queue", on_app(_pause.command), as_json)
         p.add_argument("queue", help="the queue's name")
+
+    for name, help in (
+        ("cancel", "cancel jobs: waiting ones never run, running ones are stopped"),
+        ("retry", "run dead, cancelled or completed jobs again with fresh attempts"),
+        ("promote", "run scheduled (delayed) or retrying jobs now"),
+    ):
+        p = add(sub, name, help, on_app(_jobs.act), as_json)
+        p.add_argument("queue", help="the queue's name")
+        p.add_argument("ids", nargs="+", metavar="ID", help="job ids")
+
+    p = add(sub, "queue", "drain or clean a queue", _usage)
+    queue = group(p, "queue", "action")
+    p = add(
+        queue,
+        "drain",
+        "remove every waiting job (active ones run on)",
+        on_app(_queue.command),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p = add(
+        queue,
+        "clean",
+        "remove finished jobs older than a given age",
+        on_app(_queue.command),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument(
+        "--older-than", type=float, required=True, metavar="SECONDS", help="finished before"
+    )
+    p.add_argument("--state", choices=["completed", "dead", "cancelled"], help="only this state")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = add(sub, "completion", "print a shell completion script", _completion.command)
     p.add_argument("shell", choices=["bash", "zsh"])

@@ -34,6 +34,7 @@ EVENT_TYPES = (
     "waiting-children",
     "paused",
     "resumed",
+    "audit",  # a write or admin call through the server (no job of its own)
 )
 _COLOURS = {"completed": "32", "dead": "31", "retrying": "33", "cancelled": "35", "reclaimed": "36"}
 _json = msgspec.json.Encoder()

@@ -13,6 +13,46 @@ local STATS_KEY = PREFIX .. 'stats'
 local DELAYED_KEY = PREFIX .. 'delayed'
 local DEAD_KEY = PREFIX .. 'dead'
 local FINISHED_KEY = PREFIX .. 'finished'
+-- Suspects (jobs whose worker died with them) waiting to run alone; see fetch-4.
+local SUSPECTS_KEY = PREFIX .. 'suspects'
+
+-- The job index (see streamq/_index.py). Waiting and running jobs are found where they already
+-- are (lane streams, the delayed set); only the states no other key lists are indexed here,
+-- in one zset per state and job name, scored by the ms the job entered the state:
+-- ix:<state>:<name>; ix:names holds the names seen.
+local IX = PREFIX .. 'ix:'
+local INDEXED = {completed = true, dead = true, cancelled = true, ['waiting-children'] = true}
+
+-- The set index_state last put a job in, for retire() to sweep; names recorded by this call.
+local indexed_now = {}
+local named = {}
+
+-- Moves a job's index entry from state `from` to state `to` (either may be unindexed or nil).
+local function index_state(id, from, to, name)
+  if INDEXED[from] then redis.call('ZREM', IX .. from .. ':' .. name, id) end
+  if not INDEXED[to] then return end
+  local key = IX .. to .. ':' .. name
+  redis.call('ZADD', key, NOW, id)
+  if not named[name] then
+    redis.call('SADD', IX .. 'names', name)
+    named[name] = true
+  end
+  indexed_now = {id = id, key = key}
+end
+
+-- As a record gets an age limit, drops (once per call and set) up to 64 entries of its index
+-- set that got there at least that long ago and whose records are gone: jobs of one name and
+-- state mostly share their age limit, so the set stays as long as the records (a listing
+-- drops any stale id it meets, should longer-lived records hold the window).
+local swept = {}
+local function sweep_index(id, ttl_ms)
+  if indexed_now.id ~= id or swept[indexed_now.key] then return end
+  local key = indexed_now.key
+  swept[key] = true
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', key, '-inf', NOW - ttl_ms, 'LIMIT', 0, 64)) do
+    if redis.call('EXISTS', job_key(old)) == 0 then redis.call('ZREM', key, old) end
+  end
+end
 
 local _groups = {}
 local function ensure_group(lkey)
@@ -49,16 +89,20 @@ end
 -- Finished records expire by age; with keep_last > 0 only the newest keep_last are kept too.
 local function retire(id, ttl_ms, keep_last)
   local jkey = job_key(id)
-  if ttl_ms > 0 then redis.call('PEXPIRE', jkey, ttl_ms) end
+  if ttl_ms > 0 then
+    redis.call('PEXPIRE', jkey, ttl_ms)
+    sweep_index(id, ttl_ms)
+  end
   if keep_last > 0 then
     redis.call('ZADD', FINISHED_KEY, NOW, id)
     local excess = redis.call('ZCARD', FINISHED_KEY) - keep_last
     if excess > 0 then
       local old = redis.call('ZRANGE', FINISHED_KEY, 0, excess - 1)
       for _, oid in ipairs(old) do
-        local st = redis.call('HGET', job_key(oid), 'state')
-        if st == 'completed' or st == 'dead' or st == 'cancelled' then
+        local o = redis.call('HMGET', job_key(oid), 'state', 'name')
+        if o[1] == 'completed' or o[1] == 'dead' or o[1] == 'cancelled' then
           redis.call('DEL', job_key(oid))
+          index_state(oid, o[1], nil, o[2])
         end
       end
       redis.call('ZREMRANGEBYRANK', FINISHED_KEY, 0, excess - 1)
@@ -79,6 +123,7 @@ local function bury(id, h, lane, reason, err, dead_maxlen)
   redis.call('HSET', job_key(id), 'state', 'dead', 'error', err, 'reason', reason,
     'finished_at', NOW)
   redis.call('HDEL', job_key(id), 'entry', 'consumer')
+  index_state(id, h.state, 'dead', h.name)
   emit('dead', id, h.name, h.attempt, {'e', err, 'r', reason})
   redis.call('HINCRBY', STATS_KEY, 'dead', 1)
 end
@@ -115,6 +160,7 @@ local function new_job(id, state, j)
     end
   end
   redis.call(unpack(args))
+  index_state(id, nil, state, j.name)
 end
 
 local function load_job(id)
@@ -139,4 +185,20 @@ local function select_dead_letters(limit, mode, first)
     if e[1] then entries[#entries + 1] = e[1] end
   end
   return entries
+end
+
+-- A call that names a reply key (the key after the script's own, see streamq/_scripts.py) runs
+-- once: the client re-sends a script whose reply it lost, and the re-sent call gets the first
+-- run's reply and changes nothing. Kept for longer than the client's re-sends take (seconds).
+-- A script whose run changed nothing a re-run would change again (an idle fetch, a renewal)
+-- sets KEEP_REPLY = false, so idle workers leave no keys behind.
+local REPLY_TTL_MS = 30000
+local KEEP_REPLY = true
+local function run_once(reply_key, body)
+  if not reply_key then return body() end
+  local first = redis.call('GET', reply_key)
+  if first then return cmsgpack.unpack(first) end
+  local reply = body()
+  if KEEP_REPLY then redis.call('SET', reply_key, cmsgpack.pack(reply), 'PX', REPLY_TTL_MS) end
+  return reply
 end

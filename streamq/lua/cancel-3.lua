@@ -18,8 +18,10 @@ if h.state == 'queued' and h.entry then
   redis.call('XDEL', lane_key(h.lane), h.entry)
 end
 redis.call('ZREM', DELAYED_KEY, id)
+redis.call('ZREM', SUSPECTS_KEY, id)
 redis.call('HSET', jkey, 'state', 'cancelled', 'finished_at', NOW)
 redis.call('HDEL', jkey, 'entry')
+index_state(id, h.state, 'cancelled', h.name)
 emit('cancelled', id, h.name, h.attempt)
 redis.call('HINCRBY', STATS_KEY, 'cancelled', 1)
 retire(id, tonumber(ARGV[5]), tonumber(ARGV[6]))

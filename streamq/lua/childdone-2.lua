@@ -39,6 +39,7 @@ for _, k in ipairs({fkey, fkey .. ':children', fkey .. ':done', fkey .. ':failed
 end
 if not err then
   redis.call('HSET', job_key(pid), 'state', 'queued', 'entry', push_lane(pid, h.lane, h.spec))
+  index_state(pid, 'waiting-children', 'queued', h.name)
   emit('queued', pid, h.name, h.attempt, {'r', completed .. ' of ' .. total .. ' children completed'})
   return {'queued'}
 end

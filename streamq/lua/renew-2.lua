@@ -4,6 +4,7 @@
 -- ARGV[4] consumer, ARGV[5] heartbeat expiry ms, then 4 per job: id, lane, entry_id, fence
 -- Returns {lost ids (token no longer valid), ids whose cancel was requested}
 local consumer = ARGV[4]
+KEEP_REPLY = false  -- a re-run renews the same leases and answers the same
 local lost, cancel = {}, {}
 for i = 6, #ARGV, 4 do
   local id, lane, eid, fence = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])

@@ -14,6 +14,7 @@ for _, e in ipairs(entries) do
   if not st or st == 'dead' then
     -- The record may have expired: the dead letter carries everything needed to rebuild it.
     redis.call('DEL', jkey)
+    index_state(f.id, 'dead', nil, f.name)
     new_job(f.id, 'queued', {name = f.name, lane = f.lane, spec = f.spec,
       max_attempts = f.max_attempts, lease_ms = f.lease_ms, max_deliveries = f.max_deliveries,
       dedup_ms = -1, entry = push_lane(f.id, f.lane, f.spec), replayed_from = e[1]})

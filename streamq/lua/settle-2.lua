@@ -33,6 +33,7 @@ for i = 6, #ARGV, 8 do
       -- 'entry' and 'consumer' stay: harmless on a finished record, and one command less.
       redis.call('HSET', jkey, 'state', 'completed', 'result', data, 'finished_at', NOW,
         'progress', 100)
+      index_state(id, 'active', 'completed', h.name)
       emit('completed', id, h.name, h.attempt)
       retire(id, num, keep_last)
       counts.completed = counts.completed + 1
@@ -52,6 +53,7 @@ for i = 6, #ARGV, 8 do
     elseif outcome == 'x' then
       redis.call('HSET', jkey, 'state', 'cancelled', 'finished_at', NOW)
       redis.call('HDEL', jkey, 'entry', 'consumer')
+      index_state(id, 'active', 'cancelled', h.name)
       emit('cancelled', id, h.name, h.attempt)
       retire(id, num, keep_last)
       counts.cancelled = counts.cancelled + 1

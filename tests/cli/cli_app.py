@@ -14,7 +14,7 @@ QUEUE = os.environ.get("CLI_TEST_QUEUE", "cli-test")
 app = App("cli-test")
 
 
-@app.task("echo", queue=QUEUE)
+@app.task("echo", queue=QUEUE, public=True)
 async def echo(ctx: Context, text: str) -> str:
     await ctx.progress(50, "half way")
     await asyncio.sleep(0.01)

@@ -56,11 +56,11 @@ class Served:
 
 
 def register_tasks(app: App, queue: str, other_queue: str) -> None:
-    @app.task("greet", queue=queue, max_attempts=1)
+    @app.task("greet", queue=queue, max_attempts=1, public=True)
     async def greet(ctx: Context, req: Greet) -> str:
         return f"hello {req.who}" * req.times
 
-    @app.task("steps", queue=queue, max_attempts=1)
+    @app.task("steps", queue=queue, max_attempts=1, public=True)
     async def steps(ctx: Context, req: Steps) -> int:
         for i in range(req.steps):
             await ctx.progress((i + 1) * 100 / req.steps, f"step {i + 1}")
@@ -68,7 +68,7 @@ def register_tasks(app: App, queue: str, other_queue: str) -> None:
             raise streamq.Fatal("asked to fail")
         return req.steps
 
-    @app.task("anything", queue=other_queue)
+    @app.task("anything", queue=other_queue, public=True)
     async def anything(ctx: Context, req: dict[str, Any]) -> None:
         return None
 

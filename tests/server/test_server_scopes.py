@@ -52,7 +52,7 @@ async def scoped(valkey_url: str, uniq: Callable[[str], str]) -> AsyncIterator[S
     register_tasks(app, inside, f"{inside}-x")
 
     # The same job names on the outside queue, so a refusal can only be the scope's doing.
-    @app.task("greet-out", queue=outside)
+    @app.task("greet-out", queue=outside, public=True)
     async def greet_out(ctx: Any, req: dict[str, Any]) -> None:
         return None
 

@@ -1,8 +1,7 @@
 """The server's half of tasks that are not for every client (issue 11, finding 1): a task that
 is not ``public`` cannot be enqueued over the generic API, and an id inside a task's reserved
-id space cannot be planted. streamq's ``@app.task(..., public=, reserved_ids=)`` options land
-in a later change; until then these tests set the attributes the server reads on the TaskDef,
-exactly as those options will."""
+id space cannot be planted. The tasks of ``server_support`` are public; these tests turn the
+options of ``@app.task(..., public=, reserved_ids=)`` on the registered TaskDefs."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from server_support import Served
 
 
 async def test_a_private_task_is_refused_and_not_advertised(served: Served) -> None:
-    served.app.tasks["steps"].public = False  # type: ignore[attr-defined]
+    served.app.tasks["steps"].public = False
     s = served
     path = f"/v1/queues/{s.queue}/jobs"
     r = await s.client.post(path, json={"name": "steps", "payload": {"steps": 1}, "id": "p-1"})
@@ -33,8 +32,8 @@ async def test_a_private_task_is_refused_and_not_advertised(served: Served) -> N
 
 async def test_an_id_in_a_reserved_space_cannot_be_planted(served: Served) -> None:
     s = served
-    s.app.tasks["steps"].reserved_ids = "bal:"  # type: ignore[attr-defined]
-    s.app.tasks["greet"].reserved_ids = lambda job_id: job_id.startswith("sync-")  # type: ignore[attr-defined]
+    s.app.tasks["steps"].reserved_ids = "bal:"
+    s.app.tasks["greet"].reserved_ids = lambda job_id: job_id.startswith("sync-")
     path = f"/v1/queues/{s.queue}/jobs"
     for planted in ("bal:wallet-1:123", "sync-wallet-1"):
         # Under any job name of the queue: the application would dedup onto it.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 
 from streamq import App, Context, _keys
 
@@ -28,7 +29,10 @@ async def work(ctx: Context, tag: str) -> str:
     await ctx.app.redis.hincrby(_keys.custom(QUEUE, "test-runs"), ctx.job_id, 1)
     if tag == "poison":
         os.kill(os.getpid(), signal.SIGKILL)
-    if tag == "zombie":
+    if tag == "block":
+        # A sync call in async code: the whole event loop stops for this long.
+        time.sleep(float(os.environ.get("CRASH_BLOCK", "2.5")))  # noqa: ASYNC251
+    elif tag == "zombie":
         # The first delivery stalls (the test freezes this process); later ones are quick.
         await asyncio.sleep(3.0 if ctx.deliveries == 1 else 0)
     else:

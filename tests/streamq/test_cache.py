@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
-from streamq import Context, EnqueueRequest, Fatal, JobFailed, cached
+from streamq import (
+    Context,
+    EnqueueRequest,
+    Fatal,
+    JobFailed,
+    PayloadMismatch,
+    StreamqError,
+    cached,
+    enqueue_verified,
+)
 from streamq._cache import cache_key, invalidate
 
 
@@ -80,3 +90,69 @@ async def test_failures_are_not_cached(app_factory, queue, run_worker) -> None:
         assert await app.redis.exists(cache_key(queue, "f")) == 0
         assert await cached(app, "f", 10.0, request) == "ok"
     assert len(runs) == 2
+
+
+class Wallet(msgspec.Struct, frozen=True, kw_only=True):
+    wallet: str
+    deep: bool = False
+
+
+async def test_a_planted_job_under_the_derived_id_is_not_used(
+    app_factory, queue, run_worker
+) -> None:
+    """Someone enqueued under the id the application derives for wallet A, with wallet B in
+    the payload: ``cached`` refuses it instead of returning B's balance as A's."""
+    app = app_factory()
+
+    @app.task("balance", queue=queue)
+    async def balance(ctx: Context, req: Wallet) -> dict[str, int]:
+        return {"lamports": 7_579_459_458 if req.wallet == "wallet-b" else 1}
+
+    await app.enqueue("balance", Wallet(wallet="wallet-b"), id="bal:wallet-a:1", queue=queue)
+    request = EnqueueRequest(name="balance", payload={"wallet": "wallet-a"}, id="bal:wallet-a:1")
+    async with run_worker(app):
+        with pytest.raises(PayloadMismatch, match=r"bal:wallet-a:1") as raised:
+            await cached(app, "balance:wallet-a", 30.0, request)
+    assert isinstance(raised.value, StreamqError)
+    assert (raised.value.queue, raised.value.job_id) == (queue, "bal:wallet-a:1")
+    assert await app.redis.exists(cache_key(queue, "balance:wallet-a")) == 0
+
+
+async def test_a_job_of_another_name_under_the_derived_id_is_not_used(app_factory, queue) -> None:
+    app = app_factory()
+
+    @app.task("balance", queue=queue)
+    async def balance(ctx: Context, req: Wallet) -> int:
+        return 1
+
+    @app.task("other", queue=queue)
+    async def other(ctx: Context, req: Wallet) -> int:
+        return 2
+
+    await app.enqueue("other", Wallet(wallet="wallet-a"), id="bal:wallet-a:2", queue=queue)
+    request = EnqueueRequest(name="balance", payload=Wallet(wallet="wallet-a"), id="bal:wallet-a:2")
+    with pytest.raises(PayloadMismatch, match="other"):
+        await enqueue_verified(app, [request])
+
+
+async def test_the_same_payload_is_shared_whatever_its_form(app_factory, queue) -> None:
+    """A dict in another key order, or the Struct itself, is the same payload: dedup holds."""
+    app = app_factory()
+
+    @app.task("balance", queue=queue)
+    async def balance(ctx: Context, req: Wallet) -> int:
+        return 1
+
+    first = EnqueueRequest(name="balance", payload={"wallet": "w", "deep": True}, id="bal:w:3")
+    again = [
+        EnqueueRequest(name="balance", payload={"deep": True, "wallet": "w"}, id="bal:w:3"),
+        EnqueueRequest(name="balance", payload=Wallet(wallet="w", deep=True), id="bal:w:3"),
+    ]
+    [handle] = await enqueue_verified(app, [first])
+    assert not handle.deduplicated
+    shared = await enqueue_verified(app, again)
+    assert [h.deduplicated for h in shared] == [True, True]
+    differs = EnqueueRequest(name="balance", payload=Wallet(wallet="w"), id="bal:w:3")
+    with pytest.raises(PayloadMismatch):
+        await enqueue_verified(app, [differs])
+    assert (await app.stats(queue)).totals["enqueued"] == 1

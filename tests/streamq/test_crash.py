@@ -146,3 +146,92 @@ async def test_poison_job_is_dead_lettered_after_max_deliveries(
     assert dead.reason == "max_deliveries" and "max_deliveries 3" in dead.error
     assert runs == 3
     assert len(results) == 200 and set(results) <= {"p0", "p1"}  # all healthy jobs completed
+
+
+async def test_a_reclaimed_job_runs_before_the_backlog_moves_on(
+    app_factory, redis_url, queue
+) -> None:
+    """Quarantine with a bounded wait: a job taken back from a SIGKILLed worker starts before
+    500 more of a 5,000-job backlog start (counted on the events stream, not timed)."""
+    app = _app(app_factory, queue, lease=1.0)
+    n = 5_000
+    for start in range(0, n, 1000):
+        await app.enqueue_many(
+            [
+                EnqueueRequest(name="work", payload="x", id=f"b-{i}")
+                for i in range(start, start + 1000)
+            ]
+        )
+    env = {"CRASH_WORK": "0.02"}
+    workers = [spawn_worker(redis_url, queue, name=f"w{i}", env=env) for i in range(2)]
+    try:
+        deadline = time.monotonic() + 30
+        while (await app.stats(queue)).totals.get("completed", 0) < 300:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait()
+        deadline = time.monotonic() + 120
+        while (await app.stats(queue)).totals.get("completed", 0) < n:
+            assert time.monotonic() < deadline, await app.stats(queue)
+            await asyncio.sleep(0.2)
+    finally:
+        for w in workers:
+            stop(w)
+    # Walk the events: after each job's "reclaimed", how many other jobs started before it did.
+    waiting: dict[str, int] = {}
+    started_after: dict[str, int] = {}
+    start = "-"
+    while page := await app.redis.xrange(_keys.events(queue), min=start, count=5000):
+        for _, f in page:
+            kind, job = f[b"t"], f[b"j"].decode()
+            if kind == b"reclaimed":
+                waiting[job] = 0
+            elif kind == b"active":
+                if job in waiting:
+                    started_after[job] = waiting.pop(job)
+                for other in waiting:
+                    waiting[other] += 1
+        start = "(" + page[-1][0].decode()
+    print(
+        f"\nreclaimed jobs, other jobs started before each re-ran: {sorted(started_after.values())}"
+    )
+    assert started_after and not waiting
+    assert max(started_after.values()) < 500
+    assert (await app.stats(queue)).totals["completed"] == n
+
+
+async def test_a_handler_blocking_its_loop_keeps_its_lease(app_factory, redis_url, queue) -> None:
+    """An async handler blocks its worker's loop for 5 x its lease while another worker stands
+    ready to reclaim: it runs once, completes once, is never reclaimed; its neighbours on the
+    blocked worker run once too."""
+    app = _app(app_factory, queue, lease=0.5)
+    env = {"CRASH_LEASE": "0.5", "CRASH_BLOCK": "2.5", "CRASH_WORK": "0.05"}
+    ids = ["blocker", *(f"n-{i}" for i in range(5))]
+    await app.enqueue_many(
+        [EnqueueRequest(name="work", payload="block" if i == "blocker" else "x", id=i) for i in ids]
+    )
+    blocked = spawn_worker(redis_url, queue, name="blocked", env=env)
+    other = None
+    try:
+        deadline = time.monotonic() + 20
+        while not await app.redis.hget(_keys.custom(queue, "test-runs"), "blocker"):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        other = spawn_worker(redis_url, queue, name="other", env=env)
+        deadline = time.monotonic() + 30
+        while (await app.stats(queue)).totals.get("completed", 0) < len(ids):
+            assert time.monotonic() < deadline, await app.stats(queue)
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # time for a wrong reclaim or a second run to show
+    finally:
+        stop(blocked)
+        if other:
+            stop(other)
+    runs = await app.redis.hgetall(_keys.custom(queue, "test-runs"))
+    assert {k.decode(): int(v) for k, v in runs.items()} == dict.fromkeys(ids, 1)
+    for i in ids:
+        job = await app.job(queue, i)
+        assert job is not None and (job.state, job.deliveries) == ("completed", 1), job
+    assert set((await _completed_events(app, queue)).items()) == {(i, 1) for i in ids}
+    assert "reclaimed" not in (await app.stats(queue)).totals

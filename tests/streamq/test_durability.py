@@ -7,15 +7,19 @@ import asyncio
 import contextlib
 import shutil
 import signal
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 import streamq
 from streamq import App, Context, EnqueueRequest
+from streamq._codec import decode_spec
 from streamq._embedded import free_port, start_server
 from tests.streamq.procs import spawn_worker, stop
 
@@ -207,3 +211,139 @@ async def test_departed_workers_consumers_are_pruned_from_the_groups(
         assert await reclaimer.prune_consumers() >= 1
         names = {c["name"] for c in await app.redis.xinfo_consumers(key, "workers")}
         assert gone.consumer.encode() not in names and b"holder" in names
+
+
+def _start_own_server(kind: str, directory: Path, port: int) -> subprocess.Popen[bytes]:
+    """A server of our own (never the shared ones: this one gets SIGKILLed), AOF always."""
+    if kind == "valkey9":
+        return start_server(directory, port, appendfsync="always")
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.skip("no redis-server on this machine")
+    directory.mkdir(parents=True, exist_ok=True)
+    args = ["--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory)]
+    args += ["--appendonly", "yes", "--appendfsync", "always", "--save", "", "--logfile", "x.log"]
+    proc = subprocess.Popen(
+        [binary, *args],
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    client = redis.Redis(port=port, socket_connect_timeout=0.2)
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                if client.ping():
+                    return proc
+            except redis.exceptions.BusyLoadingError:
+                pass
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.02)
+    finally:
+        client.close()
+
+
+@pytest.mark.parametrize("kind", ["valkey9", "redis7"])
+async def test_enqueue_with_unknown_outcome_retried_with_its_id_exists_once(uniq, kind) -> None:
+    """Redis SIGKILLed under producers that let enqueue generate ids: an enqueue that raised
+    EnqueueOutcomeUnknown, retried with the id it names, yields exactly one job."""
+    directory = Path(tempfile.mkdtemp(prefix="streamq-unknown-"))
+    port = free_port()
+    server = _start_own_server(kind, directory, port)
+    queue = uniq("q")
+    app = App("producer", redis_url=f"redis://127.0.0.1:{port}/0")
+
+    @app.task("work", queue=queue)
+    async def work(ctx: Context, tag: str) -> None:
+        return None
+
+    acknowledged: dict[str, str] = {}  # tag -> job id
+    unknown = 0
+    stop_producing = asyncio.Event()
+
+    async def produce(p: int) -> None:
+        nonlocal unknown
+        i = 0
+        while not stop_producing.is_set():
+            tag, job_id = f"p{p}-{i}", None
+            while True:
+                try:
+                    h = await app.enqueue("work", tag, id=job_id)
+                    break
+                except streamq.EnqueueOutcomeUnknown as exc:
+                    unknown += 1
+                    job_id = exc.job_id  # it may exist: the same id cannot add it twice
+                except streamq.BrokerUnavailable:
+                    pass  # Redis answered with an error: nothing was written
+                await asyncio.sleep(0.02)
+            assert h.deduplicated is False or job_id is not None
+            acknowledged[tag] = h.id
+            i += 1
+
+    producers = [asyncio.create_task(produce(p)) for p in range(8)]
+    try:
+        for _ in range(5):
+            await asyncio.sleep(0.6)
+            server.send_signal(signal.SIGKILL)
+            server.wait()
+            await asyncio.sleep(0.3)
+            server = _start_own_server(kind, directory, port)
+        await asyncio.sleep(0.5)
+        stop_producing.set()
+        await asyncio.gather(*producers)
+        tags: dict[str, list[str]] = {}
+        async for key in app.redis.scan_iter(match=f"sq:{{{queue}}}:job:*", count=1000):
+            spec = decode_spec(await app.redis.hget(key, "spec"))
+            tag = msgspec.msgpack.decode(spec.payload)
+            tags.setdefault(tag, []).append(key.decode().rsplit(":", 1)[1])
+        print(
+            f"\n[{kind}] {len(acknowledged)} enqueues across 5 Redis kills, "
+            f"{unknown} outcome-unknown retried with their id"
+        )
+        assert unknown > 0, "no enqueue met a kill: the test proved nothing"
+        doubled = {t: ids for t, ids in tags.items() if len(ids) > 1}
+        assert not doubled
+        assert {t: ids[0] for t, ids in tags.items() if t in acknowledged} == acknowledged
+    finally:
+        stop_producing.set()
+        for task in producers:
+            task.cancel()
+        await asyncio.gather(*producers, return_exceptions=True)
+        await app.close()
+        server.terminate()
+        server.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+async def test_a_worker_started_while_redis_is_down_waits_for_it(uniq, caplog) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="streamq-late-"))
+    port = free_port()
+    queue = uniq("q")
+    app = App("late", redis_url=f"redis://127.0.0.1:{port}/0")
+
+    @app.task("t", queue=queue)
+    async def t(ctx: Context, x: int) -> int:
+        return x * 2
+
+    worker = streamq.Worker(app)
+    task = asyncio.create_task(worker.run())
+    server = None
+    try:
+        await asyncio.sleep(1.5)
+        assert not task.done(), task.exception() if task.done() else None
+        server = start_server(directory, port)
+        h = await app.enqueue("t", 21)
+        assert await h.result(timeout=15) == 42
+        waits = [r for r in caplog.records if "waiting for it" in r.getMessage()]
+        assert len(waits) == 1  # one line per change of state, not one per try
+        assert any("Redis is back" in r.getMessage() for r in caplog.records)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+        await app.close()
+        if server is not None:
+            server.terminate()
+            server.wait(10)
+        shutil.rmtree(directory, ignore_errors=True)

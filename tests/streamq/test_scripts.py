@@ -97,3 +97,62 @@ async def test_pause_script_flags_the_queue_and_says_so(app_factory, queue) -> N
     assert await app.redis.exists(_keys.paused(queue)) == 0
     types = [e.type for e in await app.read_events(queue)]
     assert types[-2:] == ["paused", "resumed"]
+
+
+async def test_a_suspect_waits_ahead_of_the_backlog_and_runs_alone(app_factory, queue) -> None:
+    """A job reclaimed from a dead worker is quarantined: a busy worker gets no new job while it
+    waits, and the next worker with nothing in flight gets it alone, before the backlog."""
+    app = await _setup(app_factory, queue)
+    [_job] = await _fetch(app, queue, "A")
+    for i in range(5):
+        await app.enqueue("t", i, id=f"backlog-{i}")
+    await asyncio.sleep(0.01)  # A dies; its 1 ms lease runs out
+    reclaimed = await app.scripts.reclaim(
+        queue, consumer="R", min_idle_ms=0, count=100, cursors=dict.fromkeys(LANES, "0-0")
+    )
+    assert reclaimed.requeued == 1
+    assert (await app.job(queue, "job-1")).state == "queued"  # type: ignore[union-attr]
+
+    async def fetch(consumer: str, idle: bool) -> tuple[list[str], int]:
+        reply = await app.scripts.fetch(
+            queue,
+            consumer=consumer,
+            count=10,
+            promote_limit=100,
+            may_take_suspect=idle,
+            lanes=LANES,
+        )
+        return [j.job_id for j in reply.jobs], reply.suspects_waiting
+
+    assert await fetch("busy", idle=False) == ([], 1)
+    assert await fetch("idle", idle=True) == (["job-1"], 0)
+    assert await fetch("idle", idle=False) == ([f"backlog-{i}" for i in range(5)], 0)
+    rerun = await app.job(queue, "job-1")
+    assert rerun is not None and rerun.state == "active" and rerun.deliveries == 2
+
+
+async def test_a_max_deliveries_dead_letter_says_if_the_worker_lived(app_factory, queue) -> None:
+    app = app_factory()
+
+    @app.task("t", queue=queue, lease=0.001, max_deliveries=1)
+    async def t(ctx: Context, x: int) -> int:
+        return x
+
+    await app.enqueue("t", 1, id="alive-1")
+    await app.enqueue("t", 2, id="gone-1")
+    jobs = await _fetch(app, queue, "A")  # "A" takes both, then "A" stalls with one of them
+    await app.scripts.renew(queue, consumer="A", heartbeat_ms=15000, leases=[])
+    await app.redis.zrem(_keys.workers(queue), "A")
+    await app.redis.zadd(_keys.workers(queue), {"A": 0})  # a heartbeat from long ago: gone
+    await asyncio.sleep(0.01)
+    await app.scripts.reclaim(
+        queue, consumer="R", min_idle_ms=0, count=1, cursors={jobs[1].lane: "0-0"}
+    )
+    # Now "A" beats again (alive, yet it let the other lease run out).
+    await app.scripts.renew(queue, consumer="A", heartbeat_ms=15000, leases=[])
+    await app.scripts.reclaim(
+        queue, consumer="R", min_idle_ms=0, count=100, cursors=dict.fromkeys(LANES, "0-0")
+    )
+    errors = {d.job: d.error for d in await app.dead_letters(queue)}
+    assert "kept dying" in errors[jobs[0].job_id]
+    assert "alive but lost the lease" in errors[jobs[1].job_id]

@@ -82,7 +82,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
         def fetch(self, consumer: str) -> None:
             q = self.queue
             time.sleep(0.002)  # let due delayed jobs become due sometimes
-            _, jobs, _, _ = self.scripts["fetch"](
+            _, jobs, _, _, _ = self.scripts["fetch"](
                 keys=[_keys.events(q), _keys.stats(q), _keys.delayed(q), _keys.paused(q)],
                 args=[
                     *self.head,
@@ -90,6 +90,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
                     2,
                     100,
                     "1" if not self.held[consumer] else "0",
+                    "{}",
                     *LANES,
                 ],
             )
@@ -166,6 +167,8 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
         def every_job_is_in_exactly_one_consistent_state(self) -> None:
             q = self.queue
             delayed = {m.decode() for m in self.r.zrange(_keys.delayed(q), 0, -1)}
+            # Suspects in quarantine: queued, their entry still pending (see fetch-4).
+            suspects = {m.decode() for m in self.r.zrange(_keys.custom(q, "suspects"), 0, -1)}
             in_lane: Counter[str] = Counter()
             pending: set[str] = set()
             for lane in LANES:
@@ -180,7 +183,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
                 state = h[b"state"].decode()
                 assert int(h[b"deliveries"]) <= MAX_DELIVERIES
                 if state == "queued":
-                    assert in_lane[job_id] == 1 and job_id not in pending
+                    assert in_lane[job_id] == 1 and (job_id in pending) == (job_id in suspects)
                     assert job_id not in delayed
                 elif state == "active":
                     assert in_lane[job_id] == 1 and job_id in pending
@@ -190,6 +193,7 @@ def make_machine(url: str) -> type[RuleBasedStateMachine]:
                     assert state in ("completed", "dead", "cancelled"), state
                     assert in_lane[job_id] == 0 and job_id not in delayed
                 assert dead_entries[job_id] == (1 if state == "dead" else 0)
+                assert job_id not in suspects or state == "queued"
 
         @invariant()
         def nothing_completes_twice(self) -> None:
