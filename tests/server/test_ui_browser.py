@@ -520,8 +520,10 @@ def test_explorer_filters_pages_and_acts_on_all_matching(
         until(lambda: text(browser, "#job-state") == "queued", "the retried job")
         act("cancel")
         until(
-            lambda: text(browser, "#job-state") == "cancelled"
-            and browser.find_elements(By.CSS_SELECTOR, '[data-job-action="remove"]'),
+            lambda: (
+                text(browser, "#job-state") == "cancelled"
+                and browser.find_elements(By.CSS_SELECTOR, '[data-job-action="remove"]')
+            ),
             "the cancelled job's page",
         )
         shoot(browser, "job-cancelled")
