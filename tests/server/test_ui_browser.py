@@ -78,7 +78,9 @@ def register(app: App, queue: str) -> None:
             raise streamq.Fatal("RuntimeError: the service is down")
         return "recovered"
 
-    @app.task("strict", queue=queue, max_attempts=1)
+    # Public: the dead-letter editor replays an edited payload through the generic enqueue
+    # route, which takes public tasks only.
+    @app.task("strict", queue=queue, max_attempts=1, public=True)
     async def strict(ctx: Context, req: Strict) -> str:
         if not req.ok:
             raise streamq.Fatal("ValueError: ok must be true for order 1234")
