@@ -84,6 +84,7 @@ def render(
     body = _env.get_template(template).render(
         acts=lambda queue: principal.allows("admin", queue),
         sees=lambda queue: principal.allows("read", queue),
+        visible=lambda queue: principal.allows("meta", queue),
         role=_role(principal),
         auth_enabled=state.auth.enabled,
         csrf=csrf,
@@ -163,8 +164,8 @@ async def overview_page(request: Request, principal: Principal) -> Response:
 @page
 async def queue_page(request: Request, principal: Principal) -> Response:
     state = server_state(request)
+    _visible(principal, request.path_params["queue"])  # 403 first, as the API answers
     queue = await state.require_queue(request.path_params["queue"])
-    _visible(principal, queue)
     from streamq._ratelimit import get_rate_limit  # no public reader yet
 
     stats, rates, limit, schedules, workers = await asyncio.gather(
@@ -206,8 +207,8 @@ _FILTERS = ("state", "name", "lane", "since", "until", "id")  # no tag: not inde
 @page
 async def job_page(request: Request, principal: Principal) -> Response:
     state = server_state(request)
+    _visible(principal, request.path_params["queue"])  # 403 first, as the API answers
     queue = await state.require_queue(request.path_params["queue"])
-    _visible(principal, queue)
     job_id = check_job_id(request.path_params["id"])
     rendered_at = time.time()  # before the read: events after it are news to the page
     job = await state.app.job(queue, job_id)
@@ -221,7 +222,8 @@ async def job_page(request: Request, principal: Principal) -> Response:
         flow = None
     parent_queue = None
     if job.parent:
-        parent_queue = await find_parent(state.app, queue, job.parent, await state.queue_names())
+        shown = [q for q in await state.queue_names() if principal.allows("meta", q)]
+        parent_queue = await find_parent(state.app, queue, job.parent, shown)
     return render(
         request,
         "job.html",

@@ -256,7 +256,13 @@ async def test_a_token_for_some_queues_sees_and_acts_on_those_only(serve: SERVE)
         assert "admin of some queues" in overview.text
         page = await browser.get(f"/ui/queues/{mine}")
         assert 'data-action="pause"' in page.text and 'data-bulk="retry"' in page.text
-        for path in (f"/ui/queues/{other}", f"/ui/queues/{other}/jobs/{theirs.id}"):
+        # Another queue's pages are refused, as is a queue that does not exist (the answer
+        # does not tell which queues exist).
+        for path in (
+            f"/ui/queues/{other}",
+            f"/ui/queues/{other}/jobs/{theirs.id}",
+            "/ui/queues/no-such-queue",
+        ):
             refused = await browser.get(path)
             assert refused.status_code == 403, path
             assert "lacks the &#39;read&#39; scope for queue" in refused.text
