@@ -1,7 +1,8 @@
 """The processors on streamq: every queue and job of the plans, registered on one App.
 
-``streamq worker processors.app:app`` runs the handlers (one worker, one concurrency for all
-queues; ``python -m processors.app`` runs one worker per queue with the plans' concurrency),
+``streamq worker processors.app:app`` runs the handlers with the plans' concurrency per queue
+(balances 50, analysis 10, enrichment 20, ..., declared on the App; ``--concurrency
+queue=N`` overrides one; ``python -m processors.app`` runs one worker per queue instead),
 ``streamq serve --app processors.app:app`` serves the HTTP API (plus ``http_operations``, the
 application's ``/api/v1/...`` endpoints), ``streamq run`` does both and runs
 ``demo_workload``; ``example_job`` is the job its curl line offers.
@@ -61,6 +62,10 @@ def build_app(
     app = app if app is not None else streamq.App(settings.app_name, redis_url=settings.redis_url)
     rt = Runtime(app, settings, store=store, providers=providers)
     register_jobs(app, rt)
+    # The plans' concurrency per queue, applied by every worker of this app (streamq worker,
+    # streamq run, compose, systemd) unless --concurrency queue=N says otherwise.
+    for queue_name, queue_spec in QUEUES.items():
+        app.set_concurrency(rt.queue(queue_name), queue_spec.concurrency)
     for name, spec in recurring_jobs().items() if settings.schedules else ():
         every = settings.schedule_every.get(name)
         if every is not None:  # a faster clock for this deployment (tests, demos)

@@ -5,7 +5,7 @@ but ``streamq/__init__.py``: internal modules take the Broker, or the ``Applicat
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,7 +15,7 @@ from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
-from streamq._task import ReservedIds, TaskDef, TaskRegistry
+from streamq._task import Isolation, ReservedIds, TaskDef, TaskRegistry
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
 if TYPE_CHECKING:
@@ -39,6 +39,9 @@ class App:
 
     Redis is ``redis_url``, else ``$STREAMQ_REDIS_URL``, else an embedded Valkey for the current
     directory (started on first use, shared by every streamq process started there).
+    ``concurrency`` caps how many jobs of a queue one worker runs at once, per queue (e.g.
+    ``{"balances": 50, "analysis": 10}``; see :meth:`set_concurrency`); queues not named share
+    the worker's ``concurrency``.
     Raises ``ConfigurationError`` for a bad URL; Redis failures surface as ``BrokerUnavailable``.
     """
 
@@ -53,6 +56,7 @@ class App:
         events_maxlen: int = 10_000,
         dead_maxlen: int = 100_000,
         embedded_dir: Path | str | None = None,
+        concurrency: Mapping[str, int] | None = None,
     ) -> None:
         self.name = name
         self.broker = Broker(
@@ -71,6 +75,23 @@ class App:
         # Called as ``await hook(broker, delivery, outcome)`` after a worker's final outcome for
         # a delivery is written: "completed", "dead" or "cancelled".
         self.finish_hooks: list[FinishHook] = []
+        # Jobs at once per queue in one worker (what Worker applies unless told otherwise).
+        self.queue_concurrency: dict[str, int] = {}
+        for queue, limit in (concurrency or {}).items():
+            self.set_concurrency(queue, limit)
+
+    def set_concurrency(self, queue: str, limit: int) -> None:
+        """At most ``limit`` jobs of ``queue`` run at once in one worker of this app (``streamq
+        worker --concurrency queue=N`` overrides it). Raises ``ConfigurationError`` for a bad
+        queue name or a limit below 1."""
+        from streamq._keys import validate_queue
+
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigurationError(f"concurrency of {queue!r} must be an integer >= 1")
+        try:
+            self.queue_concurrency[validate_queue(queue)] = limit
+        except Exception as exc:
+            raise ConfigurationError(str(exc)) from None
 
     # -- settings and connection (held by the broker) ---------------------------------------------
 
@@ -185,12 +206,15 @@ class App:
         result_ttl: float | None = None,
         public: bool = False,
         reserved_ids: ReservedIds | None = None,
+        isolation: Isolation = "thread",
     ) -> Callable[[F], F]:
         """Registers the decorated function as the handler of jobs named ``name``.
 
         The handler takes ``(ctx, payload)``; the payload's annotation (a msgspec Struct or any
         msgspec-supported type) is what enqueue validates against. Plain functions run in a
-        thread.
+        thread, which cannot be stopped; ``isolation="process"`` runs the handler (async or
+        plain) in a subprocess of the worker that is killed on timeout, cancel or shutdown: use
+        it for CPU-bound or blocking code.
 
         ``public=True`` lets clients of the server's generic job API enqueue the task (off by
         default: the application's own code and endpoints start it). ``reserved_ids`` is the
@@ -216,6 +240,7 @@ class App:
                 result_ttl=result_ttl,
                 public=public,
                 reserved_ids=reserved_ids,
+                isolation=isolation,
             )
             self.registry.add(task)
             return fn

@@ -38,6 +38,10 @@ class Application(Protocol):
     def finish_hooks(self) -> list[FinishHook]: ...
 
     @property
+    def queue_concurrency(self) -> dict[str, int]:
+        """Jobs at once per queue in one worker, as the application declares them."""
+
+    @property
     def enqueue(self) -> Callable[..., Awaitable[JobHandle]]: ...
 
     @property

@@ -8,6 +8,7 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -29,6 +30,7 @@ from streamq._middleware import HandlerCall, middlewares_of
 if TYPE_CHECKING:
     from streamq._context import Application
     from streamq._delivery import Delivery
+    from streamq._isolation import ProcessPool
     from streamq._settle import Settler
     from streamq._task import TaskDef
 
@@ -40,10 +42,21 @@ def _ms(seconds: float) -> int:
 
 
 class Executor:
-    def __init__(self, app: Application, settler: Settler, limiter: anyio.CapacityLimiter) -> None:
+    def __init__(
+        self,
+        app: Application,
+        settler: Settler,
+        limiter: anyio.CapacityLimiter,
+        on_unknown: Callable[[Delivery], Awaitable[None]] | None = None,
+        processes: ProcessPool | None = None,
+    ) -> None:
         self._app = app
         self._settler = settler
         self._limiter = limiter
+        # A job without a handler here: the worker hands it back (see _roster); else dead.
+        self._on_unknown = on_unknown
+        # Runs isolation="process" handlers in killable subprocesses (see _isolation).
+        self._processes = processes
 
     def _ttl(self, d: Delivery, dead: bool = False) -> int:
         return _ms(self._app.broker.retention.dead_ttl if dead else d.spec.result_ttl)
@@ -61,6 +74,9 @@ class Executor:
         spec = d.spec
         task = self._app.registry.tasks.get(spec.name)
         if task is None:
+            if self._on_unknown is not None:
+                await self._on_unknown(d)
+                return
             self._dead(d, "unknown_job", f"no handler for {spec.name!r} in this worker")
             return
         try:
@@ -77,13 +93,17 @@ class Executor:
         # The worker's own task definition decides; the producer's stored value is the fallback.
         timeout = task.timeout if task.timeout is not None else spec.timeout
         middlewares = middlewares_of(self._app.broker)
+        isolated = task.isolation == "process" and self._processes is not None
         try:
-            async with asyncio.timeout(timeout):
+            # A subprocess applies the timeout itself, from the moment the handler starts.
+            async with asyncio.timeout(None if isolated else timeout):
                 if middlewares is not None and middlewares.process:
                     result = await middlewares.around_handler(
                         HandlerCall(ctx, payload, dict(spec.headers or {})),
                         functools.partial(self._call, task, ctx, payload),
                     )
+                elif isolated and self._processes is not None:
+                    result = await self._processes.run(task.fn, ctx, payload, timeout)
                 elif task.is_async:
                     result = await task.fn(ctx, payload)
                 else:
@@ -152,6 +172,9 @@ class Executor:
 
     async def _call(self, task: TaskDef, ctx: Context, payload: Any) -> Any:
         """The handler call at the centre of the middlewares."""
+        if task.isolation == "process" and self._processes is not None:
+            timeout = task.timeout if task.timeout is not None else ctx.job.timeout
+            return await self._processes.run(task.fn, ctx, payload, timeout)
         if task.is_async:
             return await task.fn(ctx, payload)
         return await anyio.to_thread.run_sync(

@@ -28,9 +28,11 @@ _PROMOTE_LIMIT = 500
 
 
 class Slots:
-    """The worker's free capacity, shared by the fetch loops of all its queues."""
+    """Free capacity: a queue's own limit, or the worker's ``concurrency`` shared by the fetch
+    loops of the queues without one."""
 
     def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
         self.free = capacity
         self._freed = asyncio.Event()
 
@@ -70,7 +72,7 @@ class Fetching(Protocol):
     consumer: str
     batch_size: int
     guard_every: int
-    slots: Slots
+    slots_of: dict[str, Slots]
     no_suspect: asyncio.Event
     task_limits: dict[str, str]
     inflight: dict[str, Delivery]
@@ -92,24 +94,24 @@ async def fetch_loop(worker: Fetching, queue: str) -> None:
     # does not always yield to cancellation, and every wait here is short anyway.
     while not worker.stopping:
         await worker.no_suspect.wait()
-        n = await worker.slots.take(worker.batch_size)
+        n = await worker.slots_of[queue].take(worker.batch_size)
         if worker.stopping:
-            worker.slots.give(n)
+            worker.slots_of[queue].give(n)
             return
         if n == 0:
             continue
         # A rate-limited queue admits fewer starts (or none for now, after a wait).
-        n = await limiter.admit(worker.slots.give, n)
+        n = await limiter.admit(worker.slots_of[queue].give, n)
         if n == 0:
             continue
         fetches += 1
         order = lane_order(fetches, worker.guard_every)
         reply = await _fetch_once(worker, queue, n, order)
         if reply is None:  # stopping
-            worker.slots.give(n)
+            worker.slots_of[queue].give(n)
             return
         jobs = reply.jobs
-        worker.slots.give(n - len(jobs))
+        worker.slots_of[queue].give(n - len(jobs))
         for job in jobs:
             worker.start(
                 Delivery(
@@ -173,7 +175,7 @@ async def _fetch_once(worker: Fetching, queue: str, n: int, order: list[str]) ->
                 token=token,
             )
         except asyncio.CancelledError:
-            worker.slots.give(n)
+            worker.slots_of[queue].give(n)
             raise
         except Exception as exc:
             if worker.stopping:

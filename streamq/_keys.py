@@ -70,6 +70,17 @@ def workers(queue: str) -> str:
     return f"{prefix(queue)}workers"
 
 
+def roster(queue: str, consumer: str) -> str:
+    """The tasks one worker serves on ``queue`` (name -> payload JSON schema); expires with its
+    heartbeat."""
+    return f"{prefix(queue)}roster:{consumer}"
+
+
+def unserved(queue: str) -> str:
+    """Task names of ``queue`` with no live worker serving them, with when that was first seen."""
+    return f"{prefix(queue)}unserved"
+
+
 def finished(queue: str) -> str:
     return f"{prefix(queue)}finished"
 

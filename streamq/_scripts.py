@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from streamq._connection import RedisClient
 
 Outcome = Literal["completed", "retry", "dead", "cancelled", "hand_back"]
-"""What a worker reports for a delivery: ``hand_back`` puts it back on its lane (shutdown)."""
+"""What a worker reports for a delivery: ``hand_back`` puts it back on its lane (shutdown, or a
+worker without its handler)."""
 FinalOutcome = Literal["completed", "dead", "cancelled"]
 """The outcomes that end a job (what a flow parent hears of its children)."""
 FINAL_OUTCOMES: Final[frozenset[str]] = frozenset(("completed", "dead", "cancelled"))
@@ -183,7 +184,9 @@ class FetchReply:
 @dataclass(frozen=True, slots=True)
 class Settlement:
     """One delivery's outcome. ``data`` is the encoded result (completed) or the error (retry,
-    dead); ``ttl_ms`` how long the finished record lives; ``delay_ms`` the retry's delay."""
+    dead); ``ttl_ms`` how long the finished record lives; ``delay_ms`` the retry's delay. A
+    ``hand_back`` with a ``reason`` names the consumer that leaves the job to other workers for
+    ``delay_ms`` (it has no handler for it)."""
 
     outcome: Outcome
     job_id: str
@@ -199,6 +202,8 @@ class Settlement:
     def args(self) -> list[Any]:
         if self.outcome == "retry":
             number, text = self.delay_ms, "1" if self.count_attempt else "0"
+        elif self.outcome == "hand_back":
+            number, text = self.delay_ms, self.reason
         else:
             number, text = self.ttl_ms, self.reason
         return [

@@ -5,13 +5,17 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable
-from typing import Any, get_type_hints
+from typing import Any, Literal, get_type_hints
 
 import msgspec
 
 from streamq import _keys
 from streamq._errors import ConfigurationError, InvalidJob, InvalidPayload, UnknownJob
 from streamq._types import Backoff, lane_of
+
+Isolation = Literal["thread", "process"]
+"""How a plain handler runs: in a thread of the worker (cannot be stopped) or in a killable
+subprocess (see ``streamq._isolation``)."""
 
 _PATH = re.compile(r" - at `([^`]*)`$")
 
@@ -37,6 +41,7 @@ class TaskDef:
         result_ttl: float | None,
         public: bool = False,
         reserved_ids: ReservedIds | None = None,
+        isolation: Isolation = "thread",
     ) -> None:
         if max_attempts < 1 or max_deliveries < 1:
             raise ConfigurationError(f"task {name}: max_attempts and max_deliveries must be >= 1")
@@ -58,6 +63,13 @@ class TaskDef:
         self.public = _checked_public(name, public)
         self.reserved_ids = _checked_reserved_ids(name, reserved_ids)
         self.is_async = inspect.iscoroutinefunction(fn)
+        if isolation not in ("thread", "process"):
+            raise ConfigurationError(f"task {name}: isolation must be 'thread' or 'process'")
+        if isolation == "process" and "<locals>" in getattr(fn, "__qualname__", "<locals>"):
+            raise ConfigurationError(
+                f"task {name}: a process-isolated handler must be a module-level function"
+            )
+        self.isolation: Isolation = isolation
         self.payload_type, self.result_type = _signature_types(name, fn)
         self._decoder = msgspec.msgpack.Decoder(self.payload_type)
 

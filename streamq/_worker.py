@@ -11,7 +11,7 @@ import secrets
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -23,7 +23,9 @@ from streamq._errors import BrokerUnavailable, ConfigurationError
 from streamq._execute import Executor
 from streamq._fetch import Slots, fetch_loop
 from streamq._flows import start_flow_support
+from streamq._isolation import ProcessPool
 from streamq._leases import LeaseKeeper, Reclaimer, every
+from streamq._roster import DEFAULT_UNKNOWN_GRACE, UnknownJobs, publish, tasks_of, withdraw
 from streamq._schedule import start_scheduler
 from streamq._scripts import task_limits
 from streamq._settle import Settler
@@ -41,13 +43,21 @@ T = TypeVar("T")
 class Worker:
     """Runs the handlers of ``app`` for ``queues`` (default: every queue it has tasks for).
 
-    ``concurrency`` jobs run at once in this process; ``batch_size`` caps one fetch.
+    ``concurrency`` jobs run at once in this process across the queues without a limit of their
+    own; ``queue_concurrency`` (default: the app's ``queue_concurrency``, see
+    :meth:`streamq.App.set_concurrency`) gives a queue its own limit, entries here overriding
+    the app's. ``batch_size`` caps one fetch.
     ``starvation_share`` of fetches start at a lower lane. On SIGTERM/SIGINT (or :meth:`stop`)
     it stops fetching, lets in-flight jobs finish for ``grace`` seconds, then hands the rest
     back for immediate redelivery elsewhere. Leases and the heartbeat are renewed from a thread
     of the worker's own, so a handler that blocks the event loop keeps its lease; a loop blocked
     longer than ``blocked_loop_warning`` seconds is logged with the handler that blocked it.
-    Raises ``ConfigurationError`` for bad options."""
+    A job it has no handler for is handed back for another worker; it is dead-lettered
+    ``unknown_job`` only once no live worker of the queue has served that task for
+    ``unknown_grace`` seconds (see ``streamq._roster``). Handlers declared
+    ``isolation="process"`` run in up to ``processes`` subprocesses (default: the number of
+    CPUs, at most the worker's capacity), started with the worker. Raises
+    ``ConfigurationError`` for bad options."""
 
     def __init__(
         self,
@@ -55,6 +65,7 @@ class Worker:
         queues: list[str] | None = None,
         *,
         concurrency: int = 50,
+        queue_concurrency: Mapping[str, int] | None = None,
         batch_size: int | None = None,
         grace: float = 30.0,
         starvation_share: float = 0.1,
@@ -64,18 +75,34 @@ class Worker:
         handle_signals: bool = False,
         scheduler: bool | None = None,
         blocked_loop_warning: float = 1.0,
+        unknown_grace: float = DEFAULT_UNKNOWN_GRACE,
+        processes: int | None = None,
     ) -> None:
-        if concurrency < 1:
+        limits = {**app.queue_concurrency, **(queue_concurrency or {})}
+        if concurrency < 1 or any(n < 1 for n in limits.values()):
             raise ConfigurationError("concurrency must be >= 1")
         if not 0 <= starvation_share <= 0.5:
             raise ConfigurationError("starvation_share must be between 0 and 0.5")
+        if unknown_grace < 0:
+            raise ConfigurationError("unknown_grace must be >= 0")
         self.app = app
         self.broker = app.broker
         self.queues = queues or app.registry.queues()
         if not self.queues:
             raise ConfigurationError("no queues to serve: register tasks or name queues")
         self.concurrency = concurrency
-        self.batch_size = batch_size or min(concurrency, 200)
+        # Per queue served: its own limit, else a share of the common ``concurrency``.
+        self.limits = {q: limits[q] for q in self.queues if q in limits}
+        shared = Slots(concurrency)
+        self.slots_of = {
+            q: Slots(self.limits[q]) if q in self.limits else shared for q in self.queues
+        }
+        # Jobs at once in this process, all queues together.
+        self.capacity = capacity = sum(self.limits.values()) + (
+            concurrency if len(self.limits) < len(self.queues) else 0
+        )
+        # A fetch takes at most the free slots of its queue anyway.
+        self.batch_size = batch_size or min(max(s.capacity for s in self.slots_of.values()), 200)
         self.grace = grace
         self.guard_every = round(1 / starvation_share) if starvation_share > 0 else 0
         self.min_lease = {
@@ -104,9 +131,26 @@ class Worker:
         self.scheduler = scheduler
         self.consumer = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.inflight: dict[str, Delivery] = {}
-        self.slots = Slots(concurrency)
         self.settler = Settler(app.broker, app.finish_hooks)
-        self._executor = Executor(app, self.settler, anyio.CapacityLimiter(concurrency))
+        self.roster = {q: tasks_of(app.registry, q) for q in self.queues}
+        unknown = UnknownJobs(app.broker, self.settler, self.consumer, unknown_grace)
+        isolated = {
+            t.fn.__module__
+            for t in app.registry.tasks.values()
+            if t.isolation == "process" and t.queue in self.queues
+        }
+        self.processes = (
+            ProcessPool(processes or min(capacity, os.cpu_count() or 1), sorted(isolated))
+            if isolated
+            else None
+        )
+        self._executor = Executor(
+            app,
+            self.settler,
+            anyio.CapacityLimiter(capacity),
+            unknown.handle,
+            self.processes,
+        )
         self._stop = asyncio.Event()
         # Cleared while a suspect job runs: no other job is fetched beside it.
         self.no_suspect = asyncio.Event()
@@ -151,7 +195,7 @@ class Worker:
             self.inflight.pop(d.entry_id, None)
             if not self.inflight:
                 self._idle.set()
-            self.slots.give(1)
+            self.slots_of[d.queue].give(1)
             if d.suspect:
                 self.no_suspect.set()
 
@@ -170,6 +214,14 @@ class Worker:
         for reply in replies:
             if isinstance(reply, ResponseError) and "BUSYGROUP" not in str(reply):
                 raise ConfigurationError(f"cannot create consumer group: {reply}")
+        with broker_errors("publishing the worker's tasks"):
+            await self._publish_tasks()
+
+    async def _publish_tasks(self) -> None:
+        """Says which tasks this worker serves, per queue, for as long as its heartbeat."""
+        ttl_ms = int(self.heartbeat_ttl * 1000)
+        for queue in self.queues:
+            await publish(self.broker, queue, self.consumer, self.roster[queue], ttl_ms)
 
     async def _until_redis_answers(self, what: str, action: Callable[[], Awaitable[T]]) -> T | None:
         """Runs ``action`` until Redis lets it through (as the loops do after start-up): a worker
@@ -210,11 +262,14 @@ class Worker:
         if self.stopping:
             return
         log.info(
-            "worker %s serving %s with concurrency %d",
+            "worker %s serving %s with concurrency %d%s",
             self.consumer,
             ", ".join(self.queues),
             self.concurrency,
+            "".join(f", {q} {n}" for q, n in self.limits.items()),
         )
+        if self.processes is not None:
+            self.processes.warm()
         # Leases and the heartbeat are renewed from a thread, so a blocked loop keeps them.
         keeper = LeaseKeeper(
             self.broker,
@@ -229,6 +284,7 @@ class Worker:
         background = [
             asyncio.create_task(self.settler.run(), name="settle"),
             asyncio.create_task(keeper.tick(), name="loop-tick"),
+            asyncio.create_task(every(self.heartbeat_ttl / 3, self._publish_tasks, "roster")),
         ]
         for queue in self.queues:
             reclaimer = Reclaimer(self.broker, self.consumer, queue, self.min_lease[queue])
@@ -251,7 +307,8 @@ class Worker:
             await self._stop.wait()
         finally:
             self._stop.set()
-            self.slots.wake()
+            for slots in self.slots_of.values():
+                slots.wake()
             self.no_suspect.set()
             _, late = await asyncio.wait(fetchers, timeout=5)
             for task in late:
@@ -261,6 +318,8 @@ class Worker:
                 task.cancel()
             await asyncio.wait(background, timeout=5)
             await keeper.stop()
+            if self.processes is not None:
+                await self.processes.close()
             await self._leave()
             log.info("worker %s stopped", self.consumer)
 
@@ -292,6 +351,8 @@ class Worker:
             for queue in self.queues:
                 pipe.zrem(_keys.workers(queue), self.consumer)
             await pipe.execute()
+            for queue in self.queues:
+                await withdraw(self.broker, queue, self.consumer)
 
 
 async def run_worker(app: Application, **options: Any) -> None:

@@ -3,7 +3,8 @@
 Checked like the HTTP API checks it, before anything is sent: with ``--app`` the name must be a
 task of that queue (else exit 2 naming the known ones) and the payload must fit the task's type
 (else exit 2 naming the field path); the delay and priority have the API's bounds. Without
-``--app`` the tasks the live workers serve are the reference (see :func:`live_tasks`).
+``--app`` the tasks the live workers of the queue serve are the reference (see
+:func:`live_tasks`): with workers running, an unknown name is refused (exit 2) naming theirs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from streamq._app import App
+from streamq._roster import live_tasks as roster_tasks
 from streamq._types import LANES, lane_of
 from streamq.cli._app_spec import load_app
 from streamq.cli._output import UsageError
@@ -63,13 +65,13 @@ def command(args: argparse.Namespace) -> int:
 
 async def live_tasks(app: App, queue: str) -> dict[str, dict[str, Any]] | None:
     """The tasks (name -> payload JSON schema) the live workers of ``queue`` serve, or None
-    while workers do not publish them.
-
-    The seam for workers that register their task names with their heartbeat: once they do,
-    return them here and ``enqueue`` without ``--app`` refuses unknown names (exit 2, naming
-    the known ones) exactly as with ``--app``."""
-    del app, queue
-    return None
+    when no live worker publishes them (none running, or workers of an older streamq): then
+    any name is accepted, as before. Workers publish them with their heartbeat (see
+    ``streamq._roster``)."""
+    known = await roster_tasks(app.broker, queue)
+    if known is None:
+        return None
+    return {name: json.loads(schema) for name, schema in known.items()}
 
 
 async def _register_untyped(app: App, queue: str, name: str) -> None:

@@ -121,8 +121,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(sub, "worker", "run the handlers of an app", _worker.command)
     p.add_argument("app", help="module[:attribute] of the App, e.g. myproject.tasks:app")
     p.add_argument("--queues", help="comma-separated queues (default: all of the app's)")
-    p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument(
+        "--concurrency",
+        type=_checked(_worker.parse_concurrency),
+        default=_worker.Concurrency(),
+        metavar="N|QUEUE=N,...",
+        help="jobs at once: N for the queues without a limit (50), QUEUE=N for one queue "
+        "(over the app's limits)",
+    )
     p.add_argument("--grace", type=float, default=30.0, help="seconds to finish jobs on SIGTERM")
+    p.add_argument(
+        "--unknown-grace",
+        type=float,
+        default=60.0,
+        help="seconds a task may have no live worker before its jobs are dead-lettered",
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help='subprocesses for isolation="process" handlers (default: the CPU count)',
+    )
     p.add_argument(
         "--metrics-port",
         type=int,
@@ -166,7 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
         "else streamq.demo:app)",
     )
     p.add_argument("--workers", type=int, default=1, help="worker processes")
-    p.add_argument("--concurrency", type=int, default=50, help="jobs at once per worker")
+    p.add_argument(
+        "--concurrency",
+        type=_checked(_worker.parse_concurrency),
+        default=_worker.Concurrency(),
+        metavar="N|QUEUE=N,...",
+        help="jobs at once per worker: N, and QUEUE=N per queue (over the app's limits)",
+    )
     p.add_argument("--host", default=os.environ.get("STREAMQ_HOST", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(os.environ.get("STREAMQ_PORT", "8000")))
     p.add_argument("--no-demo", action="store_true", help="no demo workload")

@@ -12,6 +12,8 @@
 -- poison job cannot take the jobs beside it down with it again and again. Suspects wait in a
 -- set of their own (their entries pending), ahead of the backlog: while one waits, a busy
 -- worker gets no new job, so some worker soon has nothing in flight and runs it next.
+-- A job this consumer handed back for lack of a handler ('avoid', until 'avoid_until') is left
+-- for other workers meanwhile.
 local consumer = ARGV[4]
 local remaining = tonumber(ARGV[5])
 local may_take_suspect = ARGV[7] == '1'
@@ -85,7 +87,7 @@ for li = LANE_ARG, #ARGV do
       local id = f[2]
       local jkey = job_key(id)
       local h = redis.call('HMGET', jkey, 'state', 'attempt', 'name', 'entry', 'fence',
-        'deliveries', 'lost')
+        'deliveries', 'lost', 'avoid', 'avoid_until')
       local lost = tonumber(h[7] or '0')
       if h[1] ~= 'queued' or h[4] ~= eid then
         -- Cancelled, expired or superseded while waiting: the entry is stale.
@@ -94,6 +96,10 @@ for li = LANE_ARG, #ARGV do
         -- A suspect on its lane (handed back at a shutdown, say): into quarantine, pending.
         redis.call('ZADD', SUSPECTS_KEY, NOW, id)
         suspects = suspects + 1
+      elseif h[8] == consumer and tonumber(h[9]) > NOW then
+        -- Handed back by this worker (no handler here): to the back of its lane, for others.
+        drop_entry(lane, eid)
+        redis.call('HSET', jkey, 'entry', push_lane(id, lane, f[4]))
       else
         jobs[#jobs + 1] = deliver(eid, lane, id, f[4], h)
         remaining = remaining - 1

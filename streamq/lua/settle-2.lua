@@ -10,7 +10,8 @@
 --   r = retry (data = error, number = delay ms, text = '1' counts an attempt, '0' does not)
 --   d = dead (data = error, number = ttl ms, text = reason)
 --   x = cancelled (number = ttl ms)
---   h = hand back to the lane for another worker (shutdown), not counted as a delivery
+--   h = hand back to the lane for another worker (shutdown), not counted as a delivery;
+--       text = a consumer without the handler, which leaves the job alone for number ms
 -- Returns per job 1 (applied) or 0 (fenced out).
 local dead_maxlen = ARGV[4]
 local keep_last = tonumber(ARGV[5])
@@ -61,7 +62,12 @@ for i = 6, #ARGV, 8 do
       redis.call('HINCRBY', jkey, 'deliveries', -1)
       redis.call('HSET', jkey, 'state', 'queued', 'entry', push_lane(id, lane, h.spec))
       redis.call('HDEL', jkey, 'consumer')
-      emit('queued', id, h.name, h.attempt, {'r', 'handed back'})
+      local why = 'handed back'
+      if text ~= '' then
+        redis.call('HSET', jkey, 'avoid', text, 'avoid_until', NOW + num)
+        why = 'handed back: no handler in that worker'
+      end
+      emit('queued', id, h.name, h.attempt, {'r', why})
     end
   end
 end

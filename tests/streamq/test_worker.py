@@ -343,6 +343,7 @@ async def test_starvation_guard_keeps_low_lane_moving(app_factory, queue, run_wo
 async def test_worker_survives_unknown_job_by_dead_lettering(
     app_factory, queue, run_worker
 ) -> None:
+    # Dead only once no live worker has served the task for the grace (see test_roster).
     producer = app_factory()
 
     @producer.task("new-job", queue=queue)
@@ -355,7 +356,7 @@ async def test_worker_survives_unknown_job_by_dead_lettering(
     async def old_job(ctx: Context, x: int) -> int:
         return x
 
-    async with run_worker(consumer):
+    async with run_worker(consumer, unknown_grace=0.5):
         h = await producer.enqueue("new-job", 1)
         with pytest.raises(JobFailed, match="no handler"):
             await h.result(timeout=5)
