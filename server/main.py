@@ -79,18 +79,20 @@ class StreamqServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def _log_config() -> dict[str, Any]:
+def _log_config(log_level: str | None) -> dict[str, Any]:
     """uvicorn's logging set-up, plus the server's own loggers (the access log that names
-    the caller, the audit trail, warnings) on the same console handler."""
+    the caller, the audit trail, warnings) on the same console handler, at the same level
+    (``streamq run`` asks for warnings only: request lines would drown its status lines)."""
     config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
-    config["loggers"]["server"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    level = (log_level or "info").upper()
+    config["loggers"]["server"] = {"handlers": ["default"], "level": level, "propagate": False}
     return config
 
 
 def _config(
     asgi: Starlette, host: str, port: int, log_level: str | None, *, own_logging: bool = True
 ) -> uvicorn.Config:
-    options: dict[str, Any] = {"log_config": _log_config() if own_logging else None}
+    options: dict[str, Any] = {"log_config": _log_config(log_level) if own_logging else None}
     state = getattr(asgi.state, "streamq", None)
     settings = state.settings if isinstance(state, ServerState) else ServerSettings()
     return uvicorn.Config(

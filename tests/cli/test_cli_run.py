@@ -413,7 +413,7 @@ def test_the_banner_is_shown_again_on_enter_at_a_terminal(tmp_path: Path) -> Non
             assert seen[-1] != "", seen
         assert any("press Enter" in line for line in seen), seen
         os.write(master, b"\n")
-        again = [proc.stdout.readline() for _ in range(4)]
+        again = [proc.stdout.readline() for _ in range(5)]  # blank, title, Dashboard, Redis
         assert any(line.strip().startswith("Redis") for line in again), again
     finally:
         proc.send_signal(signal.SIGTERM)
