@@ -44,6 +44,8 @@ class SeriesList(msgspec.Struct, frozen=True, kw_only=True):
     responses={200: SeriesList},
     params=(Param("queue", "query", {"type": "string"}, "Only this queue."),),
     errors=(404, 503),
+    meta_ok=True,
+    queue_filtered=True,
     tags=("queues",),
 )
 async def job_series(request: Request, call: Call) -> Response:
@@ -52,6 +54,7 @@ async def job_series(request: Request, call: Call) -> Response:
     since it started."""
     queue = request.query_params.get("queue")
     names = [await call.state.require_queue(queue)] if queue else await call.state.queue_names()
+    names = [n for n in names if call.allows("meta", n)]  # a scoped token sees its queues
     tracker = call.state.rates
     out: dict[str, QueueSeries] = {}
     if isinstance(tracker, SeriesTracker):

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Mount, Route, Router
 from starlette.staticfiles import StaticFiles
 
 from server.context import ServerState, server_state
+from server.errors import ApiError
 from server.sse import EventStreamResponse
 from server.ui.api import ApiBridge
 from server.ui.live import Overview, SeriesTracker, live_stream
@@ -41,11 +42,14 @@ async def _root(request: Request) -> Response:
 async def _live(request: Request) -> Response:
     """The overview's live stream; it counts against the caller's event-stream limit."""
     principal = principal_for(request)  # ApiError 401/403 before the stream starts
+    if not principal.allows_some("meta"):
+        raise ApiError(403, "insufficient_scope", "this token may read no queue")
     state = server_state(request)
     overview = request.app.state.ui_overview
     state.slots.acquire(principal.key)
     return EventStreamResponse(
-        live_stream(state, overview), on_close=lambda: state.slots.release(principal.key)
+        live_stream(state, overview, visible=lambda queue: principal.allows("meta", queue)),
+        on_close=lambda: state.slots.release(principal.key),
     )
 
 

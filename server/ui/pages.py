@@ -25,9 +25,9 @@ from server.auth import Principal
 from server.context import check_job_id, server_state
 from server.errors import ApiError
 from server.routes_schedules import read_schedules
-from server.routes_workers import read_workers
+from server.routes_workers import WorkerView, read_workers
 from server.ui.flows import find_parent, flow_tree
-from server.ui.live import Overview, queue_summary
+from server.ui.live import Overview, queue_summary, read_stats
 from server.ui.session import (
     check_csrf,
     cleared_session_cookie,
@@ -80,8 +80,12 @@ def render(
 ) -> Response:
     state = server_state(request)
     csrf = csrf_token(request)
+    context.setdefault("can_act", principal.allows_some("admin"))
     body = _env.get_template(template).render(
-        can_act=principal.allows("admin"),
+        acts=lambda queue: principal.allows("admin", queue),
+        sees=lambda queue: principal.allows("read", queue),
+        visible=lambda queue: principal.allows("meta", queue),
+        role=_role(principal),
         auth_enabled=state.auth.enabled,
         csrf=csrf,
         now=time.time(),
@@ -92,6 +96,13 @@ def render(
     if request.cookies.get("streamq_csrf") != csrf:
         set_csrf_cookie(response.headers, csrf, is_https(request))
     return response
+
+
+def _role(principal: Principal) -> str:
+    """What the header says the signed-in token may do."""
+    if principal.allows_some("admin"):
+        return "admin" if principal.allows("admin") else "admin of some queues"
+    return "read only" if principal.allows_some("read") else "counts only"
 
 
 Page = Callable[[Request, Principal], Awaitable[Response]]
@@ -108,8 +119,10 @@ def page(handler: Page) -> Callable[[Request], Awaitable[Response]]:
                 target = request.url.path
                 return RedirectResponse(f"/ui/login?next={target}", 303)
             return _error_page(request, exc)
-        if not principal.allows("read"):
-            return _error_page(request, ApiError(403, "insufficient_scope", "needs read"))
+        if not principal.allows_some("meta"):
+            return _error_page(
+                request, ApiError(403, "insufficient_scope", "this token may read no queue")
+            )
         try:
             return await handler(request, principal)
         except ApiError as exc:
@@ -126,6 +139,14 @@ def _error_page(request: Request, exc: ApiError, principal: Principal | None = N
     )
 
 
+def _visible(principal: Principal, queue: str) -> None:
+    """ApiError 403 unless the token may see ``queue`` (``meta`` at least)."""
+    if not principal.allows("meta", queue):
+        raise ApiError(
+            403, "insufficient_scope", f"this token lacks the 'read' scope for queue {queue!r}"
+        )
+
+
 def _overview_of(request: Request) -> Overview:
     overview = getattr(request.app.state, "ui_overview", None)
     assert isinstance(overview, Overview), "the dashboard was not installed by server.ui.install"
@@ -134,35 +155,39 @@ def _overview_of(request: Request) -> Overview:
 
 @page
 async def overview_page(request: Request, principal: Principal) -> Response:
-    queues = await _overview_of(request).snapshot()
+    queues = [
+        q for q in await _overview_of(request).snapshot() if principal.allows("meta", q["name"])
+    ]
     return render(request, "overview.html", principal, queues=queues)
 
 
 @page
 async def queue_page(request: Request, principal: Principal) -> Response:
     state = server_state(request)
+    _visible(principal, request.path_params["queue"])  # 403 first, as the API answers
     queue = await state.require_queue(request.path_params["queue"])
     from streamq._ratelimit import get_rate_limit  # no public reader yet
 
-    stats, limit, schedules, workers = await asyncio.gather(
-        state.metrics.stats(queue),
+    stats, rates, limit, schedules, workers = await asyncio.gather(
+        read_stats(state, queue),
+        _overview_of(request).rates_of(queue),
         get_rate_limit(state.app.broker, queue),
         read_schedules(state.app, queue),
         read_workers(state),
     )
-    state.rates.record(queue, stats.totals)
     return render(
         request,
         "queue.html",
         principal,
-        q=queue_summary(state, stats),
+        q=queue_summary(stats, rates),
         rate_limit=limit,
         schedules=schedules,
-        workers=[w for w in workers if queue in w.queues],
+        workers=[w for w in _visible_workers(principal, workers) if queue in w.queues],
         names=sorted(t.name for t in state.app.tasks.values() if t.queue == queue),
         states=list(_STATES),
         lanes=list(streamq.LANES),
         filters={k: request.query_params.get(k, "") for k in _FILTERS},
+        can_act=principal.allows("admin", queue),
     )
 
 
@@ -176,14 +201,16 @@ _STATES = (
     "dead",
     "cancelled",
 )
-_FILTERS = ("state", "name", "lane", "tag", "since", "until", "id")
+_FILTERS = ("state", "name", "lane", "since", "until", "id")  # no tag: not indexed yet
 
 
 @page
 async def job_page(request: Request, principal: Principal) -> Response:
     state = server_state(request)
+    _visible(principal, request.path_params["queue"])  # 403 first, as the API answers
     queue = await state.require_queue(request.path_params["queue"])
     job_id = check_job_id(request.path_params["id"])
+    rendered_at = time.time()  # before the read: events after it are news to the page
     job = await state.app.job(queue, job_id)
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
@@ -195,7 +222,8 @@ async def job_page(request: Request, principal: Principal) -> Response:
         flow = None
     parent_queue = None
     if job.parent:
-        parent_queue = await find_parent(state.app, queue, job.parent, await state.queue_names())
+        shown = [q for q in await state.queue_names() if principal.allows("meta", q)]
+        parent_queue = await find_parent(state.app, queue, job.parent, shown)
     return render(
         request,
         "job.html",
@@ -206,6 +234,9 @@ async def job_page(request: Request, principal: Principal) -> Response:
         left_out=left_out,
         parent_queue=parent_queue,
         task_names=[t.name for t in state.app.tasks.values() if t.queue == queue],
+        can_act=principal.allows("admin", queue),
+        sees_payload=principal.allows("read", queue),
+        rendered_at=rendered_at,
     )
 
 
@@ -226,12 +257,14 @@ def error_signature(reason: str, error: str | None) -> str:
 @page
 async def dead_letters_page(request: Request, principal: Principal) -> Response:
     state = server_state(request)
-    queues = await state.queue_names()
+    queues = [q for q in await state.queue_names() if principal.allows("meta", q)]
     lists = await asyncio.gather(*(state.app.dead_letters(q, count=_DEAD_PAGE) for q in queues))
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for queue, letters in zip(queues, lists, strict=True):
         for d in letters:
-            key = (queue, error_signature(d.reason, d.error))
+            # A meta token sees no errors: its groups are by reason alone.
+            error = d.error if principal.allows("read", queue) else None
+            key = (queue, error_signature(d.reason, error))
             group = groups.setdefault(
                 key, {"queue": queue, "signature": key[1], "letters": [], "names": set()}
             )
@@ -246,19 +279,42 @@ async def dead_letters_page(request: Request, principal: Principal) -> Response:
         groups=ordered,
         totals=totals,
         page_size=_DEAD_PAGE,
+        can_act=any(principal.allows("admin", q) for q in queues),
     )
 
 
 @page
 async def schedules_page(request: Request, principal: Principal) -> Response:
-    schedules = await read_schedules(server_state(request).app)
-    return render(request, "schedules.html", principal, schedules=schedules)
+    schedules = [
+        s
+        for s in await read_schedules(server_state(request).app)
+        if principal.allows("meta", s.queue)
+    ]
+    return render(
+        request,
+        "schedules.html",
+        principal,
+        schedules=schedules,
+        can_act=any(principal.allows("admin", s.queue) for s in schedules),
+    )
 
 
 @page
 async def workers_page(request: Request, principal: Principal) -> Response:
-    workers = await read_workers(server_state(request))
+    workers = _visible_workers(principal, await read_workers(server_state(request)))
     return render(request, "workers.html", principal, workers=workers)
+
+
+def _visible_workers(principal: Principal, workers: list[WorkerView]) -> list[WorkerView]:
+    """The workers serving a queue the token may see, showing only those queues and their
+    current jobs (a worker of hidden queues alone is not listed)."""
+    shown = []
+    for w in workers:
+        queues = [q for q in w.queues if principal.allows("meta", q)]
+        if queues:
+            jobs = [j for j in w.current_jobs if principal.allows("meta", j.queue)]
+            shown.append(msgspec.structs.replace(w, queues=queues, current_jobs=jobs))
+    return shown
 
 
 async def login_page(request: Request) -> Response:

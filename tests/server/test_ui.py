@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import httpx
+import msgspec
+import pytest
 from server_support import Served, secret, token_spec
 
 import streamq
@@ -152,12 +155,15 @@ async def test_docs_is_swagger_ui_from_the_package_and_descriptions_stand_alone(
 
 
 async def test_open_overviews_share_one_feed_per_queue_and_one_snapshot(
-    app_factory: Callable[..., streamq.App], uniq: Callable[[str], str]
+    app_factory: Callable[..., streamq.App],
+    uniq: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Ten open overview pages: one event feed per queue, and queue stats read from Redis at
     most once per second between them, however many pages watch."""
     from server import create_app
     from server.context import ServerState
+    from server.ui import live
     from server.ui.live import Overview, live_stream
 
     app = app_factory()
@@ -168,13 +174,13 @@ async def test_open_overviews_share_one_feed_per_queue_and_one_snapshot(
     state, overview = starlette.state.streamq, starlette.state.ui_overview
     assert isinstance(state, ServerState) and isinstance(overview, Overview)
     reads: list[str] = []
-    stats = state.metrics.stats
+    read = live.read_stats
 
-    async def counted(queue: str) -> streamq.QueueStats:
+    async def counted(state: ServerState, queue: str) -> Any:
         reads.append(queue)
-        return await stats(queue)
+        return await read(state, queue)
 
-    state.metrics.stats = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(live, "read_stats", counted)
     pages = [live_stream(state, overview, idle_seconds=0.2, tick=0.05) for _ in range(10)]
     try:
         first = [await anext(page) for page in pages]
@@ -198,3 +204,162 @@ async def test_open_overviews_share_one_feed_per_queue_and_one_snapshot(
             await page.aclose()  # type: ignore[attr-defined]
         assert not any(q in state.hub.feeds for q in queues)
         await state.hub.close()
+
+
+SCOPED = token_spec(
+    # srv-???????? is the served queue alone (not srv-other-...); srv-other-* the other one.
+    "mine:admin:srv-????????,peek:meta:srv-????????,mixed:read:srv-????????+admin:srv-other-*"
+)
+
+
+async def _run_until(
+    app: streamq.App, queues: list[str], done: Callable[[], Awaitable[bool]]
+) -> None:
+    worker = streamq.Worker(app, queues, concurrency=2, handle_signals=False)
+    task = asyncio.create_task(worker.run())
+    try:
+        for _ in range(200):
+            if await done():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the worker did not get there")
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def _first_overview(client: httpx.AsyncClient) -> list[str]:
+    """The queue names of the first snapshot the overview's live stream sends."""
+    async with client.stream("GET", "/ui/live") as response:
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                body = msgspec.json.decode(line[5:])
+                return [q["name"] for q in body["queues"]]
+    raise AssertionError("the stream ended without a snapshot")
+
+
+async def test_a_token_for_some_queues_sees_and_acts_on_those_only(serve: SERVE) -> None:
+    async with serve(_settings(SCOPED)) as served, _browser(served) as browser:
+        mine, other, app = served.queue, served.other_queue, served.app
+        await app.register_queue(other)
+        app.schedule("greet", {"who": "cron"}, every=3600, queue=mine, id="mine-hourly")
+        app.schedule("anything", {}, every=3600, queue=other, id="other-hourly")
+        job = await app.enqueue("greet", {"who": "p4yl0ad-marker"}, queue=mine)
+        theirs = await app.enqueue("anything", {"k": "v"}, queue=other)
+        await _login(browser, secret("mine"))
+
+        overview = await browser.get("/ui/")
+        assert overview.status_code == 200
+        assert mine in overview.text and other not in overview.text
+        assert await _first_overview(browser) == [mine]
+        assert "admin of some queues" in overview.text
+        page = await browser.get(f"/ui/queues/{mine}")
+        assert 'data-action="pause"' in page.text and 'data-bulk="retry"' in page.text
+        # Another queue's pages are refused, as is a queue that does not exist (the answer
+        # does not tell which queues exist).
+        for path in (
+            f"/ui/queues/{other}",
+            f"/ui/queues/{other}/jobs/{theirs.id}",
+            "/ui/queues/no-such-queue",
+        ):
+            refused = await browser.get(path)
+            assert refused.status_code == 403, path
+            assert "lacks the &#39;read&#39; scope for queue" in refused.text
+        schedules = await browser.get("/ui/schedules")
+        assert "mine-hourly" in schedules.text and "other-hourly" not in schedules.text
+        assert 'data-run="mine-hourly"' in schedules.text
+        job_page = await browser.get(f"/ui/queues/{mine}/jobs/{job.id}")
+        assert "p4yl0ad-marker" in job_page.text and 'data-job-action="cancel"' in job_page.text
+
+        # Workers: one per queue; this token sees the one serving its queue only.
+        worker_mine = streamq.Worker(app, [mine], concurrency=1, handle_signals=False)
+        worker_other = streamq.Worker(app, [other], concurrency=1, handle_signals=False)
+        tasks = [asyncio.create_task(w.run()) for w in (worker_mine, worker_other)]
+        try:
+            for _ in range(200):
+                text = (await browser.get("/ui/workers")).text
+                if mine in text:
+                    break
+                await asyncio.sleep(0.05)
+            assert mine in text and other not in text
+            for _ in range(200):
+                if await app.handle(other, theirs.id).state() == "completed":
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            for w in (worker_mine, worker_other):
+                w.stop()
+            await asyncio.wait_for(asyncio.gather(*tasks), 30)
+
+
+async def test_a_meta_token_sees_counts_and_states_never_payloads_or_errors(
+    serve: SERVE,
+) -> None:
+    async with serve(_settings(SCOPED)) as served, _browser(served) as browser:
+        mine, app = served.queue, served.app
+        failed = await app.enqueue("steps", {"steps": 1, "fail": True}, queue=mine)
+
+        async def dead() -> bool:
+            return await app.handle(mine, failed.id).state() == "dead"
+
+        await _run_until(app, [mine], dead)
+        waiting = await app.enqueue("greet", {"who": "p4yl0ad-marker"}, queue=mine)
+        await _login(browser, secret("peek"))
+        overview = await browser.get("/ui/")
+        assert overview.status_code == 200 and mine in overview.text
+        assert "counts only" in overview.text
+        queue_page = await browser.get(f"/ui/queues/{mine}")
+        assert queue_page.status_code == 200
+        assert "data-action=" not in queue_page.text and "data-bulk=" not in queue_page.text
+        for job in (waiting, failed):
+            page = await browser.get(f"/ui/queues/{mine}/jobs/{job.id}")
+            assert page.status_code == 200
+            assert "p4yl0ad-marker" not in page.text and "asked to fail" not in page.text
+            assert "Hidden: this token may see the job's state" in page.text
+            assert "data-job-action" not in page.text
+        assert 'id="job-state" class="state state-dead">dead<' in page.text
+        letters = await browser.get("/ui/dead-letters")
+        assert letters.status_code == 200 and failed.id in letters.text
+        assert "asked to fail" not in letters.text and "data-replay" not in letters.text
+        # Signed in with read on the queue, the same pages show what was withheld.
+        await _login(browser, secret("mixed"))
+        page = await browser.get(f"/ui/queues/{mine}/jobs/{failed.id}")
+        assert "asked to fail" in page.text and "data-job-action" not in page.text
+        assert "asked to fail" in (await browser.get("/ui/dead-letters")).text
+        waiting_page = await browser.get(f"/ui/queues/{mine}/jobs/{waiting.id}")
+        assert "p4yl0ad-marker" in waiting_page.text
+        other_page = await browser.get(f"/ui/queues/{served.other_queue}")
+        assert other_page.status_code == 200 and 'data-action="pause"' in other_page.text
+        assert 'data-action="pause"' not in (await browser.get(f"/ui/queues/{mine}")).text
+
+
+async def test_overview_rates_are_the_read_models(served: Served) -> None:
+    """Done/s and the failure rate on the overview and the queue page are the figures of
+    GET /v1/queues (the read model's events over the last minute), not a sampler's."""
+    app, queue = served.app, served.queue
+    handles = [await app.enqueue("greet", {"who": f"n{i}"}, queue=queue) for i in range(9)]
+    failed = await app.enqueue("steps", {"steps": 1, "fail": True}, queue=queue)
+
+    async def all_finished() -> bool:
+        states = [await h.state() for h in [*handles, failed]]
+        return all(s in ("completed", "dead") for s in states)
+
+    await _run_until(app, [queue], all_finished)
+    listed = (await served.client.get("/v1/queues")).json()["queues"]
+    rates = next(q for q in listed if q["name"] == queue)["rates"]
+    assert rates["completed"] == 0.15 and rates["dead"] > 0  # 9 and 1 in the last minute
+    page = await served.client.get("/ui/")
+    row = page.text.split(f'<tr data-queue="{queue}">', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="n" data-k="completed_per_s">0.15</td>' in row
+    # 1 of 10 failed; the rates are rounded to 3 decimals, so the share is computed as a
+    # script reading GET /v1/queues would (and lands near 10 %).
+    failing = (rates["retrying"] + rates["dead"]) / (
+        rates["completed"] + rates["retrying"] + rates["dead"]
+    )
+    shown = f"{round(failing * 100, 1)} %"
+    assert 9.5 < failing * 100 < 10.5
+    assert f'<td class="n" data-k="failure_rate">{shown}</td>' in row
+    assert "dead letters growing" in row
+    queue_page = await served.client.get(f"/ui/queues/{queue}")
+    assert f"Throughput 0.15 done/s · failing {shown}" in queue_page.text

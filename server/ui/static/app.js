@@ -9,15 +9,15 @@ window.sq = (function () {
     var el = document.getElementById("flash");
     if (!el) return;
     el.textContent = text;
-    el.className = bad ? "flash bad" : "flash";
+    el.className = !text ? "" : bad ? "flash bad" : "flash";  // nothing to say: no empty box
   }
   // Resolves to {status, body}; a 404/405 of a route this server lacks says so.
   async function api(method, path, body) {
     var opts = { method: method, headers: { "X-CSRF-Token": csrf() }, credentials: "same-origin" };
-    if (body !== undefined) {
-      opts.headers["Content-Type"] = "application/json";
-      opts.body = JSON.stringify(body);
-    }
+    // Every write says it is JSON, with a body or without: a server without tokens refuses
+    // writes that do not (a form of another site cannot send that header).
+    if (method !== "GET" && method !== "HEAD") opts.headers["Content-Type"] = "application/json";
+    if (body !== undefined) opts.body = JSON.stringify(body);
     var resp = await fetch("/ui/api" + path, opts);
     var data = null;
     try { data = await resp.json(); } catch (e) { data = null; }

@@ -53,6 +53,8 @@
       catch (e) { err.textContent = "Not valid JSON: " + e.message; return; }
       var newId = target.job.slice(0, 160) + ".replay-" + Date.now();
       var res = await sq.api("POST", "/queues/" + sq.q(target.queue) + "/jobs", { name: target.name, payload: payload, id: newId });
+      var code = res.body && res.body.error ? res.body.error.code : "";
+      if (code === "job_not_public") { err.textContent = "This job is started by the application only (its task is not public), so it cannot be enqueued with a new payload from here; Replay sends it again unchanged."; return; }
       if (!res.ok) { err.textContent = sq.describe(res) + (res.body && res.body.error && res.body.error.path ? " at " + res.body.error.path : ""); return; }
       await sq.api("DELETE", "/queues/" + sq.q(target.queue) + "/dead-letters/" + target.edit);
       editor.close();

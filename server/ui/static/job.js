@@ -10,6 +10,7 @@
     var base = "/queues/" + sq.q(queue) + "/jobs/" + sq.q(id);
     var timeline = document.getElementById("timeline"), started = false;
     var bar = document.getElementById("progress");
+    var leaving = false;  // an action is taking the page elsewhere: no second navigation
     var source = new EventSource("/ui/api" + base + "/events");
     function add(ev) {
       if (!started) { timeline.textContent = ""; started = true; }
@@ -26,6 +27,11 @@
         var ev = JSON.parse(e.data);
         if (type === "snapshot") return;
         add(ev);
+        // The stream replays the job's history first: the timeline shows all of it, the state
+        // and progress follow only what is newer than this page (a retried job has older
+        // endings, which must neither relabel nor reload it).
+        var fresh = !ev.at || ev.at >= Number(root.dataset.rendered);
+        if (!fresh) return;
         if (type === "progress" && ev.progress !== undefined) {
           bar.value = ev.progress;
           bar.textContent = ev.progress + " %";
@@ -38,7 +44,7 @@
         }
         if (type === "active" && ev.at) document.getElementById("job-started").textContent = new Date(ev.at * 1000).toISOString().replace("T", " ").slice(0, 19) + " UTC";
         // A finished job's page shows its result or error and the actions that now apply.
-        if (TERMINAL[type]) { source.close(); if (root.dataset.state !== type) setTimeout(function () { location.reload(); }, 300); }
+        if (TERMINAL[type]) { source.close(); if (root.dataset.state !== type && !leaving) setTimeout(function () { location.reload(); }, 300); }
       });
     });
     source.addEventListener("error", function () { if (!started) timeline.firstChild.textContent = "The job's events are not available now."; });
@@ -47,8 +53,14 @@
         var action = b.dataset.jobAction, res;
         if (!(await sq.confirmCount(b.textContent + " job " + id + "?", b.textContent))) return;
         if (action === "cancel") res = await sq.api("DELETE", base);
-        else res = await sq.api("POST", base + ":" + action);
-        if (res.ok) { sq.flash(b.textContent + ": done."); setTimeout(function () { location.reload(); }, 500); }
+        else res = await sq.api("POST", base + "/" + action);
+        // A removed job has no page any more: back to its queue.
+        var after = action === "remove" ? "/ui/queues/" + sq.q(queue) : location.href;
+        if (res.ok) {
+          leaving = true; source.close();
+          sq.flash(b.textContent + ": done.");
+          setTimeout(function () { location.assign(after); }, 300);
+        }
         else sq.flash(b.textContent + ": " + sq.describe(res), true);
       });
     });

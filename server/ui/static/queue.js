@@ -1,17 +1,17 @@
 // The job explorer, built on the job index API:
-//   GET  /v1/queues/{q}/jobs?state=&name=&lane=&tag=&since=&until=&limit=&cursor=
-//        -> {"jobs": [job views], "next": cursor|null, "total"?: n}
+//   GET  /v1/queues/{q}/jobs?state=&name=&lane=&since=&until=&limit=&cursor=
+//        -> {"jobs": [job views], "next": cursor|null}   (newest first)
 //   GET  /v1/queues/{q}/jobs/{id}
 //   POST /v1/queues/{q}/jobs:{cancel|retry|promote|remove}  {"ids": [...]} or {"filter": {...}}
-//        -> {"count": n}
-// On a server without these routes (404/405) it says so instead of failing silently.
+//        -> {"done": n, "refused": {id: state}, "missing": [...], "next": cursor|null}
+// Acting on a filter goes on with the answer's cursor until "next" is null.
 "use strict";
 (function () {
-  var PAGE = 50;
-  var root, queue, cursors = [], current = null, next = null, lastTotal = null, jobsOnPage = [];
+  var PAGE = 50, COUNT_PAGE = 500, COUNT_MAX = 100000;
+  var root, queue, cursors = [], current = null, next = null, jobsOnPage = [];
   function filters() {
     var form = document.getElementById("filters"), out = {};
-    ["state", "name", "lane", "tag"].forEach(function (k) { var v = form.elements[k].value.trim(); if (v) out[k] = v; });
+    ["state", "name", "lane"].forEach(function (k) { var v = form.elements[k].value.trim(); if (v) out[k] = v; });
     ["since", "until"].forEach(function (k) { var v = form.elements[k].value; if (v) out[k] = String(Date.parse(v) / 1000); });
     return out;
   }
@@ -67,23 +67,61 @@
       document.getElementById("next-page").disabled = true;
       return;
     }
-    current = cursor; next = res.body.next; lastTotal = (typeof res.body.total === "number") ? res.body.total : null;
+    current = cursor; next = res.body.next;
     render(res.body.jobs);
-    status(res.body.jobs.length + " job(s) on this page" + (lastTotal !== null ? " of " + lastTotal + " matching" : "") + (next ? "; more on the next page" : ""));
+    var n = res.body.jobs.length;
+    status(n ? n + " job(s) on this page" + (next ? "; more on the next page" : (cursors.length ? "; the last page" : "")) : "No job matches.");
     document.getElementById("next-page").disabled = !next;
+  }
+  // How many jobs the filter matches now: the listing paged through (bounded).
+  async function countMatching() {
+    var params = new URLSearchParams(filters()), total = 0, cursor = null;
+    params.set("limit", String(COUNT_PAGE));
+    do {
+      if (cursor) params.set("cursor", cursor);
+      var res = await sq.api("GET", "/queues/" + sq.q(queue) + "/jobs?" + params.toString());
+      if (!res.ok) throw new Error("counting the matching jobs: " + sq.describe(res));
+      total += res.body.jobs.length; cursor = res.body.next;
+      sq.flash("Counting the matching jobs… " + total);
+    } while (cursor && total < COUNT_MAX);
+    return { total: total, more: !!cursor };
+  }
+  function summary(verb, done, refused, missing) {
+    var text = verb + ": " + done + " job(s) done.";
+    var kept = Object.keys(refused).length;
+    if (kept) text += " " + kept + " left as they are (their state does not allow it).";
+    if (missing) text += " " + missing + " no longer exist.";
+    return text;
   }
   async function bulk(action) {
     var all = document.getElementById("all-matching").checked;
     var ids = Array.prototype.map.call(document.querySelectorAll("input.pick:checked"), function (b) { return b.value; });
     if (!all && !ids.length) { sq.flash("Select jobs first, or tick “everything this filter matches”.", true); return; }
-    var what = all ? (lastTotal !== null ? lastTotal + " job(s) — everything this filter matches" : "every job this filter matches")
-                   : ids.length + " selected job(s)";
-    var verb = action[0].toUpperCase() + action.slice(1);
-    if (!(await sq.confirmCount(verb + " " + what + "?", verb + " " + (all ? (lastTotal !== null ? lastTotal : "all") : ids.length) + " job(s)"))) return;
-    var body = all ? { filter: filters() } : { ids: ids };
-    var res = await sq.api("POST", "/queues/" + sq.q(queue) + "/jobs:" + action, body);
-    if (res.ok) { sq.flash(action + ": " + (res.body && res.body.count !== undefined ? res.body.count : "?") + " job(s) done."); load(current); }
-    else sq.flash(action + ": " + sq.describe(res), true);
+    var verb = action[0].toUpperCase() + action.slice(1), n;
+    if (all) {
+      var counted;
+      try { counted = await countMatching(); } catch (e) { sq.flash(e.message, true); return; }
+      if (!counted.total) { sq.flash("No job matches this filter.", true); return; }
+      n = counted.more ? "more than " + counted.total : String(counted.total);
+    } else n = String(ids.length);
+    var what = all ? " job(s): everything this filter matches" : " selected job(s)";
+    sq.flash("");
+    if (!(await sq.confirmCount(verb + " " + n + what + "?", verb + " " + n + " job(s)"))) return;
+    var path = "/queues/" + sq.q(queue) + "/jobs:" + action;
+    var done = 0, refused = {}, missing = 0, cursor = null, res;
+    do {
+      var body = all ? { filter: filters() } : { ids: ids };
+      if (cursor) body.cursor = cursor;
+      res = await sq.api("POST", path, body);
+      if (!res.ok) break;
+      done += res.body.done; missing += res.body.missing.length;
+      Object.assign(refused, res.body.refused);
+      cursor = all ? res.body.next : null;
+      if (cursor) sq.flash(verb + ": " + done + " job(s) so far…");
+    } while (cursor);
+    if (res.ok) sq.flash(summary(verb, done, refused, missing));
+    else sq.flash(verb + ": " + (done ? done + " job(s) done, then " : "") + sq.describe(res), true);
+    load(current);
   }
   document.addEventListener("DOMContentLoaded", function () {
     root = document.getElementById("explorer");
