@@ -15,6 +15,7 @@ import httpx
 import pytest
 from server_support import register_tasks
 
+import streamq
 from server import ServerSettings, create_app, running_server
 from server.context import server_state
 
@@ -125,7 +126,7 @@ async def test_200_clients_each_get_every_event_of_5000_jobs(
                     await app.handle(queue, f"load-{i}").wait(60)
         ran = time.perf_counter() - started
 
-        expected = []
+        expected: list[streamq.Event] = []
         after = "0-0"
         while batch_events := await app.read_events(queue, after=after, count=10_000):
             # The API's audit records are in the stream but not sent to SSE clients.
