@@ -13,6 +13,7 @@ from streamq import _admin
 from streamq._broker import Broker
 from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError
+from streamq._forward import Forward, WritableForward
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
 from streamq._task import Isolation, ReservedIds, TaskDef, TaskRegistry
@@ -95,45 +96,11 @@ class App:
 
     # -- settings and connection (held by the broker) ---------------------------------------------
 
-    @property
-    def result_ttl(self) -> float:
-        return self.broker.retention.result_ttl
-
-    @result_ttl.setter
-    def result_ttl(self, value: float) -> None:
-        self.broker.retention.result_ttl = value
-
-    @property
-    def dead_ttl(self) -> float:
-        return self.broker.retention.dead_ttl
-
-    @dead_ttl.setter
-    def dead_ttl(self, value: float) -> None:
-        self.broker.retention.dead_ttl = value
-
-    @property
-    def keep_last(self) -> int:
-        return self.broker.retention.keep_last
-
-    @keep_last.setter
-    def keep_last(self, value: int) -> None:
-        self.broker.retention.keep_last = value
-
-    @property
-    def events_maxlen(self) -> int:
-        return self.broker.retention.events_maxlen
-
-    @events_maxlen.setter
-    def events_maxlen(self, value: int) -> None:
-        self.broker.retention.events_maxlen = value
-
-    @property
-    def dead_maxlen(self) -> int:
-        return self.broker.retention.dead_maxlen
-
-    @dead_maxlen.setter
-    def dead_maxlen(self, value: int) -> None:
-        self.broker.retention.dead_maxlen = value
+    result_ttl = WritableForward[float]("broker.retention.result_ttl")
+    dead_ttl = WritableForward[float]("broker.retention.dead_ttl")
+    keep_last = WritableForward[int]("broker.retention.keep_last")
+    events_maxlen = WritableForward[int]("broker.retention.events_maxlen")
+    dead_maxlen = WritableForward[int]("broker.retention.dead_maxlen")
 
     @property
     def redis(self) -> Any:
@@ -143,13 +110,8 @@ class App:
         (``decode_responses=False``); inside, ``Broker.redis`` is the typed client."""
         return self.broker.redis
 
-    @property
-    def scripts(self) -> Scripts:
-        return self.broker.scripts
-
-    @property
-    def url(self) -> str | None:
-        return self.broker.url
+    scripts = Forward[Scripts]("broker.scripts")
+    url = Forward[str | None]("broker.url")
 
     def use_redis_url(self, url: str) -> None:
         """Points the app at ``url`` instead of the Redis it was built with (what a command
@@ -526,17 +488,10 @@ class App:
         ``message`` the caller's name (never a secret), status, outcome and job ids. It names
         no job, so a job's followers do not see it. Returns the entry id; raises
         ``InvalidQueueName`` or ``BrokerUnavailable``."""
-        from streamq._audit import record_audit
+        from streamq._audit import audit_message, record_audit
 
-        return await record_audit(
-            self.broker,
-            queue,
-            action=action,
-            caller=caller,
-            status=status,
-            outcome=outcome,
-            jobs=jobs,
-        )
+        message = audit_message(caller, status, outcome, list(jobs or []))
+        return await record_audit(self.broker, queue, action, message)
 
     # -- orchestration (flows, recurring jobs, rate limits) ---------------------------------------
 
