@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from streamq import _admin
 from streamq._broker import Broker
@@ -32,6 +32,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_BACKOFF = Backoff()
+
+
+class JobFilters(TypedDict, total=False):
+    """Which jobs :meth:`App.jobs`, :meth:`App.list_jobs` and :meth:`App.operate_matching` take
+    (None matches anything): a ``state``, a job ``name``, a ``lane``, and ``since``/``until``
+    (epoch seconds) bounding the last state change, or the creation when filtering by name
+    alone."""
+
+    state: str | None
+    name: str | None
+    lane: str | None
+    since: float | None
+    until: float | None
 
 
 class App:
@@ -310,35 +323,22 @@ class App:
         return await _admin.read_job(self.broker, queue, id)
 
     def jobs(
-        self,
-        queue: str,
-        *,
-        state: str | None = None,
-        name: str | None = None,
-        lane: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        page_size: int = 100,
+        self, queue: str, *, page_size: int = 100, **filters: Unpack[JobFilters]
     ) -> AsyncIterator[Job]:
         """The jobs of ``queue`` matching the filters, newest first (by last state change, or
         by creation when listing by ``name`` alone), read page by page from the queue's index.
         Raises ``InvalidJob`` for an unknown state or lane, ``BrokerUnavailable``."""
         from streamq._index import JobQuery, iter_jobs
 
-        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until).check()
-        return iter_jobs(self.broker, queue, query, page_size=page_size)
+        return iter_jobs(self.broker, queue, JobQuery(**filters).check(), page_size=page_size)
 
     async def list_jobs(
         self,
         queue: str | list[str],
         *,
-        state: str | None = None,
-        name: str | None = None,
-        lane: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        **filters: Unpack[JobFilters],
     ) -> JobPage:
         """One page of :meth:`jobs` (of one queue, or merged over a list of queues):
         ``page.jobs`` and ``page.next``, the cursor to pass for the next page (None at the
@@ -346,7 +346,7 @@ class App:
         cursor not from a previous page), ``BrokerUnavailable``."""
         from streamq._index import JobQuery, list_jobs
 
-        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until)
+        query = JobQuery(**filters)
         return await list_jobs(self.broker, queue, query, limit=limit, cursor=cursor)
 
     async def find_job(self, id: str, queues: list[str] | None = None) -> Job | None:
@@ -392,13 +392,9 @@ class App:
         queue: str,
         action: JobAction,
         *,
-        state: str | None = None,
-        name: str | None = None,
-        lane: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
         cursor: str | None = None,
         max_jobs: int | None = None,
+        **filters: Unpack[JobFilters],
     ) -> Outcome:
         """``action`` on every job the filters (as :meth:`jobs`) match, in bounded batches;
         with ``max_jobs``, stops after about that many and ``outcome.next`` is the cursor to
@@ -406,7 +402,7 @@ class App:
         from streamq._index import JobQuery
         from streamq._jobs import act_matching
 
-        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until).check()
+        query = JobQuery(**filters).check()
         return await act_matching(
             self.broker, queue, action, query, cursor=cursor, max_jobs=max_jobs
         )
