@@ -19,7 +19,7 @@ from server.schemas import JobId, JobView
 from streamq._index import MAX_EPOCH, STATES
 from streamq._jobs import Outcome
 
-operation = OperationTable()
+operation = OperationTable(scope="admin", tags=("admin",))
 # Jobs one request acts on at most when acting on a filter (within the request deadline);
 # the answer's ``next`` resumes.
 MAX_PER_REQUEST = 2000
@@ -101,14 +101,11 @@ async def _one(request: Request, call: Call, action: Action) -> Response:
     return json_response(job_view(job))
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/queues/{queue}/jobs/{id}/retry",
     summary="Retry a job",
-    scope="admin",
     responses={200: JobView},
     errors=(400, 404, 409, 503),
-    tags=("admin",),
 )
 async def retry_job(request: Request, call: Call) -> Response:
     """Puts a dead, cancelled or completed job back on its lane with fresh attempts; 409
@@ -116,28 +113,22 @@ async def retry_job(request: Request, call: Call) -> Response:
     return await _one(request, call, "retry")
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/queues/{queue}/jobs/{id}/promote",
     summary="Run a delayed job now",
-    scope="admin",
     responses={200: JobView},
     errors=(400, 404, 409, 503),
-    tags=("admin",),
 )
 async def promote_job(request: Request, call: Call) -> Response:
     """Moves a scheduled or retrying job onto its lane now; 409 ``invalid_state`` otherwise."""
     return await _one(request, call, "promote")
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/queues/{queue}/jobs/{id}/remove",
     summary="Remove a finished job",
-    scope="admin",
     responses={204: None},
     errors=(400, 404, 409, 503),
-    tags=("admin",),
 )
 async def remove_job(request: Request, call: Call) -> Response:
     """Deletes a completed, dead or cancelled job's record; 409 ``invalid_state`` for a job
@@ -242,11 +233,9 @@ def _many_operation(action: BulkAction, summary: str, what: str) -> None:
         "POST",
         f"/v1/queues/{{queue}}/jobs:{action}",
         summary=summary,
-        scope="admin",
         body=ManyBody,
         responses={200: ManyResult},
         errors=(400, 404, 422, 503),
-        tags=("admin",),
     )(handler)
 
 
@@ -256,14 +245,11 @@ _many_operation("promote", "Promote many jobs", "Runs scheduled or retrying jobs
 _many_operation("remove", "Remove many jobs", "Removes finished jobs")
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/queues/{queue}:drain",
     summary="Drain a queue",
-    scope="admin",
     responses={200: CountResult},
     errors=(404, 503),
-    tags=("admin",),
 )
 async def drain_queue(request: Request, call: Call) -> Response:
     """Removes every waiting job (queued, scheduled, retrying); active jobs run on."""
@@ -271,15 +257,12 @@ async def drain_queue(request: Request, call: Call) -> Response:
     return json_response(CountResult(queue=queue, count=await call.app.drain(queue)))
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/queues/{queue}:clean",
     summary="Clean a queue",
-    scope="admin",
     body=CleanBody,
     responses={200: CountResult},
     errors=(400, 404, 422, 503),
-    tags=("admin",),
 )
 async def clean_queue(request: Request, call: Call) -> Response:
     """Removes finished jobs (all, or of one ``state``) older than ``older_than`` seconds."""
