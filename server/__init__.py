@@ -13,7 +13,7 @@ from server.context import Call, json_response, server_state
 from server.errors import ApiError
 from server.limits import read_json
 from server.main import run_server, running_server, serve, serve_async
-from server.routing import Operation, OperationTable, Param
+from server.routing import Operation, OperationTable, Param, bound_handler
 from server.settings import ServerSettings, SettingsError
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "Param",
     "ServerSettings",
     "SettingsError",
+    "bound_handler",
     "create_app",
     "json_response",
     "read_json",

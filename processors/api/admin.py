@@ -24,7 +24,7 @@ from processors.api.schemas import (
 from processors.config import JOBS, QUEUES
 from processors.jobs.maintenance import maintenance_runs
 from processors.runtime import Runtime
-from server import ApiError, Call, OperationTable, json_response
+from server import ApiError, Call, OperationTable, bound_handler, json_response
 
 __all__ = ["operation"]
 
@@ -86,24 +86,14 @@ async def _set_paused(request: Request, call: Call, paused: bool) -> Response:
     return json_response(QueuePaused(queue_name=name, queue=queue, paused=paused))
 
 
-@operation.post(
+_pausing = operation.preset(responses={200: QueuePaused}, errors=(404,))
+_pausing.post(
     "/api/v1/admin/queues/{queueName}/pause",
     summary="Pause a queue (running jobs finish; no new ones start)",
-    responses={200: QueuePaused},
-    errors=(404,),
+)(bound_handler(_set_paused, "admin_pause_queue", paused=True))
+_pausing.post("/api/v1/admin/queues/{queueName}/resume", summary="Resume a paused queue")(
+    bound_handler(_set_paused, "admin_resume_queue", paused=False)
 )
-async def admin_pause_queue(request: Request, call: Call) -> Response:
-    return await _set_paused(request, call, True)
-
-
-@operation.post(
-    "/api/v1/admin/queues/{queueName}/resume",
-    summary="Resume a paused queue",
-    responses={200: QueuePaused},
-    errors=(404,),
-)
-async def admin_resume_queue(request: Request, call: Call) -> Response:
-    return await _set_paused(request, call, False)
 
 
 @operation.get(

@@ -64,7 +64,15 @@ from processors.jobs.wallet_claims import Running
 from processors.runtime import Runtime
 from processors.services.wallet import SimilarityFlowResult, similarity_flow
 from processors.store import Store
-from server import ApiError, Call, OperationTable, Param, json_response, read_json
+from server import (
+    ApiError,
+    Call,
+    OperationTable,
+    Param,
+    bound_handler,
+    json_response,
+    read_json,
+)
 
 __all__ = ["operation"]
 
@@ -184,31 +192,16 @@ async def quick_similarity(request: Request, call: Call) -> Response:
     return json_response(result)
 
 
-@_enqueuing.post(
-    "/api/v1/analyses/similarity/queue",
-    summary="Queue the advanced similarity flow",
-    body=SimilarityBody,
-    responses={202: SimilarityAccepted},
+# 04's flow, also under 01's job API name.
+_similarity_flow = _enqueuing.preset(body=SimilarityBody, responses={202: SimilarityAccepted})
+
+
+@_similarity_flow.post(
+    "/api/v1/analyses/similarity/queue", summary="Queue the advanced similarity flow"
 )
 async def queue_similarity(request: Request, call: Call) -> Response:
     """04's flow: deep sync of the wallets that need it ∥ balances, then similarity ∥
     enrichment; runs if at least ``failureThreshold`` of the wallets (and two) make it."""
-    return await _queue_similarity(request, call)
-
-
-@_enqueuing.post(
-    "/api/v1/jobs/similarity/analyze",
-    summary="Queue the advanced similarity flow (01's job API)",
-    body=SimilarityBody,
-    responses={202: SimilarityAccepted},
-    tags=("application jobs",),
-)
-async def jobs_similarity_analyze(request: Request, call: Call) -> Response:
-    """01's name for ``POST /api/v1/analyses/similarity/queue``: the same flow and answer."""
-    return await _queue_similarity(request, call)
-
-
-async def _queue_similarity(request: Request, call: Call) -> Response:
     body: SimilarityBody = await read_json(request, SimilarityBody)
     rt = await runtime(call)
     flow = (ANALYSIS_OPERATIONS, WALLET_OPERATIONS, ENRICHMENT_OPERATIONS)
@@ -239,6 +232,19 @@ async def _queue_similarity(request: Request, call: Call) -> Response:
         ),
         202,
     )
+
+
+_similarity_flow.post(
+    "/api/v1/jobs/similarity/analyze",
+    summary="Queue the advanced similarity flow (01's job API)",
+    tags=("application jobs",),
+)(
+    bound_handler(
+        queue_similarity,
+        "jobs_similarity_analyze",
+        "01's name for ``POST /api/v1/analyses/similarity/queue``: the same flow and answer.",
+    )
+)
 
 
 @operation.get(
@@ -370,23 +376,12 @@ async def wallet_summary(request: Request, call: Call) -> Response:
     )
 
 
-@operation.get(
-    "/api/v1/wallets/{address}/pnl",
-    summary="A wallet's PnL report",
-    responses={200: PnlReport},
-    errors=(400, 404),
-    tags=("wallets",),
-)
-async def wallet_pnl(request: Request, call: Call) -> Response:
-    return await _stored(request, call, Store.pnl, "PnL")
-
-
-@operation.get(
+_stored_result = operation.preset(errors=(400, 404), tags=("wallets",))
+_stored_result.get(
+    "/api/v1/wallets/{address}/pnl", summary="A wallet's PnL report", responses={200: PnlReport}
+)(bound_handler(_stored, "wallet_pnl", read=Store.pnl, analysis="PnL"))
+_stored_result.get(
     "/api/v1/wallets/{address}/behavior",
     summary="A wallet's behaviour metrics",
     responses={200: BehaviorMetrics},
-    errors=(400, 404),
-    tags=("wallets",),
-)
-async def wallet_behavior(request: Request, call: Call) -> Response:
-    return await _stored(request, call, Store.behavior, "behaviour")
+)(bound_handler(_stored, "wallet_behavior", read=Store.behavior, analysis="behaviour"))
