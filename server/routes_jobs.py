@@ -24,6 +24,7 @@ from server.schemas import (
 )
 
 operation = OperationTable(tags=("jobs",))
+_enqueuing = operation.preset(scope="write", errors=(400, 404, 413, 422, 429, 503))
 TERMINAL = streamq.TERMINAL_STATES
 _JOB = {"queue": "$request.path.queue", "id": "$response.body#/id"}
 JOB_LINKS = {
@@ -145,13 +146,11 @@ async def _enqueue(
     return [_result(h) for h in handles]
 
 
-@operation.post(
+@_enqueuing.post(
     "/v1/queues/{queue}/jobs",
     summary="Enqueue a job",
-    scope="write",
     body=EnqueueBody,
     responses={202: EnqueueResult, 200: EnqueueResult},
-    errors=(400, 404, 413, 422, 429, 503),
     links=JOB_LINKS,
 )
 async def enqueue_job(request: Request, call: Call) -> Response:
@@ -167,13 +166,11 @@ async def enqueue_job(request: Request, call: Call) -> Response:
     return response
 
 
-@operation.post(
+@_enqueuing.post(
     "/v1/queues/{queue}/jobs:batch",
     summary="Enqueue many jobs",
-    scope="write",
     body=BatchBody,
     responses={202: BatchResult, 200: BatchResult},
-    errors=(400, 404, 413, 422, 429, 503),
 )
 async def enqueue_batch(request: Request, call: Call) -> Response:
     """All jobs are validated before any is enqueued. 202 if at least one job is new, 200 if

@@ -17,7 +17,7 @@ from server.limits import decode_json
 from server.routes_jobs import job_view
 from server.routing import OperationTable, bound_handler
 from server.schemas import JobId, JobView
-from streamq._index import MAX_EPOCH, STATES
+from streamq._index import MAX_EPOCH, STATES, JobQuery
 from streamq._jobs import Outcome
 
 operation = OperationTable(scope="admin", tags=("admin",))
@@ -144,6 +144,14 @@ def _epoch(value: float | str | None) -> float | None:
     return seconds
 
 
+def _selection(f: Filter) -> dict[str, Any]:
+    """The filter as the listing's keyword arguments (epoch strings as numbers)."""
+    query = JobQuery(
+        state=f.state, name=f.name, lane=f.lane, since=_epoch(f.since), until=_epoch(f.until)
+    )
+    return dataclasses.asdict(query)
+
+
 async def _cancel_many(call: Call, queue: str, body: ManyBody) -> Outcome:
     """Cancel has its own script (it stops running jobs too): one call per job."""
     outcome = Outcome()
@@ -151,14 +159,7 @@ async def _cancel_many(call: Call, queue: str, body: ManyBody) -> Outcome:
     if body.filter is not None:
         f = body.filter
         page = await call.app.list_jobs(
-            queue,
-            state=f.state,
-            name=f.name,
-            lane=f.lane,
-            since=_epoch(f.since),
-            until=_epoch(f.until),
-            limit=MAX_CANCEL_PER_REQUEST,
-            cursor=body.cursor,
+            queue, **_selection(f), limit=MAX_CANCEL_PER_REQUEST, cursor=body.cursor
         )
         ids, outcome.next = [j.id for j in page.jobs], page.next
     for job_id in ids:
@@ -191,15 +192,7 @@ async def _many(request: Request, call: Call, action: BulkAction) -> Response:
         assert f is not None
         try:
             outcome = await call.app.operate_matching(
-                queue,
-                action,
-                state=f.state,
-                name=f.name,
-                lane=f.lane,
-                since=_epoch(f.since),
-                until=_epoch(f.until),
-                cursor=body.cursor,
-                max_jobs=MAX_PER_REQUEST,
+                queue, action, **_selection(f), cursor=body.cursor, max_jobs=MAX_PER_REQUEST
             )
         except streamq.InvalidJob as exc:
             raise ApiError(400, "invalid_parameter", str(exc)) from None

@@ -3,6 +3,7 @@ lane and time, the same across queues, and a job by id in any queue."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import msgspec
@@ -104,11 +105,7 @@ async def _page(call: Call, request: Request, queues: list[str]) -> Response:
     try:
         page = await call.app.list_jobs(
             queues,
-            state=query.state,
-            name=query.name,
-            lane=query.lane,
-            since=query.since,
-            until=query.until,
+            **dataclasses.asdict(query),
             limit=limit,
             cursor=request.query_params.get("cursor"),
         )
