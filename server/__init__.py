@@ -13,6 +13,7 @@ from server.context import Call, json_response, server_state
 from server.errors import ApiError
 from server.limits import read_json
 from server.main import run_server, running_server, serve, serve_async
+from server.routes_jobs import job_links
 from server.routing import Operation, OperationTable, Param, bound_handler
 from server.settings import ServerSettings, SettingsError
 
@@ -26,6 +27,7 @@ __all__ = [
     "SettingsError",
     "bound_handler",
     "create_app",
+    "job_links",
     "json_response",
     "read_json",
     "run_server",
