@@ -13,10 +13,10 @@ from server.routes_jobs import is_public
 from server.routing import OperationTable
 from server.schemas import JobType, LaneView, PauseResult, QueueList, QueueView, StateCounts
 
-operation = OperationTable(meta_ok=True, tags=("queues",))
+operation = OperationTable(tags=("queues",))
 # Pause and resume: admin calls answering the queue's new state.
 _pausing = operation.preset(
-    scope="admin", meta_ok=False, responses={200: PauseResult}, errors=(404, 503), tags=("admin",)
+    scope="admin", responses={200: PauseResult}, errors=(404, 503), tags=("admin",)
 )
 
 
@@ -58,6 +58,7 @@ async def queue_view(call: Call, queue: str, now_ms: int | None = None) -> Queue
     "/v1/queues",
     summary="List queues",
     responses={200: QueueList},
+    meta_ok=True,
     queue_filtered=True,
     errors=(503,),
 )
@@ -73,7 +74,11 @@ async def list_queues(request: Request, call: Call) -> Response:
 
 
 @operation.get(
-    "/v1/queues/{queue}", summary="Read a queue", responses={200: QueueView}, errors=(404, 503)
+    "/v1/queues/{queue}",
+    summary="Read a queue",
+    responses={200: QueueView},
+    meta_ok=True,
+    errors=(404, 503),
 )
 async def get_queue(request: Request, call: Call) -> Response:
     """Counts per state and lane, events per second over the last minute, workers, the age of

@@ -99,7 +99,7 @@ _pausing.post("/api/v1/admin/queues/{queueName}/resume", summary="Resume a pause
 @operation.get(
     "/api/v1/admin/maintenance",
     summary="The maintenance schedules and their last runs",
-    queue_filtered=False,
+    queue_filtered=False,  # every queue's maintenance: the scope must cover them all
     responses={200: MaintenanceList},
 )
 async def admin_maintenance(request: Request, call: Call) -> Response:
