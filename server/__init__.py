@@ -3,7 +3,9 @@
 ``create_app(settings, app)`` builds the Starlette application; ``serve(app_or_spec, host,
 port, settings)`` runs it under uvicorn (what ``streamq serve`` calls). An application adds
 its own endpoints as ``Operation``s (handlers take ``(request, call: Call)``, raise
-``ApiError`` for 4xx, answer with ``json_response``) passed as ``extra_operations``.
+``ApiError`` for 4xx, answer with ``json_response``) passed as ``extra_operations``, declared
+through an ``OperationTable`` (whose defaults and presets carry what a group of routes shares)
+and, where one body serves several routes, ``bound_handler``.
 """
 
 from __future__ import annotations
