@@ -37,8 +37,7 @@ class SeriesList(msgspec.Struct, frozen=True, kw_only=True):
     queues: dict[str, QueueSeries]
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/series",
     summary="Jobs per interval",
     responses={200: SeriesList},

@@ -144,8 +144,7 @@ async def read_workers(state: ServerState) -> list[WorkerView]:
     return live + sorted(departed, key=lambda v: -v.last_heartbeat)
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/workers",
     summary="List workers",
     responses={200: WorkerList},
