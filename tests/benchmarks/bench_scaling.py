@@ -9,8 +9,10 @@ starts N worker processes, and once all N have registered the queue is resumed; 
 ends when the queue's completed count reaches the backlog. Printed per run: jobs/s, Redis CPU
 per job for the enqueue and for the drain (``INFO cpu`` deltas, the idle workers' own polling
 subtracted), commands per job (``INFO commandstats``), worker CPU per job (the processes'
-utime + stime from /proc over the drain), and the Redis CPU share during the drain (1.0 = one
-core busy). Then what one Redis core carries at these costs.
+utime + stime from /proc over the drain), and the CPU share of the workers and of Redis during
+the drain (1.0 = one core busy). Then what one Redis core carries at these costs. First, the
+Redis CPU per job of enqueueing one call at a time (``--single-enqueues``), for comparison with
+the batched enqueue of the drain runs.
 
 Single server: its own ``redis-server`` with persistence off (``--server redis``, default), or
 the embedded Valkey with AOF everysec (``--server valkey``). ``--cluster``: the 3-shard recipe
@@ -194,6 +196,21 @@ async def drain(target: Target, jobs: int, processes: int, concurrency: int) -> 
     )
 
 
+async def single_enqueue_cost(target: Target, jobs: int) -> tuple[float, float]:
+    """(jobs/s, Redis CPU us per job) of ``jobs`` enqueues one ``enqueue`` call at a time."""
+    queues = target.fresh_queues()
+    app = app_for(target.url, queues)
+    await app.connect()
+    try:
+        cpu0, t0 = sum(target.cpu()), time.perf_counter()
+        for n in range(jobs):
+            await app.enqueue(f"noop-{n % len(queues)}", n)
+        elapsed, cpu = time.perf_counter() - t0, sum(target.cpu()) - cpu0
+    finally:
+        await app.close()
+    return jobs / elapsed, cpu / jobs * 1e6
+
+
 def queues_on_shards(ports: list[int], base: str) -> list[str]:
     """One queue name per shard (``base-N``): its hash tag, the name, hashes into that shard's
     slots."""
@@ -272,6 +289,12 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per N (the median shown)")
     parser.add_argument("--server", choices=["redis", "valkey"], default="redis")
     parser.add_argument("--cluster", action="store_true", help="the 3-shard ops/cluster recipe")
+    parser.add_argument(
+        "--single-enqueues",
+        type=int,
+        default=2000,
+        help="jobs enqueued one call each first, for their Redis cost (0: skip)",
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.processes.split(",")]
     command = "python tests/benchmarks/bench_scaling.py " + " ".join(sys.argv[1:])
@@ -297,6 +320,13 @@ async def main() -> None:
         persistence = "AOF everysec" if args.server == "valkey" else "persistence off"
         target = Target(server.url, [server.r], f"{args.server} {server.version}, {persistence}")
     try:
+        if args.single_enqueues:
+            rate, cost = await single_enqueue_cost(target, args.single_enqueues)
+            print(
+                f"  enqueue one by one ({args.single_enqueues:,} jobs, one producer): "
+                f"{rate:,.0f} jobs/s, Redis CPU {cost:.1f} us/job",
+                flush=True,
+            )
         runs = []
         for n in counts:
             same_n = []
