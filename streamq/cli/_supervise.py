@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -232,6 +233,9 @@ class Supervisor:
     def _done(self) -> bool:
         """One round: reap, restart, kill late ones; True once stopping and all have exited."""
         now = time.monotonic()
+        kill = self.stopping and now >= self.kill_at
+        if kill:
+            self.kill_at = math.inf  # once: the killed ones are reaped in the next rounds
         for child in self.children:
             if child.proc is None:
                 if not self.stopping and now >= child.restart_at:
@@ -239,7 +243,7 @@ class Supervisor:
                 continue
             code = child.proc.poll()
             if code is None:
-                if self.stopping and now >= self.kill_at:
+                if kill:
                     log.warning(
                         "worker process %d (pid %d) still running: killing it",
                         child.index,

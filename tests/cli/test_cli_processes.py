@@ -214,6 +214,38 @@ async def test_sigterm_drains_every_process_and_exits_0(
     assert "SIGTERM: draining 2 worker processes" in log.read_text()
 
 
+async def test_a_second_signal_kills_what_is_still_draining(
+    streamq_redis_url: str, tmp_path: Path
+) -> None:
+    queue, log = "procs-second", tmp_path / "worker.log"
+    # A job longer than any wait here, and a grace that would let it run on.
+    with supervisor(
+        streamq_redis_url, queue, log, 2, "--metrics-port", "0", "--grace", "600"
+    ) as proc:
+        async with producer(streamq_redis_url, queue) as app:
+            await wait_workers(app, queue, 2, log)
+            workers = children_of(proc.pid)
+            handle = await app.enqueue("whoami", 600.0)
+            deadline = time.monotonic() + DEADLINE_S
+            while (await app.stats(queue)).active < 1:
+                assert time.monotonic() < deadline, await asyncio.to_thread(log.read_text)
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            # The second signal only once the first was taken (two pending ones would merge).
+            deadline = time.monotonic() + DEADLINE_S
+            while "SIGTERM: draining" not in await asyncio.to_thread(log.read_text):
+                assert time.monotonic() < deadline, await asyncio.to_thread(log.read_text)
+                await asyncio.sleep(0.05)
+            code = await asyncio.to_thread(stop, proc, log)
+            job = await app.job(queue, handle.id)
+    assert code == 1
+    last = log.read_text().strip().splitlines()[-1]
+    assert last.startswith("streamq: error: worker process ")
+    assert last.endswith("exited with code -9 (SIGKILL) while draining")
+    assert job is not None and job.state != "completed"
+    assert not any(alive(pid) for pid in workers)
+
+
 @pytest.mark.parametrize("n", ["0", "-2"])
 async def test_a_bad_number_of_processes_is_a_one_line_usage_error(
     n: str, capsys: pytest.CaptureFixture[str]
