@@ -29,6 +29,8 @@ def test_compose_workers_run_supervised_processes_that_are_all_scraped() -> None
     processes, first = int(option(argv, "--processes")), int(option(argv, "--metrics-port"))
     assert processes > 1
     assert scraped_worker_ports() == set(range(first, first + processes))
+    # Orphans of a killed worker process are reaped by an init, not left to the supervisor.
+    assert worker["init"] is True
     # Docker's SIGKILL comes after stop_grace_period: later than the supervisor's own.
     grace = float(option(argv, "--grace"))
     assert int(worker["stop_grace_period"].removesuffix("s")) > grace + DRAIN_MARGIN_S
