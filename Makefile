@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# make run PROCESSES=N: N worker processes (streamq run --processes; default 1)
+PROCESSES ?= 1
 run: $(STAMP)
-	$(BIN)/streamq run
+	$(BIN)/streamq run --processes $(PROCESSES)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)

@@ -30,7 +30,7 @@ EXAMPLES = {
     "worker": "streamq worker streamq.demo:app --concurrency 50",
     "enqueue": "streamq enqueue demo send-email --payload '\"a@example.com\"' --app streamq.demo:app",
     "redis": "streamq redis",
-    "run": "streamq run --workers 2",
+    "run": "streamq run --processes 2",
     "serve": "streamq serve --host 127.0.0.1 --port 8000 --app streamq.demo:app",
     "bench": "streamq bench --jobs 20000",
     "inspect": "streamq inspect queues",
@@ -141,6 +141,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--processes",
         type=int,
+        default=1,
+        help="worker processes under a supervisor that restarts them and forwards SIGTERM "
+        "(default 1: this process is the worker); process i serves metrics on port "
+        "--metrics-port + i",
+    )
+    p.add_argument(
+        "--isolation-processes",
+        type=int,
         default=None,
         help='subprocesses for isolation="process" handlers (default: the CPU count)',
     )
@@ -185,7 +193,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="module[:attribute] ($STREAMQ_APP, else [tool.streamq] app in ./pyproject.toml, "
         "else streamq.demo:app)",
     )
-    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument(
+        "--processes",
+        "--workers",
+        dest="processes",
+        type=int,
+        default=1,
+        help="worker processes, supervised as by `streamq worker --processes` (default 1: the "
+        "demo needs no more, and Redis, the server and the producer share the cores)",
+    )
     p.add_argument(
         "--concurrency",
         type=_checked(_worker.parse_concurrency),
