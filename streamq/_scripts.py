@@ -72,6 +72,7 @@ _NAMES = (
     "list-1",
     "lanes-1",
     "operate-2",
+    "rates-1",
 )
 
 
@@ -620,3 +621,19 @@ class Scripts:
 
     async def unlock(self, name: str, token: str) -> bool:
         return bool(await self._run_bare("unlock", [_keys.lock(name)], token))
+
+    async def count_events(
+        self, queue: str, *, end_ms: int | None, window_ms: int, sample: int, types: Sequence[str]
+    ) -> tuple[int, int, int, list[int]]:
+        """Events of ``types`` in ``queue``'s stream over ``window_ms`` before ``end_ms``
+        (None: Redis's now), at most ``sample`` examined, newest first: (end ms, entries
+        examined, ms of the last examined, count per type). Read-only."""
+        reply = await self._run_bare(
+            "rates",
+            [_keys.events(queue)],
+            "" if end_ms is None else end_ms,
+            window_ms,
+            sample,
+            *types,
+        )
+        return int(reply[0]), int(reply[1]), int(reply[2]), [int(n) for n in reply[3:]]

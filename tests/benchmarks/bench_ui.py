@@ -2,11 +2,13 @@
 Redis commands per second that open overview pages cost. Not a test: it prints figures.
 
     .venv/bin/python tests/benchmarks/bench_ui.py [--jobs 1000000] [--fill-seconds 120]
-        [--queues 20] [--samples 200] [--watch-seconds 10]
+        [--queues 20] [--samples 200] [--watch-seconds 10] [--rate-samples 20]
 
 On a private embedded Valkey it writes up to ``--jobs`` finished jobs (90 % completed, 10 %
 dead, under two task names, no expiry) through the real scripts, spread over ``--queues``
-queues, stopping when ``--fill-seconds`` have passed; it says how many it wrote. Then, with
+queues, stopping when ``--fill-seconds`` have passed; it says how many it wrote. Right after,
+it times reading the rates of every queue at once (``--rate-samples`` times; each queue's last
+minute then holds thousands of events, the read model's worst case). Then, with
 the server under uvicorn in this process, it times each page from the request's first byte in
 to the response's last byte out (server time, measured by an ASGI wrapper):
 
@@ -38,7 +40,7 @@ from typing import Any
 import httpx
 
 from server import ServerSettings, create_app, running_server
-from streamq import App, Context, EnqueueRequest
+from streamq import App, Context, EnqueueRequest, ReadModel
 from streamq._embedded import free_port, start_server
 from streamq._scripts import Settlement
 from streamq._types import LANES
@@ -111,6 +113,23 @@ async def fill(app: App, queues: list[str], jobs: int, budget: float) -> int:
         if written % 100_000 == 0:
             print(f"  {written:,} jobs written ({time.perf_counter() - started:.0f} s)", flush=True)
     return written
+
+
+async def time_rates(app: App, queues: list[str], samples: int) -> None:
+    """Reads the rates of every queue at once, as the overview and ``streamq inspect`` do
+    (``ReadModel.rates`` over one clock reading), right after the fill: every queue's last
+    minute holds thousands of events, the read model's worst case."""
+    model = ReadModel(app.broker)
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        now_ms = await model.server_ms()
+        await asyncio.gather(*(model.rates(q, now_ms) for q in queues))
+        times.append(time.perf_counter() - started)
+    print(
+        f"  rates of {len(queues)} queues at once, {samples} reads: p50 {_pct(times, 0.5):7.2f} ms"
+        f"   p95 {_pct(times, 0.95):7.2f} ms"
+    )
 
 
 async def commandstats(app: App) -> dict[str, int]:
@@ -197,7 +216,8 @@ async def main(options: argparse.Namespace) -> None:
     print(
         "command: .venv/bin/python tests/benchmarks/bench_ui.py "
         f"--jobs {options.jobs} --fill-seconds {options.fill_seconds} --queues {options.queues} "
-        f"--samples {options.samples} --watch-seconds {options.watch_seconds}"
+        f"--samples {options.samples} --watch-seconds {options.watch_seconds} "
+        f"--rate-samples {options.rate_samples}"
     )
     try:
         await app.connect()
@@ -205,6 +225,7 @@ async def main(options: argparse.Namespace) -> None:
             await app.register_queue(queue)
         written = await fill(app, queues, options.jobs, options.fill_seconds)
         print(f"  {written:,} finished jobs retained over {len(queues)} queues")
+        await time_rates(app, queues, options.rate_samples)
         settings = ServerSettings(
             rate_limit_per_second=0, stats_sample_seconds=5, sse_max_per_token=200
         )
@@ -267,4 +288,5 @@ if __name__ == "__main__":
     parser.add_argument("--queues", type=int, default=20)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--watch-seconds", type=float, default=10.0)
+    parser.add_argument("--rate-samples", type=int, default=20)
     asyncio.run(main(parser.parse_args()))
