@@ -13,8 +13,10 @@
     if (s < 3600) return (s / 60).toFixed(s < 600 ? 1 : 0) + " min";
     return (s / 3600).toFixed(1) + " h";
   }
+  // Times are drawn with their points: a minute with jobs between idle ones is a lone point.
   function line(label, color, fill, value) {
-    var s = { label: label, stroke: color, width: 2, points: { show: false }, spanGaps: false };
+    var s = { label: label, stroke: color, width: 2, spanGaps: false,
+              points: value ? { show: true, size: 6, fill: color } : { show: false } };
     if (fill) s.fill = fill;
     if (value) s.value = value;
     return s;
@@ -65,7 +67,7 @@
         var plot = plots[el.dataset.chart];
         if (plot) { plot.setSize({ width: width, height: 200 }); plot.setData(data); return; }
         if (!window.uPlot) return;
-        var y = { size: 56 };
+        var y = { size: 72 };
         if (kind.axis) y.values = kind.axis;
         plots[el.dataset.chart] = new uPlot({
           width: width, height: 200,
