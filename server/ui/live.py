@@ -11,9 +11,11 @@
   queue, the one the pages' live streams use too; nothing is read per job). An event carries
   its job id, type and time (the entry id, Redis's clock): a job's wait is from its last
   ``queued`` event (enqueued, promoted when due, retried, reclaimed) to its ``active`` event,
-  its run from ``active`` to ``completed``, ``retrying``, ``dead`` or ``cancelled``. Jobs
-  that became ready before the server started watching have no wait measured; a delayed job's
-  wait starts when a worker's fetch promotes it (events do not carry its due time).
+  its run from ``active`` to ``completed``, ``retrying``, ``dead`` or ``cancelled``. A queue
+  is followed from the first stats sample that finds its totals moved until it has been quiet
+  for ten minutes, at most 32 queues at once (each holds a blocked connection of the pool):
+  jobs that became ready before that have no wait measured, and a delayed job's wait starts
+  when a worker's fetch promotes it (events do not carry its due time).
 - ``Overview``: one snapshot of every queue, shared by every open page and re-read from Redis
   at most once per ``max_age`` seconds, only while pages are watching. Its counts and rates
   are the read model's (``streamq.ReadModel``), the figures ``GET /v1/queues`` and
@@ -109,8 +111,13 @@ class Durations:
 
     MEASURES = ("wait", "run")
 
-    def __init__(self, max_tracked: int = 100_000) -> None:
+    def __init__(
+        self, max_tracked: int = 100_000, max_queues: int = 32, quiet_seconds: float = 600.0
+    ) -> None:
         self.max_tracked = max_tracked
+        self.max_queues = max_queues
+        self.quiet_seconds = quiet_seconds
+        self.active_at: dict[str, float] = {}
         self.ready: dict[str, dict[str, float]] = {}
         self.started: dict[str, dict[str, float]] = {}
         self.histograms: dict[str, dict[str, Histograms]] = {}
@@ -174,6 +181,23 @@ class Durations:
             out[f"{measure}_p95"] = [percentile(m, 0.95) for m in merged]
         return out
 
+    def follow(self, app: streamq.App, queue: str, active: bool) -> None:
+        """Called at each stats sample of ``queue`` (``active``: its totals moved since the
+        last one). Follows the active queues' events, at most ``max_queues`` at once, and
+        stops following a queue quiet for ``quiet_seconds``: each followed queue holds a
+        blocked connection of the broker's pool (shared with open pages' streams)."""
+        now = time.monotonic()
+        if active:
+            self.active_at[queue] = now
+        for name, sub in list(self.subscriptions.items()):
+            if now - self.active_at.get(name, now) > self.quiet_seconds:
+                sub.close()
+                del self.subscriptions[name]
+                self.ready.pop(name, None)  # what it missed from now on would be wrong
+                self.started.pop(name, None)
+        if active and len(self.subscriptions) + len(self._pending) < self.max_queues:
+            self.watch(app, queue)
+
     def watch(self, app: streamq.App, queue: str) -> None:
         """Starts following ``queue``'s events (once; from the event loop, without waiting)."""
         if (
@@ -209,7 +233,7 @@ class Durations:
 
 class SeriesTracker(RateTracker):
     """A RateTracker that also keeps completed/failed/dead counts per minute for a day, and
-    (given the app) starts timing each queue it samples (``Durations``)."""
+    (given the app) times the jobs of the queues it sees active (``Durations``)."""
 
     KINDS = ("completed", "failed", "dead", "enqueued")
 
@@ -227,11 +251,12 @@ class SeriesTracker(RateTracker):
 
     def record(self, queue: str, totals: Mapping[str, int], now: float | None = None) -> None:
         super().record(queue, totals, now)
-        if self.app is not None:
-            self.durations.watch(self.app, queue)
         wall = time.time()
         previous = self._last.get(queue)
         self._last[queue] = {k: int(totals.get(k, 0)) for k in self.KINDS}
+        if self.app is not None:
+            active = previous is not None and previous != self._last[queue]
+            self.durations.follow(self.app, queue, active)
         if previous is None:
             return  # the first sample only sets the baseline
         buckets = self._minutes.setdefault(queue, deque(maxlen=DAY_MINUTES))

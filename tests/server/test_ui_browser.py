@@ -239,8 +239,6 @@ def test_overview_counts_follow_a_running_worker(
     with site(valkey_url, queues) as s:
         for q in queues:
             s.run(s.app.register_queue(q))
-        # The server times jobs from its events once it samples the queue (every second).
-        until(lambda: queues[0] in s.tracker.durations.subscriptions, "the server to time jobs")
         handles = s.run(
             s.app.enqueue_many(
                 [
@@ -264,6 +262,8 @@ def test_overview_counts_follow_a_running_worker(
             until(lambda: cell(browser, queues[0], "waiting") == "0", "the queue to drain", 40)
             until(lambda: cell(browser, queues[0], "active") == "0", "the last job to finish", 40)
             assert "no live workers" not in text(browser, f'tr[data-queue="{queues[0]}"] th')
+            # The server times the queue's jobs from its events once its totals moved.
+            until(lambda: queues[0] in s.tracker.durations.subscriptions, "timing the jobs")
             time.sleep(2.5)  # let the sampler count the completions for the chart
             browser.refresh()
             until(lambda: text(browser, "#live-state") == "live", "the live stream")
@@ -300,7 +300,7 @@ def test_overview_counts_follow_a_running_worker(
         hour = series["queues"][queues[0]]["hour"]
         assert sum(hour["completed"]) == 12
         runs = [v for v in hour["run_p50"] if v is not None]
-        assert runs and min(runs) >= 0.4 * 0.91  # two steps of 0.2 s each
+        assert runs and min(runs) >= 0.4 * 0.91  # two steps of 0.2 s each, or more
         assert any(v is not None for v in hour["wait_p95"])
         browser.get(s.url + "/ui/queues/" + queues[0])
         # The explorer lists the queue's jobs from the index (the twelve and the long one), and

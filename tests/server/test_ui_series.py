@@ -112,13 +112,17 @@ async def test_the_series_route_reports_waits_and_runs_of_jobs_run_by_a_worker(
         running_server(starlette) as url,
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
-        assert (await client.get("/ui/")).status_code == 200  # reading stats starts the timing
-        for _ in range(200):
+        # The server follows a queue's events once the totals it samples (here: whenever the
+        # overview reads them, at most once a second) moved.
+        assert (await client.get("/ui/")).status_code == 200
+        first = await app.enqueue("nap", 0.0, queue=queue)
+        for _ in range(100):
             if queue in tracker.durations.subscriptions:
                 break
-            await asyncio.sleep(0.05)
+            assert (await client.get("/ui/")).status_code == 200
+            await asyncio.sleep(0.2)
         assert queue in tracker.durations.subscriptions
-        handles = [await app.enqueue("nap", 0.3, queue=queue) for _ in range(4)]
+        handles = [first] + [await app.enqueue("nap", 0.3, queue=queue) for _ in range(4)]
         worker = streamq.Worker(app, [queue], concurrency=1, handle_signals=False)
         running = asyncio.create_task(worker.run())
         try:
@@ -150,3 +154,26 @@ async def test_the_series_route_reports_waits_and_runs_of_jobs_run_by_a_worker(
         fields = document["components"]["schemas"]["Series"]["properties"]
         assert {"wait_p50", "wait_p95", "run_p50", "run_p95"} <= set(fields)
     assert tracker.durations.closed and not tracker.durations.subscriptions
+
+
+async def test_only_active_queues_are_followed_and_only_so_many(
+    app_factory: Callable[..., streamq.App], uniq: Callable[[str], str]
+) -> None:
+    app = app_factory()
+    await app.connect()
+    busy, other = uniq("busy"), uniq("other")
+    durations = Durations(max_queues=1, quiet_seconds=3600)
+    durations.follow(app, busy, active=False)  # nothing moved: not followed
+    assert not durations.subscriptions and not durations._pending
+    durations.follow(app, busy, active=True)
+    durations.follow(app, other, active=True)  # one queue at most
+    for _ in range(200):
+        if busy in durations.subscriptions:
+            break
+        await asyncio.sleep(0.05)
+    assert list(durations.subscriptions) == [busy]
+    durations.quiet_seconds = 0.0  # quiet for longer than that: no longer followed
+    await asyncio.sleep(0.01)
+    durations.follow(app, other, active=False)
+    assert not durations.subscriptions
+    durations.close()
