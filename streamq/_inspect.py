@@ -217,7 +217,7 @@ class ReadModel:
         counted inside Redis (``rates-1.lua``): nothing but the counts crosses the network."""
         await self.broker.connect()
         with broker_errors(f"reading events of {queue}"):
-            end_ms, examined, last_ms, counts = await self.broker.scripts.count_events(
+            found = await self.broker.scripts.count_events(
                 queue,
                 end_ms=now_ms,
                 window_ms=int(RATE_WINDOW_S * 1000),
@@ -225,11 +225,9 @@ class ReadModel:
                 types=RATE_TYPES,
             )
         span_ms = RATE_WINDOW_S * 1000
-        if examined == RATE_SAMPLE:  # busier than the sample: rate over what it covers
-            span_ms = max(end_ms - last_ms, 1)
-        return {
-            kind: round(n * 1000 / span_ms, 3) for kind, n in zip(RATE_TYPES, counts, strict=True)
-        }
+        if found.examined == RATE_SAMPLE:  # busier than the sample: rate over what it covers
+            span_ms = max(found.end_ms - found.last_ms, 1)
+        return {kind: round(n * 1000 / span_ms, 3) for kind, n in found.counts.items()}
 
     async def summary(self, queue: str, now_ms: int | None = None) -> QueueSummary:
         """``stats`` and ``rates`` of one queue."""

@@ -94,6 +94,17 @@ def source(name: str) -> str:
     )
 
 
+@dataclass(frozen=True)
+class EventCounts:
+    """What ``rates-1`` counted: the window's end, how many entries it examined, the ms of
+    the last one examined (0: none), and the count per type asked for."""
+
+    end_ms: int
+    examined: int
+    last_ms: int
+    counts: dict[str, int]
+
+
 def flow_member(job: str, queue: str) -> str:
     """A flow child as its parent's bookkeeping stores it (job ids never contain spaces)."""
     return f"{job} {queue}"
@@ -624,10 +635,9 @@ class Scripts:
 
     async def count_events(
         self, queue: str, *, end_ms: int | None, window_ms: int, sample: int, types: Sequence[str]
-    ) -> tuple[int, int, int, list[int]]:
+    ) -> EventCounts:
         """Events of ``types`` in ``queue``'s stream over ``window_ms`` before ``end_ms``
-        (None: Redis's now), at most ``sample`` examined, newest first: (end ms, entries
-        examined, ms of the last examined, count per type). Read-only."""
+        (None: Redis's now), at most ``sample`` examined, newest first. Read-only."""
         reply = await self._run_bare(
             "rates",
             [_keys.events(queue)],
@@ -636,4 +646,9 @@ class Scripts:
             sample,
             *types,
         )
-        return int(reply[0]), int(reply[1]), int(reply[2]), [int(n) for n in reply[3:]]
+        return EventCounts(
+            end_ms=int(reply[0]),
+            examined=int(reply[1]),
+            last_ms=int(reply[2]),
+            counts={kind: int(n) for kind, n in zip(types, reply[3:], strict=True)},
+        )
