@@ -342,6 +342,8 @@ class Overview:
         self.queues: list[dict[str, Any]] = []
         self.rates: dict[str, dict[str, float]] = {}
         self.rates_at: dict[str, float] = {}
+        # Bumped whenever rates read in the background differ from the ones shown.
+        self.rates_seq = 0
         self._lock = asyncio.Lock()
         self._refresh: asyncio.Task[None] | None = None
 
@@ -356,8 +358,13 @@ class Overview:
 
         values = await asyncio.gather(*(one(q) for q in names))
         taken = time.monotonic()
+        changed = False
         for queue, rates in zip(names, values, strict=True):
+            changed = changed or self.rates.get(queue) != rates
             self.rates[queue], self.rates_at[queue] = rates, taken
+        if changed:  # open pages show new rates now, not at their next event or idle tick
+            self.rates_seq += 1
+            self.taken_at = -1e9
 
     async def _refresh_rates(self, names: list[str]) -> None:
         try:
@@ -413,8 +420,10 @@ async def live_stream(
             subs.append(await state.hub.subscribe(queue))  # noqa: PERF401 (each await joins a feed)
         sent = -1
         last = 0.0
+        rates_seen = overview.rates_seq
         while True:
-            dirty = False
+            dirty = overview.rates_seq != rates_seen
+            rates_seen = overview.rates_seq
             for sub in subs:
                 if sub.closed:
                     return

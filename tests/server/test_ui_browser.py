@@ -262,6 +262,8 @@ def test_overview_counts_follow_a_running_worker(
             until(lambda: cell(browser, queues[0], "waiting") == "0", "the queue to drain", 40)
             until(lambda: cell(browser, queues[0], "active") == "0", "the last job to finish", 40)
             assert "no live workers" not in text(browser, f'tr[data-queue="{queues[0]}"] th')
+            # Done/s follows too: the rates read in the background reach the open page.
+            until(lambda: cell(browser, queues[0], "completed_per_s") != "0.00", "done/s")
             # The server times the queue's jobs from its events once its totals moved.
             until(lambda: queues[0] in s.tracker.durations.subscriptions, "timing the jobs")
             time.sleep(2.5)  # let the sampler count the completions for the chart
