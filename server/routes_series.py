@@ -65,8 +65,10 @@ async def job_series(request: Request, call: Call) -> Response:
     95th percentile (`_p95`) of wait time (from ready to started: enqueued, due, retried or
     reclaimed, until a worker took it) and run time (from started to completed, failed or
     cancelled), in seconds, per interval, as measured by this server since it started. `all`
-    is the queues listed taken together. Jobs that became ready before the server started have
-    no wait time measured; a delayed job's wait starts when a worker promotes it."""
+    is the queues listed taken together. The server follows the events of its app's queues,
+    and of any other queue while jobs move through it (at most 32 at once): jobs that became
+    ready before it followed a queue have no wait time; a delayed job's wait starts when a
+    worker promotes it."""
     queue = request.query_params.get("queue")
     names = [await call.state.require_queue(queue)] if queue else await call.state.queue_names()
     names = [n for n in names if call.allows("meta", n)]  # a scoped token sees its queues

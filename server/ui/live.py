@@ -12,8 +12,9 @@
   its job id, type and time (the entry id, Redis's clock): a job's wait is from its last
   ``queued`` event (enqueued, promoted when due, retried, reclaimed) to its ``active`` event,
   its run from ``active`` to ``completed``, ``retrying``, ``dead`` or ``cancelled``. A queue
-  is followed from the first stats sample that finds its totals moved until it has been quiet
-  for ten minutes, at most 32 queues at once (each holds a blocked connection of the pool):
+  is followed from its first stats sample if the server's app has tasks for it, else from the
+  first sample that finds its totals moved, until its totals stay still for ten minutes; at
+  most 32 queues at once (each holds a blocked connection of the broker's pool):
   jobs that became ready before that have no wait measured, and a delayed job's wait starts
   when a worker's fetch promotes it (events do not carry its due time).
 - ``Overview``: one snapshot of every queue, shared by every open page and re-read from Redis
@@ -255,8 +256,10 @@ class SeriesTracker(RateTracker):
         previous = self._last.get(queue)
         self._last[queue] = {k: int(totals.get(k, 0)) for k in self.KINDS}
         if self.app is not None:
-            active = previous is not None and previous != self._last[queue]
-            self.durations.follow(self.app, queue, active)
+            # The app's own queues from the first sample; any other once its totals move.
+            own = previous is None and queue in self.app.queues_of_tasks()
+            moved = previous is not None and previous != self._last[queue]
+            self.durations.follow(self.app, queue, own or moved)
         if previous is None:
             return  # the first sample only sets the baseline
         buckets = self._minutes.setdefault(queue, deque(maxlen=DAY_MINUTES))

@@ -255,6 +255,8 @@ def test_overview_counts_follow_a_running_worker(
             assert text(browser, f'tr[data-queue="{q}"] th'), f"{q} is not on the overview"
         assert cell(browser, queues[0], "waiting") == "12"
         assert "no live workers" in text(browser, f'tr[data-queue="{queues[0]}"] th')
+        # The server times the jobs of its app's queues from its events (from its first look).
+        until(lambda: queues[0] in s.tracker.durations.subscriptions, "timing the jobs")
         worker = WorkerThread(s, [queues[0]])
         try:
             # Counts change on the open page, without reloading it, as the worker drains.
@@ -264,8 +266,6 @@ def test_overview_counts_follow_a_running_worker(
             assert "no live workers" not in text(browser, f'tr[data-queue="{queues[0]}"] th')
             # Done/s follows too: the rates read in the background reach the open page.
             until(lambda: cell(browser, queues[0], "completed_per_s") != "0.00", "done/s")
-            # The server times the queue's jobs from its events once its totals moved.
-            until(lambda: queues[0] in s.tracker.durations.subscriptions, "timing the jobs")
             time.sleep(2.5)  # let the sampler count the completions for the chart
             browser.refresh()
             until(lambda: text(browser, "#live-state") == "live", "the live stream")

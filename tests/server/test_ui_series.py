@@ -112,8 +112,8 @@ async def test_the_series_route_reports_waits_and_runs_of_jobs_run_by_a_worker(
         running_server(starlette) as url,
         httpx.AsyncClient(base_url=url, timeout=30) as client,
     ):
-        # The server follows a queue's events once the totals it samples (here: whenever the
-        # overview reads them, at most once a second) moved.
+        # The server follows its app's queues from the first time it samples their totals
+        # (here: whenever the overview reads them, at most once a second).
         assert (await client.get("/ui/")).status_code == 200
         first = await app.enqueue("nap", 0.0, queue=queue)
         for _ in range(100):
