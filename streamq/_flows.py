@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Policy = Literal["fail", "ignore", "threshold"]
+ChildFailure = Literal["fail_parent", "continue_parent", "ignore", "remove"]
+_CHILD_FAILURES = frozenset(("fail_parent", "continue_parent", "ignore", "remove"))
 SWEEP_INTERVAL = 2.0
 # Parents younger than this are left to the hooks (their children may still be being written).
 _SWEEP_MIN_AGE_MS = 2_000
@@ -57,10 +59,20 @@ _OUTCOME: dict[str, FinalOutcome] = {
 class Flow(msgspec.Struct, frozen=True, kw_only=True):
     """A job and the children it waits for (each a Flow, so flows nest).
 
-    ``policy``: ``"fail"`` dead-letters the parent if any child fails (is dead or cancelled),
-    ``"ignore"`` runs it regardless, ``"threshold"`` runs it if at least ``threshold`` (0..1) of
-    its children completed. Children without an ``id`` get one derived from the parent's id and
-    their position, so enqueueing the same flow (same root id) again adds nothing."""
+    ``policy``: ``"fail"`` dead-letters the parent as soon as a child fails (is dead or
+    cancelled), ``"ignore"`` runs it once all children finished, whatever their outcome,
+    ``"threshold"`` runs it if at least ``threshold`` (0..1) of its children completed (and
+    dead-letters it as soon as that can no longer happen).
+
+    ``on_failure`` is a child's own rule, taking precedence over its parent's policy when that
+    child fails: ``"fail_parent"`` dead-letters the parent at once, ``"continue_parent"`` queues
+    the parent at once, ``"ignore"`` counts the child as finished but not failed, ``"remove"``
+    drops it from the flow as if it had never been in it. ``cancel_children``: when this parent
+    is dead-lettered before all its children finished, cancel those still waiting or running
+    (else they are left to run).
+
+    Children without an ``id`` get one derived from the parent's id and their position, so
+    enqueueing the same flow (same root id) again adds nothing."""
 
     name: str
     payload: Any = None
@@ -69,6 +81,8 @@ class Flow(msgspec.Struct, frozen=True, kw_only=True):
     priority: str | int | None = None
     policy: Policy = "fail"
     threshold: float | None = None
+    on_failure: ChildFailure | None = None
+    cancel_children: bool = False
     children: list[Flow] = []
     max_attempts: int | None = None
     timeout: float | None = None
@@ -145,6 +159,13 @@ def _plan(
         raise InvalidJob(f"flow policy must be fail, ignore or threshold, not {flow.policy!r}")
     if flow.policy == "threshold" and (flow.threshold is None or not 0 <= flow.threshold <= 1):
         raise InvalidJob("policy 'threshold' needs threshold between 0 and 1")
+    if flow.on_failure is not None and flow.on_failure not in _CHILD_FAILURES:
+        raise InvalidJob(
+            "on_failure must be fail_parent, continue_parent, ignore or remove, "
+            f"not {flow.on_failure!r}"
+        )
+    if flow.on_failure is not None and parent is None:
+        raise InvalidJob("on_failure is a child's rule: the flow's root has no parent")
     queue, job = _prepare(registry, result_ttl, _request(flow, node_id, flow.queue, parent), now)
     jid = job.id
     children = [
@@ -169,7 +190,8 @@ async def _write_parent(broker: Broker, node: _Node, parent_queue: str) -> tuple
             policy=node.flow.policy,
             threshold=threshold,
             parent_queue=parent_queue,
-            children=[(c.id, c.queue) for c in node.children],
+            children=[(c.id, c.queue, c.flow.on_failure or "") for c in node.children],
+            cancel_children=node.flow.cancel_children,
         )
     return reply.state, reply.deduplicated
 
@@ -223,11 +245,29 @@ async def record_child_outcome(
                 "flow parent dead: its children failed",
                 extra={"job_id": parent, "queue": parent_queue},
             )
+            if done.cancel_children:
+                await _cancel_unfinished_children(broker, parent_queue, parent)
             if done.grandparent and done.grandparent_queue:
                 child, child_queue = parent, parent_queue
                 parent, parent_queue, outcome = done.grandparent, done.grandparent_queue, "dead"
                 continue
         return done.decision
+
+
+async def _cancel_unfinished_children(broker: Broker, queue: str, parent: str) -> None:
+    """Cancels the children of a parent decided dead that have not finished yet (each then
+    reports back to a decided parent, which changes nothing)."""
+    pipe = broker.redis.pipeline(transaction=False)
+    pipe.lrange(flow_key(queue, parent, "children"), 0, -1)
+    pipe.smembers(flow_key(queue, parent, "done"))
+    with broker_errors(f"reading children of flow {parent}"):
+        members, done = await pipe.execute()
+    for member in members:
+        if member in done:
+            continue
+        child, child_queue = _split(member)
+        with broker_errors(f"cancelling child {child} of flow {parent}"):
+            await broker.scripts.cancel(child_queue, child)
 
 
 async def on_job_finished(broker: Broker, delivery: Delivery, outcome: FinalOutcome) -> None:

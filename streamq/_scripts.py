@@ -272,6 +272,7 @@ class ChildDone:
     total: int = 0
     grandparent: str = ""
     grandparent_queue: str = ""
+    cancel_children: bool = False
 
 
 def task_limits(limits: Mapping[str, tuple[float, int]]) -> str:
@@ -551,9 +552,11 @@ class Scripts:
         policy: str,
         threshold: float,
         parent_queue: str,
-        children: Sequence[tuple[str, str]],
+        children: Sequence[tuple[str, str, str]],
+        cancel_children: bool = False,
     ) -> Enqueued:
-        """Writes a flow parent waiting for ``children`` (id, queue) once per parent id."""
+        """Writes a flow parent waiting for ``children`` (id, queue, own failure policy or '')
+        once per parent id."""
         state, dup = await self._run(
             "flow",
             queue,
@@ -562,7 +565,10 @@ class Scripts:
             policy,
             repr(float(threshold)),
             parent_queue,
-            *(flow_member(job, q) for job, q in children),
+            int(cancel_children),
+            len(children),
+            *(flow_member(job, q) for job, q, _ in children),
+            *(on_failure for _, _, on_failure in children),
         )
         return Enqueued(_text(state), bool(dup))
 
@@ -590,7 +596,10 @@ class Scripts:
             return ChildDone(decision, finished=int(reply[1]), total=int(reply[2]))
         if decision == "dead":
             return ChildDone(
-                decision, grandparent=_text(reply[1]), grandparent_queue=_text(reply[2])
+                decision,
+                grandparent=_text(reply[1]),
+                grandparent_queue=_text(reply[2]),
+                cancel_children=_text(reply[3]) == "1",
             )
         return ChildDone(decision)
 

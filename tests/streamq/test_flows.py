@@ -327,3 +327,175 @@ async def test_sweep_covers_a_worker_that_died_between_settle_and_hook(
     assert (result["completed"], result["failed"]) == (6, 0)
     # Found by the sweep (parents older than 2 s, every 2 s), not by a hook.
     assert time.monotonic() - started > 1.5
+
+
+# -- per-child failure rules and failing fast -------------------------------------------------
+
+
+def rules_app(app_factory: Callable[..., App], qa: str, qb: str) -> tuple[App, list[Any]]:
+    """``boom`` fails at once on ``qa``; ``later`` sits on ``qb``, which no worker in these
+    tests serves, so a parent decided while ``later`` is still queued was decided before all
+    its children finished."""
+    app = app_factory()
+    seen: list[Any] = []
+
+    @app.task("boom", queue=qa)
+    async def boom(ctx: Context, n: int) -> None:
+        raise Fatal(f"boom {n}")
+
+    @app.task("fine", queue=qa)
+    async def fine(ctx: Context, n: int) -> int:
+        return n
+
+    @app.task("later", queue=qb)
+    async def later(ctx: Context, n: int) -> int:
+        return n
+
+    @app.task("parent", queue=qa)
+    async def parent(ctx: Context, label: str) -> list[tuple[str, str]]:
+        kids = await ctx.children()
+        seen.append(kids)
+        return [(c.name, c.state) for c in kids]
+
+    return app, seen
+
+
+async def states_of(app: App, queue: str, ids: list[str]) -> list[str | None]:
+    jobs = [await app.job(queue, i) for i in ids]
+    return [j.state if j else None for j in jobs]
+
+
+@pytest.mark.parametrize("cancel_children", [False, True])
+async def test_policy_fail_fails_the_parent_at_the_first_failed_child(
+    app_factory, uniq, run_worker, cancel_children: bool
+) -> None:
+    qa, qb = uniq("fa"), uniq("fb")
+    app, seen = rules_app(app_factory, qa, qb)
+    waiting = [uniq("l1"), uniq("l2")]
+    root = await app.enqueue_flow(
+        Flow(
+            name="parent",
+            payload="p",
+            cancel_children=cancel_children,
+            children=[
+                Flow(name="boom", payload=1),
+                *(Flow(name="later", payload=2, id=i) for i in waiting),
+            ],
+        )
+    )
+    async with run_worker(app, queues=[qa], concurrency=4):
+        with pytest.raises(JobFailed, match=r"1 of 3 children failed \(policy fail\)"):
+            await root.result(timeout=20)
+    assert seen == []  # the parent's handler never ran
+    expected = "cancelled" if cancel_children else "queued"
+    assert await states_of(app, qb, waiting) == [expected, expected]
+
+
+async def test_each_childs_own_rule_decides_for_it(app_factory, uniq, run_worker) -> None:
+    qa, qb = uniq("fa"), uniq("fb")
+    app, _ = rules_app(app_factory, qa, qb)
+    ignored = await app.enqueue_flow(
+        Flow(
+            name="parent",
+            payload="ignore",
+            children=[
+                Flow(name="boom", payload=1, on_failure="ignore"),
+                Flow(name="fine", payload=2),
+            ],
+        )
+    )
+    removed = await app.enqueue_flow(
+        Flow(
+            name="parent",
+            payload="remove",
+            children=[
+                Flow(name="boom", payload=1, on_failure="remove"),
+                Flow(name="fine", payload=2),
+            ],
+        )
+    )
+    continued = await app.enqueue_flow(
+        Flow(
+            name="parent",
+            payload="continue",
+            children=[
+                Flow(name="boom", payload=1, on_failure="continue_parent"),
+                Flow(name="later", payload=2),
+            ],
+        )
+    )
+    failed = await app.enqueue_flow(
+        Flow(
+            name="parent",
+            payload="fail",
+            policy="ignore",
+            children=[
+                Flow(name="boom", payload=1, on_failure="fail_parent"),
+                Flow(name="later", payload=2),
+            ],
+        )
+    )
+    async with run_worker(app, queues=[qa], concurrency=8):
+        # policy fail, but the failed child is ignored: the parent runs and sees it dead
+        assert sorted(await ignored.result(timeout=20)) == [["boom", "dead"], ["fine", "completed"]]
+        # a removed child is gone from the flow: the parent sees only the other one
+        assert await removed.result(timeout=20) == [["fine", "completed"]]
+        # the parent runs at once, its other child still queued where no worker serves it
+        assert sorted(await continued.result(timeout=20)) == [
+            ["boom", "dead"],
+            ["later", "queued"],
+        ]
+        with pytest.raises(JobFailed, match=r"failed \(fail_parent\)"):
+            await failed.result(timeout=20)
+    flow = await app.flow_state(qa, removed.id)
+    assert flow is not None and flow.jobs == 2  # the parent and its one remaining child
+
+
+async def test_threshold_fails_the_parent_once_it_can_no_longer_be_met(
+    app_factory, uniq, run_worker
+) -> None:
+    qa, qb = uniq("fa"), uniq("fb")
+    app, seen = rules_app(app_factory, qa, qb)
+    later = uniq("l")
+    root = await app.enqueue_flow(
+        Flow(
+            name="parent",
+            payload="t",
+            policy="threshold",
+            threshold=0.5,
+            children=[
+                *(Flow(name="boom", payload=i) for i in range(3)),
+                Flow(name="later", payload=9, id=later),
+            ],
+        )
+    )
+    async with run_worker(app, queues=[qa], concurrency=4):
+        with pytest.raises(JobFailed, match=r"threshold 0\.5 needs 2 completed"):
+            await root.result(timeout=20)
+    assert seen == []
+    assert await states_of(app, qb, [later]) == ["queued"]
+
+
+async def test_a_childs_rule_is_checked_before_anything_is_written(app_factory, uniq) -> None:
+    qa, qb = uniq("fa"), uniq("fb")
+    app, _ = rules_app(app_factory, qa, qb)
+    with pytest.raises(InvalidJob, match="on_failure is a child's rule"):
+        await app.enqueue_flow(
+            Flow(
+                name="parent",
+                payload="x",
+                on_failure="ignore",
+                children=[Flow(name="fine", payload=1)],
+            )
+        )
+    bad = uniq("bad")
+    with pytest.raises(InvalidJob, match="on_failure must be"):
+        await app.enqueue_flow(
+            Flow(
+                name="parent",
+                payload="x",
+                id=bad,
+                children=[Flow(name="fine", payload=1, on_failure="skip")],  # type: ignore[arg-type]
+            )
+        )
+    assert await app.job(qa, bad) is None
