@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from streamq._delivery import FinishHook
     from streamq._flows import Flow, FlowState
     from streamq._index import JobPage
+    from streamq._joblog import JobLog
     from streamq._jobs import Outcome
     from streamq._middleware import Middleware, Phase
     from streamq._schedule import Schedule
@@ -474,6 +475,14 @@ class App:
         for s in states:
             done += (await self.operate_matching(queue, "remove", state=s, until=until)).done
         return done
+
+    async def job_logs(self, queue: str, id: str) -> JobLog | None:
+        """The log a job's handler wrote with ``ctx.log`` (oldest line first, with how many
+        older lines were dropped); None when there is no such job. Raises ``InvalidJobId``,
+        ``BrokerUnavailable``."""
+        from streamq._joblog import read
+
+        return await read(self.broker, queue, id)
 
     async def cancel(self, queue: str, id: str) -> bool:
         """Cancels a job; True if it was (or is being) cancelled by this call."""

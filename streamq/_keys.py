@@ -46,6 +46,16 @@ def job(queue: str, job_id: str) -> str:
     return f"{prefix(queue)}job:{job_id}"
 
 
+def job_log(queue: str, job_id: str) -> str:
+    """A job's own capped log (a list of JSON lines), expired and deleted with its record."""
+    return f"{prefix(queue)}log:{job_id}"
+
+
+def trace(queue: str, job_id: str) -> str:
+    """A job's trace context (``streamq[otel]``)."""
+    return custom(queue, "trace", job_id)
+
+
 def delayed(queue: str) -> str:
     return f"{prefix(queue)}delayed"
 

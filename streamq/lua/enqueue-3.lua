@@ -16,7 +16,7 @@ for i = 4, #ARGV, 10 do
   if dup and is_terminal(cur[1]) and cur[3] and cur[3] ~= '-1' and cur[2] then
     -- A finished job past its dedup window may run again under the same id.
     if NOW >= tonumber(cur[2]) + tonumber(cur[3]) then
-      redis.call('DEL', jkey)
+      redis.call('DEL', jkey, log_key(id))
       index_state(id, cur[1], nil, cur[4])
       dup = false
     end

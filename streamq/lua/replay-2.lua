@@ -13,7 +13,7 @@ for _, e in ipairs(entries) do
   redis.call('XDEL', DEAD_KEY, e[1])
   if not st or st == 'dead' then
     -- The record may have expired: the dead letter carries everything needed to rebuild it.
-    redis.call('DEL', jkey)
+    redis.call('DEL', jkey, log_key(f.id))
     index_state(f.id, 'dead', nil, f.name)
     new_job(f.id, 'queued', {name = f.name, lane = f.lane, spec = f.spec,
       max_attempts = f.max_attempts, lease_ms = f.lease_ms, max_deliveries = f.max_deliveries,
