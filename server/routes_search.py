@@ -187,3 +187,23 @@ async def find_job(request: Request, call: Call) -> Response:
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r} in any queue you may read")
     return json_response(job_view(job, redacted=not call.sees_payloads(job.queue)))
+
+
+@operation(
+    "GET",
+    "/v1/queues/{queue}/jobs/{id}/logs",
+    summary="Read a job's log",
+    responses={200: streamq.JobLog},
+    errors=(400, 404, 503),
+    tags=("jobs",),
+)
+async def get_job_logs(request: Request, call: Call) -> Response:
+    """What the job's handler wrote with ``ctx.log``, oldest line first: at most the newest
+    500 lines (128 KiB); ``dropped`` counts older lines no longer kept. The log lives as long
+    as the job's record. Needs ``read`` on the queue (a ``meta`` token sees no logs)."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    job_id = check_job_id(request.path_params["id"])
+    log = await call.app.job_logs(queue, job_id)
+    if log is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
+    return json_response(log)

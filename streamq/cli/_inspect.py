@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from streamq._inspect import ReadModel
 from streamq._types import LANES, LaneStats
+from streamq.cli._joblogs import print_log
 from streamq.cli._output import CliError, age, cell, emit_json, fields, table, timestamp
 from streamq.cli._read import check_lane
 
@@ -187,6 +188,9 @@ async def job(app: App, args: argparse.Namespace) -> int:
         if j.reason:
             pairs.append(("reason", j.reason))
         fields(f"job {args.id} ({args.queue})", pairs)
+        log = await app.job_logs(args.queue, args.id)
+        if log is not None and log.lines:
+            print_log(log)
     table(
         "history",
         ["AT", "EVENT", "ATTEMPT", "DETAIL"],
@@ -206,6 +210,7 @@ async def job(app: App, args: argparse.Namespace) -> int:
                 ),
             ]
             for e in data.history
+            if e.type != "log"  # the log above shows them (with their fields)
         ],
     )
     return 0

@@ -14,6 +14,7 @@ from streamq.cli import (
     _dead,
     _enqueue,
     _inspect,
+    _joblogs,
     _jobs,
     _pause,
     _queue,
@@ -37,6 +38,7 @@ EXAMPLES = {
     "inspect queues": "streamq inspect queues --json",
     "inspect queue": "streamq inspect queue wallet-operations",
     "inspect job": "streamq inspect job wallet-operations sync:abc123",
+    "inspect logs": "streamq inspect logs wallet-operations sync:abc123",
     "inspect lanes": "streamq inspect lanes wallet-operations",
     "inspect groups": "streamq inspect groups wallet-operations",
     "inspect pending": "streamq inspect pending wallet-operations --lane high",
@@ -230,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
         "job",
         "a job's record, attempts and event history",
         on_app(_inspect.job),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument("id", help="job id")
+    p = add(
+        inspect,
+        "logs",
+        "what a job's handler wrote with ctx.log, oldest line first",
+        on_app(_joblogs.logs),
         as_json,
     )
     p.add_argument("queue", help="the queue's name")
