@@ -224,11 +224,14 @@ async def job_page(request: Request, principal: Principal) -> Response:
     if job.parent:
         shown = [q for q in await state.queue_names() if principal.allows("meta", q)]
         parent_queue = await find_parent(state.app, queue, job.parent, shown)
+    # A job's log is as private as its payload: a meta token does not see it.
+    log = await state.app.job_logs(queue, job_id) if principal.allows("read", queue) else None
     return render(
         request,
         "job.html",
         principal,
         job=job,
+        log=log,
         flow=flow,
         tree=tree,
         left_out=left_out,

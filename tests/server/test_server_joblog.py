@@ -3,10 +3,11 @@ as ``log`` events of the job's event stream, resumable by ``Last-Event-ID``."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import httpx
-from server_support import Served, bearer, collect_events, register_tasks, token_spec
+from server_support import Served, bearer, collect_events, register_tasks, secret, token_spec
 
 from server import ServerSettings, create_app, running_server
 from streamq import App, Context
@@ -98,3 +99,23 @@ async def test_logs_need_read_scope(valkey_url: str, uniq: Callable[[str], str])
             assert [ln["message"] for ln in r.json()["lines"]] == ["secret detail"]
     finally:
         await app.close()
+
+
+async def test_job_page_shows_the_log_to_readers_only(
+    serve: Callable[..., contextlib.AbstractAsyncContextManager[Served]],
+) -> None:
+    settings = ServerSettings(heartbeat_seconds=0.5, rate_limit_per_second=0).with_tokens(
+        token_spec("peek:meta:srv-*,look:read:srv-*")
+    )
+    async with serve(settings) as s, httpx.AsyncClient(base_url=s.url, timeout=30) as browser:
+        browser.headers["origin"] = s.url
+        await _log_and_finish(s.app, s.queue, "paged", ["step <one>", "step two"])
+        for token, sees in (("peek", False), ("look", True)):
+            await browser.get("/ui/login")
+            form = {"token": secret(token), "csrf": browser.cookies["streamq_csrf"], "next": "/ui/"}
+            assert (await browser.post("/ui/login", data=form)).status_code in (200, 303)
+            page = await browser.get(f"/ui/queues/{s.queue}/jobs/paged")
+            assert page.status_code == 200
+            assert ('id="job-log"' in page.text) is sees
+            assert ("step &lt;one&gt;" in page.text) is sees  # escaped, never markup
+            assert ("n=1" in page.text) is sees

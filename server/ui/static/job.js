@@ -47,6 +47,18 @@
         if (TERMINAL[type]) { source.close(); if (root.dataset.state !== type && !leaving) setTimeout(function () { location.reload(); }, 300); }
       });
     });
+    // Log lines written after the page was rendered join its log card (older ones are in it).
+    var log = document.getElementById("job-log");
+    source.addEventListener("log", function (e) {
+      var ev = JSON.parse(e.data);
+      if (!log || !ev.at || ev.at < Number(root.dataset.rendered)) return;
+      var empty = log.querySelector(".log-empty");
+      if (empty) empty.remove();
+      var li = document.createElement("li");
+      li.className = "log-line";
+      li.textContent = when(ev.at) + " " + (ev.message || "");
+      log.appendChild(li);
+    });
     source.addEventListener("error", function () { if (!started) timeline.firstChild.textContent = "The job's events are not available now."; });
     document.querySelectorAll("button[data-job-action]").forEach(function (b) {
       b.addEventListener("click", async function () {
