@@ -15,7 +15,7 @@ from server.errors import ApiError
 from server.limits import decode_json
 from server.routes_jobs import job_view
 from server.routing import OperationTable
-from server.schemas import JobId, JobView
+from server.schemas import JobId, JobView, NumericPriority
 from streamq._index import MAX_EPOCH, STATES
 from streamq._jobs import Outcome
 
@@ -143,6 +143,40 @@ async def remove_job(request: Request, call: Call) -> Response:
     """Deletes a completed, dead or cancelled job's record; 409 ``invalid_state`` for a job
     still waiting or running (cancel it first)."""
     return await _one(request, call, "remove")
+
+
+class PriorityBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The lane to move the job to (a lane name, or 1-10 as at enqueue)."""
+
+    priority: streamq.Lane | NumericPriority
+
+
+@operation(
+    "POST",
+    "/v1/queues/{queue}/jobs/{id}/priority",
+    summary="Change a waiting job's priority",
+    scope="admin",
+    body=PriorityBody,
+    responses={200: JobView},
+    errors=(400, 404, 409, 422, 503),
+    tags=("admin",),
+)
+async def set_job_priority(request: Request, call: Call) -> Response:
+    """Moves a queued, scheduled or retrying job to another lane (a queued one to the back of
+    it; a delayed one keeps its time); 409 ``invalid_state`` for an active or finished job."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    job_id = check_job_id(request.path_params["id"])
+    body = decode_json(request.state.body, PriorityBody)
+    try:
+        await call.app.set_priority(queue, job_id, body.priority)
+    except streamq.JobNotFound as exc:
+        raise ApiError(404, "job_not_found", str(exc)) from None
+    except streamq.JobStateConflict as exc:
+        raise ApiError(409, "invalid_state", str(exc)) from None
+    job = await call.app.job(queue, job_id)
+    if job is None:  # finished and expired in the meantime
+        raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
+    return json_response(job_view(job))
 
 
 def _epoch(value: float | str | None) -> float | None:

@@ -476,6 +476,15 @@ class App:
             done += (await self.operate_matching(queue, "remove", state=s, until=until)).done
         return done
 
+    async def set_priority(self, queue: str, id: str, priority: str | int) -> bool:
+        """Moves a waiting (queued, scheduled or retrying) job to the lane of ``priority`` (a
+        lane name or 1-10); a queued one goes to the back of its new lane. False if it was in
+        that lane already. Raises ``InvalidJob`` (priority), ``JobNotFound``,
+        ``JobStateConflict`` (an active or finished job), ``BrokerUnavailable``."""
+        from streamq._priority import set_priority
+
+        return await set_priority(self.broker, queue, id, priority)
+
     async def job_logs(self, queue: str, id: str) -> JobLog | None:
         """The log a job's handler wrote with ``ctx.log`` (oldest line first, with how many
         older lines were dropped); None when there is no such job. Raises ``InvalidJobId``,

@@ -63,11 +63,14 @@ class OpScripts:
         )
         return bool(applied)
 
-    async def reprioritize(self, queue: str, job_id: str, lane: str) -> str:
-        """Moves a queued job's entry to ``lane``: ``"ok"``, ``"same"`` (already there), the
-        state that refused it, or ``"missing"``."""
+    async def reprioritize(
+        self, queue: str, job_id: str, lane: str, *, read: bytes, replaced: bytes
+    ) -> str:
+        """Moves a waiting job to ``lane`` if its spec is still ``read`` (``replaced`` is the
+        spec with the new lane): ``"ok"``, ``"same"`` (already there), ``"changed"`` (the
+        spec is no longer ``read``), the state that refused it, or ``"missing"``."""
         keys = [_keys.events(queue), _keys.lane(queue, lane)]
-        return _text(await self._run("reprioritize", queue, keys, job_id, lane))
+        return _text(await self._run("reprioritize", queue, keys, job_id, lane, read, replaced))
 
 
 _by_client: weakref.WeakKeyDictionary[RedisClient, OpScripts] = weakref.WeakKeyDictionary()

@@ -232,6 +232,7 @@ async def job_page(request: Request, principal: Principal) -> Response:
         principal,
         job=job,
         log=log,
+        lanes=streamq.LANES,
         flow=flow,
         tree=tree,
         left_out=left_out,

@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from streamq._types import LANES
 from streamq.cli import (
     _bench,
     _completion,
@@ -17,6 +18,7 @@ from streamq.cli import (
     _joblogs,
     _jobs,
     _pause,
+    _priority,
     _queue,
     _redis,
     _run,
@@ -54,6 +56,7 @@ EXAMPLES = {
     "cancel": "streamq cancel wallet-operations JOB_ID",
     "retry": "streamq retry wallet-operations JOB_ID JOB_ID",
     "promote": "streamq promote wallet-operations JOB_ID",
+    "priority": "streamq priority wallet-operations high JOB_ID JOB_ID",
     "queue": "streamq queue drain wallet-operations --yes",
     "queue drain": "streamq queue drain wallet-operations --yes",
     "queue clean": "streamq queue clean wallet-operations --older-than 86400 --state dead",
@@ -321,6 +324,21 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(sub, name, help, on_app(_jobs.act), as_json)
         p.add_argument("queue", help="the queue's name")
         p.add_argument("ids", nargs="+", metavar="ID", help="job ids")
+
+    p = add(
+        sub,
+        "priority",
+        "move waiting (queued, scheduled, retrying) jobs to another lane",
+        on_app(_priority.command),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument(
+        "priority",
+        type=_checked(_priority.priority),
+        help=f"the new lane ({', '.join(LANES)}) or 1-10",
+    )
+    p.add_argument("ids", nargs="+", metavar="ID", help="job ids")
 
     p = add(sub, "queue", "drain or clean a queue", _usage)
     queue = group(p, "queue", "action")

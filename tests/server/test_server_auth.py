@@ -55,6 +55,7 @@ CASES: list[tuple[str, str, str | None, Any]] = [
     ("GET", "/v1/jobs", "read", None),
     ("GET", "/v1/jobs/job-1", "read", None),
     ("GET", "/v1/queues/{q}/jobs/job-1/logs", "read", None),
+    ("POST", "/v1/queues/{q}/jobs/later-1/priority", "admin", {"priority": "high"}),
     ("POST", "/v1/queues/{q}/jobs/later-1/promote", "admin", None),
     ("POST", "/v1/queues/{q}/jobs/done-1/remove", "admin", None),
     ("POST", "/v1/queues/{q}/jobs:cancel", "admin", {"ids": ["job-3"]}),

@@ -60,6 +60,17 @@
       log.appendChild(li);
     });
     source.addEventListener("error", function () { if (!started) timeline.firstChild.textContent = "The job's events are not available now."; });
+    var priority = document.querySelector("button[data-job-priority]");
+    if (priority) priority.addEventListener("click", async function () {
+      var lane = document.getElementById("job-lane").value;
+      var res = await sq.api("POST", base + "/priority", { priority: lane });
+      if (res.ok) {
+        leaving = true; source.close();
+        sq.flash("Priority: now " + lane + ".");
+        setTimeout(function () { location.reload(); }, 300);
+      }
+      else sq.flash("Priority: " + sq.describe(res), true);
+    });
     document.querySelectorAll("button[data-job-action]").forEach(function (b) {
       b.addEventListener("click", async function () {
         var action = b.dataset.jobAction, res;

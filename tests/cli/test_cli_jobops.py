@@ -1,0 +1,50 @@
+"""`streamq priority` and `streamq queue delete` against real servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from cli_support import cli
+
+from streamq import App, Context
+
+
+def _app(app_factory: Callable[..., App], queue: str) -> App:
+    app = app_factory()
+
+    @app.task("t", queue=queue)
+    async def t(ctx: Context, n: int) -> int:
+        return n
+
+    return app
+
+
+async def test_priority(
+    app_factory: Callable[..., App],
+    uniq: Callable[[str], str],
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    queue = uniq("cli-prio")
+    app = _app(app_factory, queue)
+    url = ("--redis-url", redis_url)
+    await app.enqueue("t", 1, id="a")
+    await app.enqueue("t", 2, id="b", priority="high")
+    await app.enqueue("t", 3, id="c")
+    await app.cancel(queue, "c")
+
+    r = await cli(capsys, "priority", queue, "high", "a", "b", "c", "nobody", "--json", *url)
+    assert r.code == 1  # some ids were refused or missing
+    assert r.json() == {
+        "lane": "high",
+        "moved": ["a"],
+        "unchanged": ["b"],
+        "refused": {"c": "cancelled"},
+        "missing": ["nobody"],
+    }
+    assert (await app.job(queue, "a")).priority == "high"  # type: ignore[union-attr]
+    r = await cli(capsys, "priority", queue, "1", "a", *url)
+    assert r.code == 0 and "moved 1 of 1 jobs" in r.out and "lane bulk" in r.out
+    r = await cli(capsys, "priority", queue, "urgent", "a", *url)
+    assert r.code == 2 and "priority must be one of" in r.err

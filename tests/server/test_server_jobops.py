@@ -1,0 +1,44 @@
+"""Changing a job's priority and deleting a queue over HTTP (admin): success, refusals (409,
+404, 422) and what is left afterwards."""
+
+from __future__ import annotations
+
+import httpx
+from server_support import Served
+
+
+async def test_change_priority(served: Served) -> None:
+    app, q, c = served.app, served.queue, served.client
+    await app.enqueue("greet", {"who": "a"}, id="waits")
+    await app.enqueue("greet", {"who": "b"}, id="later", delay=600)
+    r = await c.post(f"/v1/queues/{q}/jobs/waits/priority", json={"priority": "critical"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["state"], r.json()["priority"]) == ("queued", "critical")
+    r = await c.post(f"/v1/queues/{q}/jobs/later/priority", json={"priority": 1})
+    assert r.status_code == 200 and r.json()["priority"] == "bulk"
+    listed = (await c.get(f"/v1/queues/{q}/jobs", params={"lane": "critical"})).json()
+    assert [j["id"] for j in listed["jobs"]] == ["waits"]
+
+    await app.cancel(q, "waits")
+    r = await c.post(f"/v1/queues/{q}/jobs/waits/priority", json={"priority": "low"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "invalid_state"
+    assert "it is cancelled" in r.json()["error"]["message"]
+    r = await c.post(f"/v1/queues/{q}/jobs/nobody/priority", json={"priority": "low"})
+    assert r.status_code == 404
+    for body in ({"priority": "urgent"}, {"priority": 11}, {}, {"priority": "low", "x": 1}):
+        r = await c.post(f"/v1/queues/{q}/jobs/later/priority", json=body)
+        assert r.status_code in (400, 422), (body, r.text)
+
+
+async def test_job_page_offers_priority_for_waiting_jobs(served: Served) -> None:
+    app, q = served.app, served.queue
+    await app.enqueue("greet", {"who": "a"}, id="waits", priority="low")
+    await app.enqueue("greet", {"who": "b"}, id="gone")
+    await app.cancel(q, "gone")
+    async with httpx.AsyncClient(base_url=served.url, timeout=30) as browser:
+        page = await browser.get(f"/ui/queues/{q}/jobs/waits")
+        assert page.status_code == 200
+        assert "data-job-priority" in page.text
+        assert '<option value="low" selected>' in page.text
+        page = await browser.get(f"/ui/queues/{q}/jobs/gone")
+        assert "data-job-priority" not in page.text
