@@ -34,7 +34,7 @@ async def set_priority(broker: Broker, queue: str, job_id: str, priority: str | 
     validate_job_id(job_id)
     await broker.connect()
     with broker_errors(f"changing the priority of job {job_id}"):
-        raw = await broker.redis.hget(_keys.job(queue, job_id), "spec")
+        raw: bytes | None = await broker.redis.hget(_keys.job(queue, job_id), "spec")  # type: ignore[assignment]
         if raw is None:
             raise JobNotFound(f"no job {job_id!r} in queue {queue!r}")
         spec = msgspec.structs.replace(decode_spec(raw), lane=lane)
