@@ -14,8 +14,9 @@ from server.context import Call, check_job_id, json_response
 from server.errors import ApiError
 from server.limits import decode_json
 from server.routes_jobs import job_view
-from server.routing import OperationTable
+from server.routing import OperationTable, Param
 from server.schemas import JobId, JobView, NumericPriority
+from streamq._dropqueue import QueueDeletion
 from streamq._index import MAX_EPOCH, STATES
 from streamq._jobs import Outcome
 
@@ -321,3 +322,44 @@ async def clean_queue(request: Request, call: Call) -> Response:
     body = decode_json(request.state.body, CleanBody)
     count = await call.app.clean(queue, body.older_than, body.state)
     return json_response(CountResult(queue=queue, count=count))
+
+
+# Batches of jobs one request deletes at most (each a few ms of Redis); more: call again.
+MAX_DELETE_BATCHES = 50
+
+
+@operation(
+    "DELETE",
+    "/v1/queues/{queue}",
+    summary="Delete a queue",
+    scope="admin",
+    responses={200: QueueDeletion},
+    params=(
+        Param(
+            "force",
+            "query",
+            {"type": "boolean", "default": False},
+            "Delete even while live workers serve the queue (it is paused first).",
+        ),
+    ),
+    errors=(400, 404, 409, 503),
+    tags=("admin",),
+)
+async def delete_queue(request: Request, call: Call) -> Response:
+    """Deletes the queue and everything in it (jobs, logs, lanes, dead letters, index,
+    schedules, events) and its registry entry, in batches of a few ms of Redis each; at most
+    10,000 jobs per request: while ``done`` is false, call again. 409 ``queue_in_use`` while
+    live workers serve it, unless ``force=true``."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    raw = request.query_params.get("force", "false")
+    if raw not in ("true", "false", "1", "0"):
+        raise ApiError(400, "invalid_parameter", "force is true or false")
+    try:
+        deletion = await call.app.delete_queue(
+            queue, force=raw in ("true", "1"), max_batches=MAX_DELETE_BATCHES
+        )
+    except streamq.QueueInUse as exc:
+        raise ApiError(409, "queue_in_use", str(exc)) from None
+    if deletion.done:
+        call.state.forget_queue(queue)
+    return json_response(deletion)

@@ -20,6 +20,7 @@ from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
 if TYPE_CHECKING:
     from streamq._delivery import FinishHook
+    from streamq._dropqueue import QueueDeletion
     from streamq._flows import Flow, FlowState
     from streamq._index import JobPage
     from streamq._joblog import JobLog
@@ -484,6 +485,18 @@ class App:
         from streamq._priority import set_priority
 
         return await set_priority(self.broker, queue, id, priority)
+
+    async def delete_queue(
+        self, queue: str, *, force: bool = False, max_batches: int | None = None
+    ) -> QueueDeletion:
+        """Deletes ``queue`` entirely: its jobs (records, logs), lanes, delayed and dead jobs,
+        index, events, schedules, rate limit and registry entry, in batches of a few ms of
+        Redis each. Refused while live workers serve it unless ``force`` (which pauses it
+        first). With ``max_batches`` it stops early (``done`` False) and a later call resumes.
+        Raises ``QueueInUse``, ``BrokerUnavailable``."""
+        from streamq._dropqueue import delete_queue
+
+        return await delete_queue(self.broker, queue, force=force, max_batches=max_batches)
 
     async def job_logs(self, queue: str, id: str) -> JobLog | None:
         """The log a job's handler wrote with ``ctx.log`` (oldest line first, with how many

@@ -76,6 +76,11 @@ def paused(queue: str) -> str:
     return f"{prefix(queue)}paused"
 
 
+def suspects(queue: str) -> str:
+    """Jobs whose worker died with them, waiting to run alone (see fetch-4)."""
+    return f"{prefix(queue)}suspects"
+
+
 def workers(queue: str) -> str:
     return f"{prefix(queue)}workers"
 

@@ -1,4 +1,4 @@
-"""The scripts of job logs and priority changes: one typed method each, as in
+"""The scripts of job logs, priority changes and queue deletion: one typed method each, as in
 ``streamq._scripts`` (same prelude, same re-send safety), registered on first use beside the
 hot path's scripts rather than among them, so the hot path's registry stays as it is."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from streamq import _keys
 from streamq._scripts import new_token, source
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from streamq._broker import Broker
     from streamq._connection import RedisClient
 
-_NAMES = ("log-2", "reprioritize-2")
+_NAMES = ("log-2", "reprioritize-2", "dropqueue-2")
 
 
 def _text(value: bytes | str) -> str:
@@ -71,6 +71,16 @@ class OpScripts:
         spec is no longer ``read``), the state that refused it, or ``"missing"``."""
         keys = [_keys.events(queue), _keys.lane(queue, lane)]
         return _text(await self._run("reprioritize", queue, keys, job_id, lane, read, replaced))
+
+    async def drop_batch(
+        self, queue: str, source: str, *, kind: Literal["zset", "stream"], count: int
+    ) -> tuple[int, int]:
+        """Takes up to ``count`` jobs off ``source`` and deletes their keys: (items taken,
+        job records deleted)."""
+        taken, removed = await self._run(
+            "dropqueue", queue, [_keys.events(queue), source], kind, count
+        )
+        return int(taken), int(removed)
 
 
 _by_client: weakref.WeakKeyDictionary[RedisClient, OpScripts] = weakref.WeakKeyDictionary()

@@ -60,6 +60,7 @@ EXAMPLES = {
     "queue": "streamq queue drain wallet-operations --yes",
     "queue drain": "streamq queue drain wallet-operations --yes",
     "queue clean": "streamq queue clean wallet-operations --older-than 86400 --state dead",
+    "queue delete": "streamq queue delete wallet-operations --yes",
 }
 
 
@@ -340,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("ids", nargs="+", metavar="ID", help="job ids")
 
-    p = add(sub, "queue", "drain or clean a queue", _usage)
+    p = add(sub, "queue", "drain, clean or delete a queue", _usage)
     queue = group(p, "queue", "action")
     p = add(
         queue,
@@ -363,6 +364,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", type=float, required=True, metavar="SECONDS", help="finished before"
     )
     p.add_argument("--state", choices=["completed", "dead", "cancelled"], help="only this state")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = add(
+        queue,
+        "delete",
+        "delete a queue entirely: its jobs, logs, dead letters, schedules, registry entry",
+        on_app(_queue.delete),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument(
+        "--force", action="store_true", help="even while live workers serve it (pauses it first)"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = add(sub, "completion", "print a shell completion script", _completion.command)

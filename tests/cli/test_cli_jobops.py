@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from cli_support import cli
@@ -48,3 +49,30 @@ async def test_priority(
     assert r.code == 0 and "moved 1 of 1 jobs" in r.out and "lane bulk" in r.out
     r = await cli(capsys, "priority", queue, "urgent", "a", *url)
     assert r.code == 2 and "priority must be one of" in r.err
+
+
+async def test_queue_delete(
+    app_factory: Callable[..., App],
+    run_worker: Any,
+    uniq: Callable[[str], str],
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    queue = uniq("cli-del")
+    app = _app(app_factory, queue)
+    url = ("--redis-url", redis_url)
+    for i in range(20):
+        await app.enqueue("t", i, id=f"j{i}")
+    # No terminal to ask on: --yes is required.
+    r = await cli(capsys, "queue", "delete", queue, *url)
+    assert r.code == 2 and "pass --yes" in r.err
+    async with run_worker(app):
+        await app.handle(queue, "j0").result(timeout=20)
+        r = await cli(capsys, "queue", "delete", queue, "--yes", *url)
+        assert r.code == 1 and "live worker(s) serve queue" in r.err and "--force" in r.err
+        assert await app.job(queue, "j0") is not None
+        r = await cli(capsys, "queue", "delete", queue, "--yes", "--force", "--json", *url)
+        assert r.code == 0, r.err
+        assert r.json() == {"queue": queue, "action": "delete", "jobs": 20}
+    assert queue not in await app.queue_names()
+    assert await app.job(queue, "j5") is None

@@ -63,7 +63,8 @@ CASES: list[tuple[str, str, str | None, Any]] = [
     ("POST", "/v1/queues/{q}/jobs:promote", "admin", {"ids": ["job-1"]}),
     ("POST", "/v1/queues/{q}/jobs:remove", "admin", {"ids": ["job-1"]}),
     ("POST", "/v1/queues/{q}:clean", "admin", {"older_than": 3600}),
-    ("POST", "/v1/queues/{q}:drain", "admin", None),  # last: it empties the queue
+    ("POST", "/v1/queues/{q}:drain", "admin", None),
+    ("DELETE", "/v1/queues/{q}?force=true", "admin", None),  # last: it deletes the queue
 ]
 # A token that lacks the scope (admin implies everything, so it is never "wrong").
 WRONG = {"read": "writer", "write": "reader", "admin": "rw"}
@@ -81,6 +82,7 @@ def _template(path: str) -> str:
         ("dead-2", "{id}"),
         ("later-1", "{id}"),
         ("done-1", "{id}"),
+        ("?force=true", ""),
     ):
         path = path.replace(concrete, placeholder)
     return path

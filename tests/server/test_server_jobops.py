@@ -3,8 +3,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import httpx
 from server_support import Served
+
+from streamq import EnqueueRequest
 
 
 async def test_change_priority(served: Served) -> None:
@@ -42,3 +47,23 @@ async def test_job_page_offers_priority_for_waiting_jobs(served: Served) -> None
         assert '<option value="low" selected>' in page.text
         page = await browser.get(f"/ui/queues/{q}/jobs/gone")
         assert "data-job-priority" not in page.text
+
+
+async def test_delete_queue(served: Served, run_worker: Callable[..., Any]) -> None:
+    app, q, c = served.app, served.queue, served.client
+    await app.enqueue_many(
+        [EnqueueRequest(name="greet", payload={"who": f"{i}"}, id=f"g{i}") for i in range(30)]
+    )
+    assert (await c.delete("/v1/queues/no-such-queue")).status_code == 404
+    assert (await c.delete(f"/v1/queues/{q}", params={"force": "maybe"})).status_code == 400
+    async with run_worker(app):
+        await app.handle(q, "g0").result(timeout=20)
+        r = await c.delete(f"/v1/queues/{q}")
+        assert r.status_code == 409 and r.json()["error"]["code"] == "queue_in_use"
+        assert (await c.get(f"/v1/queues/{q}/jobs/g0")).status_code == 200
+        r = await c.delete(f"/v1/queues/{q}", params={"force": "true"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"queue": q, "jobs": 30, "done": True}
+    # Its tasks are still registered with the app, so the queue is there, empty.
+    assert (await c.get(f"/v1/queues/{q}/jobs")).json() == {"jobs": [], "next": None}
+    assert (await c.get(f"/v1/queues/{q}/jobs/g0")).status_code == 404
