@@ -10,6 +10,8 @@ import httpx
 from server_support import Served
 
 from streamq import EnqueueRequest
+from streamq._scripts import Settlement
+from streamq._types import LANES
 
 
 async def test_change_priority(served: Served) -> None:
@@ -67,3 +69,43 @@ async def test_delete_queue(served: Served, run_worker: Callable[..., Any]) -> N
     # Its tasks are still registered with the app, so the queue is there, empty.
     assert (await c.get(f"/v1/queues/{q}/jobs")).json() == {"jobs": [], "next": None}
     assert (await c.get(f"/v1/queues/{q}/jobs/g0")).status_code == 404
+
+
+async def test_dead_letters_grouped_by_error(served: Served) -> None:
+    app, q, c = served.app, served.queue, served.client
+    await app.enqueue_many(
+        [EnqueueRequest(name="greet", payload={"who": f"{i}"}, id=f"d{i}") for i in range(7)]
+    )
+    fetched = (
+        await app.scripts.fetch(
+            q, consumer="w", count=7, promote_limit=0, may_take_suspect=True, lanes=LANES
+        )
+    ).jobs
+    errors = [
+        *(f"Traceback ...\nTimeoutError: provider took {i}.5 s for 'w{i}'" for i in range(4)),
+        *(f"KeyError: 'balance' in block 0x{i}ff" for i in range(2)),
+        "",
+    ]
+    await app.scripts.settle(
+        q,
+        [
+            Settlement("dead", f.job_id, f.lane, f.entry_id, f.fence, data=e, ttl_ms=600_000)
+            for f, e in zip(fetched, errors, strict=True)
+        ],
+    )
+    plain = await c.get(f"/v1/queues/{q}/dead-letters")
+    assert plain.status_code == 200 and "groups" not in plain.json()
+    r = await c.get(f"/v1/queues/{q}/dead-letters", params={"group": "error"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["dead_letters"]) == 7
+    assert [(g["signature"], g["count"]) for g in body["groups"]] == [
+        ("TimeoutError: provider took # s for '…'", 4),
+        ("KeyError: '…' in block #", 2),
+        ("(no error)", 1),  # no error and no reason given
+    ]
+    ids = {d["id"] for d in body["dead_letters"]}
+    assert {i for g in body["groups"] for i in g["ids"]} == ids
+    assert body["groups"][0]["names"] == ["greet"]
+    bad = await c.get(f"/v1/queues/{q}/dead-letters", params={"group": "name"})
+    assert bad.status_code == 400
