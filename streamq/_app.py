@@ -5,7 +5,7 @@ but ``streamq/__init__.py``: internal modules take the Broker, or the ``Applicat
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -15,6 +15,7 @@ from streamq._enqueue import EnqueueRequest, enqueue_batch
 from streamq._errors import ConfigurationError
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
+from streamq._tags import check_index_fields, check_tags, payload_tags, tag_jobs
 from streamq._task import Isolation, ReservedIds, TaskDef, TaskRegistry
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
@@ -81,6 +82,8 @@ class App:
         self.queue_concurrency: dict[str, int] = {}
         for queue, limit in (concurrency or {}).items():
             self.set_concurrency(queue, limit)
+        # Payload fields each task's jobs are tagged by (``task(..., index=[...])``).
+        self._index_fields: dict[str, tuple[str, ...]] = {}
 
     def set_concurrency(self, queue: str, limit: int) -> None:
         """At most ``limit`` jobs of ``queue`` run at once in one worker of this app (``streamq
@@ -209,6 +212,7 @@ class App:
         public: bool = False,
         reserved_ids: ReservedIds | None = None,
         isolation: Isolation = "thread",
+        index: Sequence[str] = (),
     ) -> Callable[[F], F]:
         """Registers the decorated function as the handler of jobs named ``name``.
 
@@ -223,12 +227,15 @@ class App:
         id space the application derives for the task's jobs (a prefix such as ``"bal:"``, a
         tuple of prefixes, or a function of the id returning True for a reserved one): the
         generic API refuses such ids, so nobody plants a job where the application dedups.
+        ``index`` names payload fields each job is tagged by (``index=["wallet"]`` tags a job
+        ``wallet:<its wallet>``), to list them with ``app.jobs(queue, tag=...)``.
 
         Raises ``ConfigurationError`` for a duplicate name or bad options."""
 
         def register(fn: F) -> F:
             if name in self.tasks:
                 raise ConfigurationError(f"task {name!r} is already registered")
+            fields = check_index_fields(name, index)
             task = TaskDef(
                 name,
                 fn,
@@ -245,6 +252,8 @@ class App:
                 isolation=isolation,
             )
             self.registry.add(task)
+            if fields:
+                self._index_fields[name] = fields
             return fn
 
         return register
@@ -287,11 +296,15 @@ class App:
         dedup_ttl: float | None = None,
         parent: tuple[str, str] | None = None,
         durable: bool = False,
+        tags: Sequence[str] = (),
     ) -> JobHandle:
         """Enqueues one job; returns its handle (``deduplicated`` if the id already existed).
+        ``tags`` (1-200 characters without whitespace, at most 20) are what
+        ``app.jobs(queue, tag=...)`` finds it by, with those of the task's ``index`` fields.
 
-        Raises ``UnknownJob``, ``InvalidPayload``, ``InvalidJobId`` (nothing written),
-        ``QueueFull`` or ``BrokerUnavailable``."""
+        Raises ``UnknownJob``, ``InvalidPayload``, ``InvalidJobId``, ``InvalidJob`` (a bad
+        tag; nothing written), ``QueueFull`` or ``BrokerUnavailable``."""
+        all_tags = self._tags_of(name, payload, tags)
         request = EnqueueRequest(
             name=name,
             payload=payload,
@@ -306,14 +319,35 @@ class App:
             dedup_ttl=dedup_ttl,
             parent=parent,
         )
-        return (await enqueue_batch(self.broker, self.registry, [request], durable=durable))[0]
+        [handle] = await enqueue_batch(self.broker, self.registry, [request], durable=durable)
+        await self._tag([handle], [all_tags])
+        return handle
+
+    def _tags_of(self, name: str, payload: Any, given: Sequence[str] = ()) -> list[str]:
+        """A new job's tags: those given and those of its task's index fields. Raises
+        ``InvalidJob``."""
+        fields = self._index_fields.get(name)
+        return check_tags([*given, *payload_tags(payload, fields)] if fields else given)
+
+    async def _tag(self, handles: Sequence[JobHandle], tags: Sequence[list[str]]) -> None:
+        """Tags the jobs just created (not those deduplicated onto existing ones)."""
+        by_queue: dict[str, list[tuple[str, list[str]]]] = {}
+        for handle, job_tags in zip(handles, tags, strict=True):
+            if job_tags and not handle.deduplicated:
+                by_queue.setdefault(handle.queue, []).append((handle.id, job_tags))
+        for queue, jobs in by_queue.items():
+            await tag_jobs(self.broker, queue, jobs)
 
     async def enqueue_many(
         self, requests: list[EnqueueRequest], *, durable: bool = False
     ) -> list[JobHandle]:
         """Enqueues many jobs with one script call per queue (per 1,000 jobs); validates all
-        of them before writing any."""
-        return await enqueue_batch(self.broker, self.registry, requests, durable=durable)
+        of them before writing any. Jobs of tasks with ``index`` fields are tagged by them."""
+        tags = [self._tags_of(r.name, r.payload) for r in requests] if self._index_fields else []
+        handles = await enqueue_batch(self.broker, self.registry, requests, durable=durable)
+        if tags:
+            await self._tag(handles, tags)
+        return handles
 
     def enqueue_sync(self, name: str, payload: Any = None, **options: Any) -> SyncJobHandle:
         """:meth:`enqueue` for code without an event loop (a Django or Flask view, a script),
@@ -358,6 +392,7 @@ class App:
         lane: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        tag: str | None = None,
         page_size: int = 100,
     ) -> AsyncIterator[Job]:
         """The jobs of ``queue`` matching the filters, newest first (by last state change, or
@@ -365,7 +400,9 @@ class App:
         Raises ``InvalidJob`` for an unknown state or lane, ``BrokerUnavailable``."""
         from streamq._index import JobQuery, iter_jobs
 
-        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until).check()
+        query = JobQuery(
+            state=state, name=name, lane=lane, since=since, until=until, tag=tag
+        ).check()
         return iter_jobs(self.broker, queue, query, page_size=page_size)
 
     async def list_jobs(
@@ -377,6 +414,7 @@ class App:
         lane: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        tag: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
     ) -> JobPage:
@@ -386,7 +424,7 @@ class App:
         cursor not from a previous page), ``BrokerUnavailable``."""
         from streamq._index import JobQuery, list_jobs
 
-        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until)
+        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until, tag=tag)
         return await list_jobs(self.broker, queue, query, limit=limit, cursor=cursor)
 
     async def find_job(self, id: str, queues: list[str] | None = None) -> Job | None:
@@ -437,6 +475,7 @@ class App:
         lane: str | None = None,
         since: float | None = None,
         until: float | None = None,
+        tag: str | None = None,
         cursor: str | None = None,
         max_jobs: int | None = None,
     ) -> Outcome:
@@ -446,7 +485,9 @@ class App:
         from streamq._index import JobQuery
         from streamq._jobs import act_matching
 
-        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until).check()
+        query = JobQuery(
+            state=state, name=name, lane=lane, since=since, until=until, tag=tag
+        ).check()
         return await act_matching(
             self.broker, queue, action, query, cursor=cursor, max_jobs=max_jobs
         )

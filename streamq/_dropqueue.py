@@ -1,6 +1,6 @@
 """Deleting a queue entirely: every job with its record, log, trace context and flow
 bookkeeping, then the queue's own keys (lanes and their groups, delayed and finished sets,
-dead letters, the job index, events, stats, schedules, rate limit, workers' rosters), then
+dead letters, the job index and tags, events, stats, schedules, rate limit, workers' rosters), then
 its registry entry.
 
 Nothing is scanned: jobs are found where they are kept (lane streams, the delayed set, the
@@ -97,6 +97,12 @@ async def delete_queue(
                 jobs += removed
                 if taken < BATCH:
                     break
+        while True:  # the tags' sets, a batch of tags at a time
+            popped: list[tuple[bytes, float]] = await redis.zpopmin(_keys.tags(queue), BATCH)  # type: ignore[assignment]
+            if popped:
+                await redis.unlink(*(_keys.tag_index(queue, t.decode()) for t, _ in popped))
+            if len(popped) < BATCH:
+                break
         consumers = [as_text(c) for c in await redis.zrange(_keys.workers(queue), 0, -1)]  # type: ignore[arg-type]
         names = [as_text(n) for n in await redis.smembers(_keys.index_names(queue))]
         keys = [
@@ -108,6 +114,7 @@ async def delete_queue(
             _keys.finished(queue),
             *(_keys.index(queue, s, n) for s in _INDEXED_STATES for n in names),
             _keys.index_names(queue),
+            _keys.tags(queue),
             _keys.events(queue),
             _keys.stats(queue),
             _keys.paused(queue),

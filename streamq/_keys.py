@@ -111,6 +111,16 @@ def index_names(queue: str) -> str:
     return f"{prefix(queue)}ix:names"
 
 
+def tag_index(queue: str, tag: str) -> str:
+    """The queue's jobs with one tag, scored by the ms they were created."""
+    return f"{prefix(queue)}ix:tag:{tag}"
+
+
+def tags(queue: str) -> str:
+    """The tags in use on the queue (tag -> ms last given)."""
+    return f"{prefix(queue)}ix:tags"
+
+
 def custom(queue: str, *parts: str) -> str:
     """A key for features built on a queue (locks, limits, flows), still under its hash tag."""
     return prefix(queue) + ":".join(parts)

@@ -1,4 +1,4 @@
-"""The scripts of job logs, priority changes and queue deletion: one typed method each, as in
+"""The scripts of job logs, priority changes, queue deletion and tags: one typed method each, as in
 ``streamq._scripts`` (same prelude, same re-send safety), registered on first use beside the
 hot path's scripts rather than among them, so the hot path's registry stays as it is."""
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from streamq._broker import Broker
     from streamq._connection import RedisClient
 
-_NAMES = ("log-2", "reprioritize-2", "dropqueue-2")
+_NAMES = ("log-2", "reprioritize-2", "dropqueue-2", "tag-1")
 
 
 def _text(value: bytes | str) -> str:
@@ -81,6 +81,11 @@ class OpScripts:
             "dropqueue", queue, [_keys.events(queue), source], kind, count
         )
         return int(taken), int(removed)
+
+    async def tag(self, queue: str, jobs: Sequence[tuple[str, Sequence[str]]]) -> int:
+        """Tags jobs (id, tags) whose records exist; returns how many."""
+        args = [a for job_id, tags in jobs for a in (job_id, len(tags), *tags)]
+        return int(await self._run("tag", queue, [_keys.events(queue)], *args))
 
 
 _by_client: weakref.WeakKeyDictionary[RedisClient, OpScripts] = weakref.WeakKeyDictionary()

@@ -14,6 +14,15 @@ local function log_key(id) return PREFIX .. 'log:' .. id end
 -- Jobs read in this call whose records say they have a log ('logs' field), so retire() expires
 -- the log with the record without asking Redis about jobs that never logged.
 local LOGGED = {}
+-- Tags (see tag-1): the record's 'tags' field lists them, one a line; each has a zset of its
+-- jobs, ix:tag:<tag>, and ix:tags lists the tags in use. untag() takes a deleted record's
+-- entries out of its tags' sets.
+local TAGS_KEY = PREFIX .. 'ix:tags'
+local function tag_key(tag) return PREFIX .. 'ix:tag:' .. tag end
+local function untag(id, tags)
+  if not tags or tags == '' then return end
+  for tag in string.gmatch(tags, '[^\n]+') do redis.call('ZREM', tag_key(tag), id) end
+end
 local EVENTS_KEY = PREFIX .. 'events'
 local STATS_KEY = PREFIX .. 'stats'
 local DELAYED_KEY = PREFIX .. 'delayed'
@@ -106,10 +115,11 @@ local function retire(id, ttl_ms, keep_last)
     if excess > 0 then
       local old = redis.call('ZRANGE', FINISHED_KEY, 0, excess - 1)
       for _, oid in ipairs(old) do
-        local o = redis.call('HMGET', job_key(oid), 'state', 'name')
+        local o = redis.call('HMGET', job_key(oid), 'state', 'name', 'tags')
         if o[1] == 'completed' or o[1] == 'dead' or o[1] == 'cancelled' then
           redis.call('DEL', job_key(oid), log_key(oid))
           index_state(oid, o[1], nil, o[2])
+          untag(oid, o[3])
         end
       end
       redis.call('ZREMRANGEBYRANK', FINISHED_KEY, 0, excess - 1)
@@ -174,13 +184,13 @@ end
 local function load_job(id)
   local v = redis.call('HMGET', job_key(id), 'state', 'name', 'spec', 'attempt', 'max_attempts',
     'lease_ms', 'max_deliveries', 'fence', 'deliveries', 'lane', 'entry', 'cancel', 'renewed',
-    'consumer', 'logs')
+    'consumer', 'logs', 'tags')
   if not v[1] then return nil end
   if v[15] then LOGGED[id] = true end
   return {state = v[1], name = v[2], spec = v[3], attempt = tonumber(v[4]),
     max_attempts = tonumber(v[5]), lease_ms = tonumber(v[6]), max_deliveries = tonumber(v[7]),
     fence = tonumber(v[8]), deliveries = tonumber(v[9]), lane = v[10], entry = v[11],
-    cancel = v[12], renewed = tonumber(v[13] or '0'), consumer = v[14]}
+    cancel = v[12], renewed = tonumber(v[13] or '0'), consumer = v[14], tags = v[16]}
 end
 
 -- Dead letters to act on: the oldest `limit` ('all' mode) or the entry ids in ARGV[first..].

@@ -45,6 +45,7 @@ for i = 5, #ARGV do
       emit('queued', id, h.name, h.attempt, {'r', 'promoted'})
     elseif action == 'remove' then
       redis.call('DEL', jkey, log_key(id))
+      untag(id, h.tags)
       redis.call('ZREM', FINISHED_KEY, id)
       index_state(id, h.state, nil, h.name)
       emit('removed', id, h.name, h.attempt)
@@ -52,6 +53,7 @@ for i = 5, #ARGV do
       if h.state == 'queued' and h.entry then redis.call('XDEL', lane_key(h.lane), h.entry) end
       redis.call('ZREM', DELAYED_KEY, id)
       redis.call('DEL', jkey, log_key(id))
+      untag(id, h.tags)
       emit('removed', id, h.name, h.attempt, {'r', 'drained'})
     end
   end

@@ -49,7 +49,7 @@ async def _every_state(app: App, queue: str) -> None:
             for i in range(450)
         ]
     )
-    await app.enqueue("t", 1, id="later", delay=600)
+    await app.enqueue("t", 1, id="later", delay=600, tags=["wallet:w1", "team:a"])
     await app.enqueue_flow(Flow(name="parent", payload=1, id="p", children=[
         Flow(name="t", payload=2, id="child")
     ]))  # fmt: skip
@@ -94,6 +94,7 @@ async def test_every_key_goes(app_factory, queue) -> None:
     await _every_state(app, queue)
     before = await _keys_of(app, queue)
     assert len(before) > 450 and _keys.job_log(queue, "q25") in before
+    assert _keys.tag_index(queue, "team:a") in before and _keys.tags(queue) in before
     assert queue in await app.queue_names()
 
     deleted = await app.delete_queue(queue)

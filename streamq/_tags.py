@@ -1,0 +1,79 @@
+"""Tags: labels a job is found by (``app.jobs(queue, tag="wallet:9Wz...")``), given at enqueue
+(``tags=[...]``) or taken from payload fields a task declares (``@app.task(...,
+index=["wallet"])`` tags each job ``wallet:<its wallet>``).
+
+``lua/tag-1.lua`` writes them right after the enqueue, for tagged jobs only (untagged jobs
+pay nothing): one zset of job ids per tag, scored by creation, and the tags in the record, so
+every path that deletes a record takes it out of its tags' sets in the same script. Records
+that expire are dropped from a tag's set as later jobs get the tag and as listings meet them,
+so a listing never returns a job whose record is gone. A job that dies between its enqueue
+and its tagging (a lost connection) is left untagged, never half tagged.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from streamq._connection import broker_errors
+from streamq._errors import ConfigurationError, InvalidJob
+from streamq._opscripts import op_scripts
+
+if TYPE_CHECKING:
+    from streamq._broker import Broker
+
+_TAG = re.compile(r"\S{1,200}")
+MAX_TAGS = 20
+# Jobs per script call (a few ms of Redis at most).
+_BATCH = 200
+
+
+def check_tags(tags: Iterable[str]) -> list[str]:
+    """The tags, deduplicated in order; raises ``InvalidJob`` for a tag that is not 1-200
+    characters without whitespace, or for more than 20."""
+    out: list[str] = []
+    for tag in tags:
+        if not isinstance(tag, str) or not _TAG.fullmatch(tag):
+            raise InvalidJob(f"invalid tag {tag!r}: use 1-200 characters without whitespace")
+        if tag not in out:
+            out.append(tag)
+    if len(out) > MAX_TAGS:
+        raise InvalidJob(f"a job takes at most {MAX_TAGS} tags, not {len(out)}")
+    return out
+
+
+def check_index_fields(task: str, fields: Sequence[str]) -> tuple[str, ...]:
+    """Raises ``ConfigurationError`` for a field name that cannot be part of a tag."""
+    for field in fields:
+        if not isinstance(field, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,63}", field):
+            raise ConfigurationError(f"task {task}: index field {field!r} is not a field name")
+    return tuple(fields)
+
+
+def payload_tags(payload: Any, fields: Sequence[str]) -> list[str]:
+    """``<field>:<value>`` for each of ``fields`` the payload (a Struct, dataclass or mapping)
+    has as a string or integer; other values are not indexed."""
+    tags = []
+    for field in fields:
+        value = (
+            payload.get(field) if isinstance(payload, Mapping) else getattr(payload, field, None)
+        )
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            continue
+        tag = f"{field}:{value}"
+        if _TAG.fullmatch(tag):
+            tags.append(tag)
+    return tags
+
+
+async def tag_jobs(broker: Broker, queue: str, jobs: Sequence[tuple[str, Sequence[str]]]) -> int:
+    """Tags the jobs (id, tags) of ``queue`` whose records exist; returns how many. Raises
+    ``BrokerUnavailable``."""
+    todo = [(job_id, list(tags)) for job_id, tags in jobs if tags]
+    tagged = 0
+    scripts = op_scripts(broker)
+    with broker_errors(f"tagging jobs of {queue}"):
+        for start in range(0, len(todo), _BATCH):
+            tagged += await scripts.tag(queue, todo[start : start + _BATCH])
+    return tagged
