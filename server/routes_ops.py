@@ -47,7 +47,7 @@ class Filter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     lane: streamq.Lane | None = None
     since: Epoch | None = None
     until: Epoch | None = None
-    tag: Annotated[str, msgspec.Meta(max_length=200)] | None = None  # refused: not indexed yet
+    tag: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^\S+$")] | None = None
 
 
 class ManyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -204,6 +204,7 @@ async def _cancel_many(call: Call, queue: str, body: ManyBody) -> Outcome:
             lane=f.lane,
             since=_epoch(f.since),
             until=_epoch(f.until),
+            tag=f.tag,
             limit=MAX_CANCEL_PER_REQUEST,
             cursor=body.cursor,
         )
@@ -224,8 +225,6 @@ async def _many(request: Request, call: Call, action: BulkAction) -> Response:
     body = decode_json(request.state.body, ManyBody)
     if (body.ids is None) == (body.filter is None):
         raise ApiError(400, "bad_request", "give ids or a filter (exactly one)")
-    if body.filter is not None and body.filter.tag is not None:
-        raise ApiError(400, "not_supported", "jobs are not indexed by tag yet")
     if action == "cancel":
         try:
             outcome = await _cancel_many(call, queue, body)
@@ -245,6 +244,7 @@ async def _many(request: Request, call: Call, action: BulkAction) -> Response:
                 lane=f.lane,
                 since=_epoch(f.since),
                 until=_epoch(f.until),
+                tag=f.tag,
                 cursor=body.cursor,
                 max_jobs=MAX_PER_REQUEST,
             )

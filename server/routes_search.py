@@ -42,6 +42,13 @@ _FILTERS = (
         "Only jobs of this priority lane.",
     ),
     Param(
+        "tag",
+        "query",
+        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^\S+$"},
+        "Only jobs with this tag (given at enqueue, or a task's index field as "
+        "`field:value`); such a listing is ordered by creation.",
+    ),
+    Param(
         "since",
         "query",
         {"type": "number", "minimum": 0, "maximum": MAX_EPOCH},
@@ -90,6 +97,7 @@ def _query(request: Request) -> JobQuery:
         lane=params.get("lane"),
         since=_seconds(request, "since"),
         until=_seconds(request, "until"),
+        tag=params.get("tag"),
     )
     try:
         return query.check()
@@ -108,6 +116,7 @@ async def _page(call: Call, request: Request, queues: list[str]) -> Response:
             lane=query.lane,
             since=query.since,
             until=query.until,
+            tag=query.tag,
             limit=limit,
             cursor=request.query_params.get("cursor"),
         )

@@ -201,7 +201,7 @@ _STATES = (
     "dead",
     "cancelled",
 )
-_FILTERS = ("state", "name", "lane", "since", "until", "id")  # no tag: not indexed yet
+_FILTERS = ("state", "name", "lane", "tag", "since", "until", "id")
 
 
 @page

@@ -284,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="only jobs in this state (queued, active, dead, ...)")
     p.add_argument("--name", help="only jobs of this name")
     p.add_argument("--lane", help="only jobs of this priority lane")
+    p.add_argument("--tag", help="only jobs with this tag (e.g. wallet:9Wz...)")
     p.add_argument("--limit", type=int, default=50, help="at most this many (1-500, default 50)")
     p.add_argument("--cursor", help="the next page (as the previous page printed)")
 

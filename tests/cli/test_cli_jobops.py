@@ -76,3 +76,21 @@ async def test_queue_delete(
         assert r.json() == {"queue": queue, "action": "delete", "jobs": 20}
     assert queue not in await app.queue_names()
     assert await app.job(queue, "j5") is None
+
+
+async def test_inspect_jobs_by_tag(
+    app_factory: Callable[..., App],
+    uniq: Callable[[str], str],
+    redis_url: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    queue = uniq("cli-tag")
+    app = _app(app_factory, queue)
+    url = ("--redis-url", redis_url)
+    for i in range(4):
+        await app.enqueue("t", i, id=f"j{i}", tags=["even" if i % 2 == 0 else "odd"])
+    r = await cli(capsys, "inspect", "jobs", queue, "--tag", "odd", "--json", *url)
+    assert r.code == 0, r.err
+    assert [j["id"] for j in r.json()["jobs"]] == ["j3", "j1"]
+    r = await cli(capsys, "inspect", "jobs", queue, "--tag", "even", *url)
+    assert r.code == 0 and "j2" in r.out and "j0" in r.out and "j1" not in r.out

@@ -109,3 +109,23 @@ async def test_dead_letters_grouped_by_error(served: Served) -> None:
     assert body["groups"][0]["names"] == ["greet"]
     bad = await c.get(f"/v1/queues/{q}/dead-letters", params={"group": "name"})
     assert bad.status_code == 400
+
+
+async def test_tag_filter(served: Served) -> None:
+    app, q, c = served.app, served.queue, served.client
+    for i in range(5):
+        await app.enqueue("greet", {"who": f"{i}"}, id=f"w{i}", tags=[f"wallet:{i % 2}"])
+    r = await c.get(f"/v1/queues/{q}/jobs", params={"tag": "wallet:0"})
+    assert r.status_code == 200 and [j["id"] for j in r.json()["jobs"]] == ["w4", "w2", "w0"]
+    r = await c.get("/v1/jobs", params={"tag": "wallet:1", "queue": q, "state": "queued"})
+    assert [j["id"] for j in r.json()["jobs"]] == ["w3", "w1"]
+    assert (await c.get(f"/v1/queues/{q}/jobs", params={"tag": "a b"})).status_code == 400
+    r = await c.post(f"/v1/queues/{q}/jobs:cancel", json={"filter": {"tag": "wallet:1"}})
+    assert r.status_code == 200 and r.json()["count"] == 2
+    left = (await c.get(f"/v1/queues/{q}/jobs", params={"state": "queued"})).json()["jobs"]
+    assert sorted(j["id"] for j in left) == ["w0", "w2", "w4"]
+    spec = (await c.get("/openapi.json")).json()
+    params = spec["paths"]["/v1/queues/{queue}/jobs"]["get"]["parameters"]
+    assert "tag" in {p["name"] for p in params}
+    page = await c.get(f"/ui/queues/{q}", params={"tag": "wallet:0"})
+    assert page.status_code == 200 and 'name="tag" value="wallet:0"' in page.text
