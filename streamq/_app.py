@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from streamq import _admin
 from streamq._broker import Broker
-from streamq._enqueue import EnqueueRequest, enqueue_batch
+from streamq._enqueue import EnqueueRequest
 from streamq._errors import ConfigurationError
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
-from streamq._tags import check_index_fields, check_tags, payload_tags, tag_jobs
+from streamq._tags import check_index_fields, declare_index, enqueue_tagged
 from streamq._task import Isolation, ReservedIds, TaskDef, TaskRegistry
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
@@ -82,8 +82,6 @@ class App:
         self.queue_concurrency: dict[str, int] = {}
         for queue, limit in (concurrency or {}).items():
             self.set_concurrency(queue, limit)
-        # Payload fields each task's jobs are tagged by (``task(..., index=[...])``).
-        self._index_fields: dict[str, tuple[str, ...]] = {}
 
     def set_concurrency(self, queue: str, limit: int) -> None:
         """At most ``limit`` jobs of ``queue`` run at once in one worker of this app (``streamq
@@ -235,7 +233,7 @@ class App:
         def register(fn: F) -> F:
             if name in self.tasks:
                 raise ConfigurationError(f"task {name!r} is already registered")
-            fields = check_index_fields(name, index)
+            check_index_fields(name, index)
             task = TaskDef(
                 name,
                 fn,
@@ -252,8 +250,7 @@ class App:
                 isolation=isolation,
             )
             self.registry.add(task)
-            if fields:
-                self._index_fields[name] = fields
+            declare_index(self.registry, name, index)
             return fn
 
         return register
@@ -304,7 +301,6 @@ class App:
 
         Raises ``UnknownJob``, ``InvalidPayload``, ``InvalidJobId``, ``InvalidJob`` (a bad
         tag; nothing written), ``QueueFull`` or ``BrokerUnavailable``."""
-        all_tags = self._tags_of(name, payload, tags)
         request = EnqueueRequest(
             name=name,
             payload=payload,
@@ -319,35 +315,17 @@ class App:
             dedup_ttl=dedup_ttl,
             parent=parent,
         )
-        [handle] = await enqueue_batch(self.broker, self.registry, [request], durable=durable)
-        await self._tag([handle], [all_tags])
+        [handle] = await enqueue_tagged(
+            self.broker, self.registry, [request], durable=durable, given=[tags]
+        )
         return handle
-
-    def _tags_of(self, name: str, payload: Any, given: Sequence[str] = ()) -> list[str]:
-        """A new job's tags: those given and those of its task's index fields. Raises
-        ``InvalidJob``."""
-        fields = self._index_fields.get(name)
-        return check_tags([*given, *payload_tags(payload, fields)] if fields else given)
-
-    async def _tag(self, handles: Sequence[JobHandle], tags: Sequence[list[str]]) -> None:
-        """Tags the jobs just created (not those deduplicated onto existing ones)."""
-        by_queue: dict[str, list[tuple[str, list[str]]]] = {}
-        for handle, job_tags in zip(handles, tags, strict=True):
-            if job_tags and not handle.deduplicated:
-                by_queue.setdefault(handle.queue, []).append((handle.id, job_tags))
-        for queue, jobs in by_queue.items():
-            await tag_jobs(self.broker, queue, jobs)
 
     async def enqueue_many(
         self, requests: list[EnqueueRequest], *, durable: bool = False
     ) -> list[JobHandle]:
         """Enqueues many jobs with one script call per queue (per 1,000 jobs); validates all
         of them before writing any. Jobs of tasks with ``index`` fields are tagged by them."""
-        tags = [self._tags_of(r.name, r.payload) for r in requests] if self._index_fields else []
-        handles = await enqueue_batch(self.broker, self.registry, requests, durable=durable)
-        if tags:
-            await self._tag(handles, tags)
-        return handles
+        return await enqueue_tagged(self.broker, self.registry, requests, durable=durable)
 
     def enqueue_sync(self, name: str, payload: Any = None, **options: Any) -> SyncJobHandle:
         """:meth:`enqueue` for code without an event loop (a Django or Flask view, a script),

@@ -13,6 +13,7 @@ and its tagging (a lost connection) is left untagged, never half tagged.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +23,9 @@ from streamq._opscripts import op_scripts
 
 if TYPE_CHECKING:
     from streamq._broker import Broker
+    from streamq._enqueue import EnqueueRequest
+    from streamq._handle import JobHandle
+    from streamq._task import TaskRegistry
 
 _TAG = re.compile(r"\S{1,200}")
 MAX_TAGS = 20
@@ -77,3 +81,55 @@ async def tag_jobs(broker: Broker, queue: str, jobs: Sequence[tuple[str, Sequenc
         for start in range(0, len(todo), _BATCH):
             tagged += await scripts.tag(queue, todo[start : start + _BATCH])
     return tagged
+
+
+# Per application (its task registry), the payload fields each task's jobs are tagged by.
+_declared: weakref.WeakKeyDictionary[TaskRegistry, dict[str, tuple[str, ...]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def declare_index(registry: TaskRegistry, task: str, fields: Sequence[str]) -> None:
+    """Tags the jobs of ``task`` by ``fields`` of their payloads. Raises
+    ``ConfigurationError``."""
+    checked = check_index_fields(task, fields)
+    if checked:
+        _declared.setdefault(registry, {})[task] = checked
+
+
+def tags_of(
+    registry: TaskRegistry, name: str, payload: Any, given: Sequence[str] = ()
+) -> list[str]:
+    """A new job's tags: those given and those of its task's index fields. Raises
+    ``InvalidJob``."""
+    fields = _declared.get(registry, {}).get(name)
+    return check_tags([*given, *payload_tags(payload, fields)] if fields else given)
+
+
+async def enqueue_tagged(
+    broker: Broker,
+    registry: TaskRegistry,
+    requests: Sequence[EnqueueRequest],
+    *,
+    durable: bool = False,
+    given: Sequence[Sequence[str]] | None = None,
+) -> list[JobHandle]:
+    """``enqueue_batch``, then the tags (``given`` per request, and the tasks' index fields)
+    of the jobs it created. Raises what enqueueing raises, and ``InvalidJob`` for a bad tag
+    (before anything is written)."""
+    from streamq._enqueue import enqueue_batch
+
+    tags: list[list[str]] = []
+    if given is not None or registry in _declared:
+        extra = given if given is not None else [()] * len(requests)
+        tags = [
+            tags_of(registry, r.name, r.payload, g) for r, g in zip(requests, extra, strict=True)
+        ]
+    handles = await enqueue_batch(broker, registry, list(requests), durable=durable)
+    by_queue: dict[str, list[tuple[str, list[str]]]] = {}
+    for handle, job_tags in zip(handles, tags, strict=False):
+        if job_tags and not handle.deduplicated:
+            by_queue.setdefault(handle.queue, []).append((handle.id, job_tags))
+    for queue, jobs in by_queue.items():
+        await tag_jobs(broker, queue, jobs)
+    return handles

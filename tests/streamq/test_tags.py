@@ -148,3 +148,19 @@ async def test_replay_keeps_the_tags(app_factory, queue) -> None:
     await _settle(app, queue, "completed")
     await app.remove(queue, "d")
     assert await app.redis.zcard(_keys.tag_index(queue, "mine")) == 0
+
+
+async def test_index_fields_apply_to_every_way_of_enqueueing(app_factory, queue) -> None:
+    import anyio.to_thread
+
+    from streamq import enqueue_verified
+
+    app = _app(app_factory, queue)
+    await app.enqueue_many([EnqueueRequest(name="sync", payload=Sync("W9"), id="many")])
+    await enqueue_verified(app, [EnqueueRequest(name="sync", payload=Sync("W9"), id="verified")])
+    try:
+        await anyio.to_thread.run_sync(lambda: app.enqueue_sync("sync", Sync("W9"), id="sync"))
+    finally:
+        await anyio.to_thread.run_sync(app.close_sync)  # its loop thread ends with it
+    await app.enqueue("sync", Sync("W9"), id="plain")
+    assert sorted(await _ids(app, queue, "wallet:W9")) == ["many", "plain", "sync", "verified"]
