@@ -190,3 +190,20 @@ async def test_deleted_with_the_record(app_factory, queue, path) -> None:
         assert (await app.job(queue, "d")).state == "queued"  # type: ignore[union-attr]
         key = _keys.job_log(queue, "d")
     assert await app.redis.exists(key) == 0
+
+
+async def test_plain_handlers_log_from_their_thread(app_factory, queue, run_worker) -> None:
+    app = app_factory()
+
+    @app.task("plain", queue=queue)
+    def plain(ctx: Context, x: int) -> int:
+        assert ctx.log_from_thread("in a thread", x=x)
+        return x
+
+    job = await app.enqueue("plain", 4, id="p")
+    async with run_worker(app):
+        assert await job.result(timeout=20) == 4
+    log = await app.job_logs(queue, "p")
+    assert log is not None and [(ln.message, ln.fields) for ln in log.lines] == [
+        ("in a thread", {"x": 4})
+    ]
