@@ -348,7 +348,7 @@ MAX_DELETE_BATCHES = 50
 async def delete_queue(request: Request, call: Call) -> Response:
     """Deletes the queue and everything in it (jobs, logs, lanes, dead letters, index,
     schedules, events) and its registry entry, in batches of a few ms of Redis each; at most
-    10,000 jobs per request: while ``done`` is false, call again. 409 ``queue_in_use`` while
+    5,000 jobs per request: while ``done`` is false, call again. 409 ``queue_in_use`` while
     live workers serve it, unless ``force=true``."""
     queue = await call.state.require_queue(request.path_params["queue"])
     raw = request.query_params.get("force", "false")

@@ -33,7 +33,7 @@ from streamq._types import LANES
 if TYPE_CHECKING:
     from streamq._broker import Broker
 
-BATCH = 200
+BATCH = 100
 _INDEXED_STATES = ("completed", "dead", "cancelled", "waiting-children")
 
 

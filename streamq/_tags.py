@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 _TAG = re.compile(r"\S{1,200}")
 MAX_TAGS = 20
 # Jobs per script call (a few ms of Redis at most).
-_BATCH = 200
+_BATCH = 100
 
 
 def check_tags(tags: Iterable[str]) -> list[str]:

@@ -7,6 +7,9 @@
 -- ARGV[4] id, ARGV[5] fence, ARGV[6] entry id, ARGV[7] line (JSON), ARGV[8] message (for the
 -- event), ARGV[9] max lines, ARGV[10] max bytes
 -- Returns 1, or 0 when the delivery no longer holds the job's lease.
+-- One reply key per line for 30 s would cost more than what a re-sent call risks (the line
+-- written twice), so no reply is kept.
+KEEP_REPLY = false
 local id = ARGV[4]
 local h = holds_lease(id, ARGV[5], ARGV[6], 'name', 'attempt', 'log_bytes')
 if not h then return 0 end

@@ -8,6 +8,7 @@
 -- ARGV[4] id, ARGV[5] new lane, ARGV[6] the spec read, ARGV[7] the spec with the new lane
 -- Returns 'ok', 'same' (already there), 'changed' (the spec changed meanwhile), the state
 -- that refused the change, or 'missing'.
+KEEP_REPLY = false  -- a re-sent call finds the job moved already and answers 'same'
 local id, lane = ARGV[4], ARGV[5]
 local h = load_job(id)
 if not h then return 'missing' end

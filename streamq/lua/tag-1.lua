@@ -2,9 +2,9 @@
 -- Tags jobs: each tag gets the job in its set ix:tag:<tag>, scored by the job's creation ms,
 -- and the record's 'tags' field lists its tags (so whatever deletes the record takes it out
 -- of those sets, see untag() in the prelude). A job whose record is gone is left alone. Each
--- tag set touched drops up to 16 of its oldest entries whose records have expired, and
--- ix:tags (tag -> last use ms) drops up to 16 tags whose sets are gone, so both stay as
--- large as what is live.
+-- tag set touched drops its oldest entries whose records have expired (up to 16, stopping at
+-- the first live one), and ix:tags (tag -> last use ms) its least recently used tags whose
+-- sets are gone, so both stay about as large as what is live.
 -- KEYS: events
 -- ARGV[4..]: per job: id, number of tags n, then n tags
 -- Returns the number of jobs tagged.
@@ -30,12 +30,14 @@ while i <= #ARGV do
         have[tag] = true
         lines[#lines + 1] = tag
         redis.call('ZADD', tag_key(tag), h[1], id)
-        redis.call('ZADD', TAGS_KEY, NOW, tag)
         if not seen[tag] then
           seen[tag] = true
+          redis.call('ZADD', TAGS_KEY, NOW, tag)
           local key = tag_key(tag)
+          -- Oldest first: the first live record ends the sweep (usually at once).
           for _, old in ipairs(redis.call('ZRANGE', key, 0, 15)) do
-            if redis.call('EXISTS', job_key(old)) == 0 then redis.call('ZREM', key, old) end
+            if redis.call('EXISTS', job_key(old)) == 1 then break end
+            redis.call('ZREM', key, old)
           end
         end
       end
@@ -46,6 +48,7 @@ while i <= #ARGV do
   i = i + 2 + n
 end
 for _, tag in ipairs(redis.call('ZRANGE', TAGS_KEY, 0, 15)) do
-  if redis.call('EXISTS', tag_key(tag)) == 0 then redis.call('ZREM', TAGS_KEY, tag) end
+  if redis.call('EXISTS', tag_key(tag)) == 1 then break end
+  redis.call('ZREM', TAGS_KEY, tag)
 end
 return tagged
