@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench install clean
+.PHONY: run test test-slow lint bench install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,11 +14,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# make run PROCESSES=N: N worker processes (streamq run --processes; default 1)
+PROCESSES ?= 1
 run: $(STAMP)
-	$(BIN)/streamq run
+	$(BIN)/streamq run --processes $(PROCESSES)
 
+# The quick suite (under ten minutes on two cores); the long crash and load scenarios
+# (`slow` marker) run in `make test-slow`, which CI runs after it.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

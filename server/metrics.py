@@ -38,6 +38,32 @@ STATS_CONCURRENCY = 16
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
+# The DESIGN §6 gauges: name, help and value, per lane of a queue and per queue.
+_LANE_GAUGES: tuple[tuple[str, str, Callable[[streamq.LaneStats], float]], ...] = (
+    ("streamq_lane_depth", "Jobs waiting in a lane, not yet delivered.", lambda s: s.depth),
+    (
+        "streamq_pending_jobs",
+        "Jobs delivered to a worker and not yet settled.",
+        lambda s: s.pending,
+    ),
+)
+_QUEUE_GAUGES: tuple[tuple[str, str, Callable[[streamq.QueueStats], float]], ...] = (
+    (
+        "streamq_delayed_jobs",
+        "Jobs scheduled for later (delay, retry backoff).",
+        lambda s: s.delayed,
+    ),
+    ("streamq_dead_jobs", "Entries in the dead-letter stream.", lambda s: s.dead),
+    (
+        "streamq_oldest_waiting_seconds",
+        "Age of the oldest job waiting in any lane.",
+        lambda s: s.oldest_waiting_age,
+    ),
+    ("streamq_workers_alive", "Worker processes serving the queue.", lambda s: s.workers),
+    ("streamq_queue_paused", "1 while the queue is paused.", lambda s: 1.0 if s.paused else 0.0),
+)
+
+
 class QueueCollector(Collector):
     """Turns the latest QueueStats snapshot into the DESIGN §6 gauges."""
 
@@ -46,46 +72,17 @@ class QueueCollector(Collector):
         self.redis_up = True
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        depth = GaugeMetricFamily(
-            "streamq_lane_depth",
-            "Jobs waiting in a lane, not yet delivered.",
-            labels=["queue", "lane"],
-        )
-        pending = GaugeMetricFamily(
-            "streamq_pending_jobs",
-            "Jobs delivered to a worker and not yet settled.",
-            labels=["queue", "lane"],
-        )
-        delayed = GaugeMetricFamily(
-            "streamq_delayed_jobs",
-            "Jobs scheduled for later (delay, retry backoff).",
-            labels=["queue"],
-        )
-        dead = GaugeMetricFamily(
-            "streamq_dead_jobs", "Entries in the dead-letter stream.", labels=["queue"]
-        )
-        oldest = GaugeMetricFamily(
-            "streamq_oldest_waiting_seconds",
-            "Age of the oldest job waiting in any lane.",
-            labels=["queue"],
-        )
-        workers = GaugeMetricFamily(
-            "streamq_workers_alive", "Worker processes serving the queue.", labels=["queue"]
-        )
-        paused = GaugeMetricFamily(
-            "streamq_queue_paused", "1 while the queue is paused.", labels=["queue"]
-        )
-        for stats in self.snapshot:
-            q = stats.queue
-            for lane, lane_stats in stats.lanes.items():
-                depth.add_metric([q, lane], lane_stats.depth)
-                pending.add_metric([q, lane], lane_stats.pending)
-            delayed.add_metric([q], stats.delayed)
-            dead.add_metric([q], stats.dead)
-            oldest.add_metric([q], stats.oldest_waiting_age)
-            workers.add_metric([q], stats.workers)
-            paused.add_metric([q], 1.0 if stats.paused else 0.0)
-        yield from (depth, pending, delayed, dead, oldest, workers, paused)
+        for name, text, lane_value in _LANE_GAUGES:
+            family = GaugeMetricFamily(name, text, labels=["queue", "lane"])
+            for stats in self.snapshot:
+                for lane, lane_stats in stats.lanes.items():
+                    family.add_metric([stats.queue, lane], lane_value(lane_stats))
+            yield family
+        for name, text, value in _QUEUE_GAUGES:
+            family = GaugeMetricFamily(name, text, labels=["queue"])
+            for stats in self.snapshot:
+                family.add_metric([stats.queue], value(stats))
+            yield family
         yield GaugeMetricFamily(
             "streamq_redis_up",
             "1 if the last scrape could read Redis.",

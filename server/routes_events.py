@@ -7,8 +7,6 @@ headers) names the last entry seen; the stream continues right after it.
 
 from __future__ import annotations
 
-import functools
-
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,8 +36,7 @@ _RESUME_PARAMS = (
 
 
 # Both streams: SSE, resumable, readable with a ``meta`` scope.
-_event_stream = functools.partial(
-    operation,
+_event_stream = operation.preset(
     responses={200: EVENT_STREAM},
     meta_ok=True,
     params=_RESUME_PARAMS,
@@ -84,7 +81,7 @@ async def _open(call: Call, queue: str, after: str | None, job: str | None) -> R
     return EventStreamResponse(chunks, on_close=close)
 
 
-@_event_stream("GET", "/v1/queues/{queue}/jobs/{id}/events", summary="Follow one job's events")
+@_event_stream.get("/v1/queues/{queue}/jobs/{id}/events", summary="Follow one job's events")
 async def job_events(request: Request, call: Call) -> Response:
     """Every event of the job from its creation (or after ``Last-Event-ID``): ``queued``,
     ``active``, each ``progress``, then ``completed``, ``dead`` or ``cancelled``, after which
@@ -106,7 +103,7 @@ async def job_events(request: Request, call: Call) -> Response:
     return await _open(call, queue, after, job_id)
 
 
-@_event_stream("GET", "/v1/queues/{queue}/events", summary="Follow a queue's events")
+@_event_stream.get("/v1/queues/{queue}/events", summary="Follow a queue's events")
 async def queue_events(request: Request, call: Call) -> Response:
     """Every event of the queue from now (or after ``Last-Event-ID``), until the client
     leaves. Event ids are events-stream entry ids."""

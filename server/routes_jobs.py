@@ -23,7 +23,8 @@ from server.schemas import (
     JobView,
 )
 
-operation = OperationTable()
+operation = OperationTable(tags=("jobs",))
+_enqueuing = operation.preset(scope="write", errors=(400, 404, 413, 422, 429, 503))
 TERMINAL = streamq.TERMINAL_STATES
 _JOB = {"queue": "$request.path.queue", "id": "$response.body#/id"}
 JOB_LINKS = {
@@ -106,17 +107,9 @@ def _to_request(call: Call, queue: str, body: EnqueueBody, where: str) -> stream
         raise validation_error(exc, f"{where}.payload") from None
     except (msgspec.DecodeError, RecursionError):
         raise ApiError(400, "malformed_json", "payload is not valid JSON") from None
-    return streamq.EnqueueRequest(
-        name=body.name,
-        payload=payload,
-        id=body.id,
-        queue=queue,
-        priority=body.priority,
-        delay=body.delay,
-        max_attempts=body.max_attempts,
-        timeout=body.timeout,
-        request_id=body.request_id,
-    )
+    # The body's options carry over by name; the payload is the one decoded above.
+    request = msgspec.convert(body, streamq.EnqueueRequest, from_attributes=True)
+    return msgspec.structs.replace(request, payload=payload, queue=queue)
 
 
 def _result(handle: streamq.JobHandle) -> EnqueueResult:
@@ -153,15 +146,11 @@ async def _enqueue(
     return [_result(h) for h in handles]
 
 
-@operation(
-    "POST",
+@_enqueuing.post(
     "/v1/queues/{queue}/jobs",
     summary="Enqueue a job",
-    scope="write",
     body=EnqueueBody,
     responses={202: EnqueueResult, 200: EnqueueResult},
-    errors=(400, 404, 413, 422, 429, 503),
-    tags=("jobs",),
     links=JOB_LINKS,
 )
 async def enqueue_job(request: Request, call: Call) -> Response:
@@ -177,15 +166,11 @@ async def enqueue_job(request: Request, call: Call) -> Response:
     return response
 
 
-@operation(
-    "POST",
+@_enqueuing.post(
     "/v1/queues/{queue}/jobs:batch",
     summary="Enqueue many jobs",
-    scope="write",
     body=BatchBody,
     responses={202: BatchResult, 200: BatchResult},
-    errors=(400, 404, 413, 422, 429, 503),
-    tags=("jobs",),
 )
 async def enqueue_batch(request: Request, call: Call) -> Response:
     """All jobs are validated before any is enqueued. 202 if at least one job is new, 200 if
@@ -220,39 +205,17 @@ async def _job(call: Call, queue: str, job_id: str) -> streamq.Job:
 def job_view(job: streamq.Job, *, redacted: bool = False) -> JobView:
     """The job as the API shows it; ``redacted`` (a ``meta`` reader) leaves out the payload,
     result and error."""
-    return JobView(
-        id=job.id,
-        queue=job.queue,
-        name=job.name,
-        state=job.state,
-        priority=job.priority,
-        payload=None if redacted else job.payload,
-        attempt=job.attempt,
-        max_attempts=job.max_attempts,
-        deliveries=job.deliveries,
-        progress=job.progress,
-        progress_message=job.progress_message,
-        result=None if redacted else job.result,
-        error=None if redacted else job.error,
-        reason=job.reason,
-        created_at=job.created_at,
-        run_at=job.run_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
-        parent=job.parent,
-        request_id=job.request_id,
-        links=job_links(job.queue, job.id),
-    )
+    view = msgspec.convert(job, JobView, from_attributes=True)
+    hidden = {"payload": None, "result": None, "error": None} if redacted else {}
+    return msgspec.structs.replace(view, links=job_links(job.queue, job.id), **hidden)
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/queues/{queue}/jobs/{id}",
     summary="Read a job",
     responses={200: JobView},
     meta_ok=True,
     errors=(400, 404, 503),
-    tags=("jobs",),
 )
 async def get_job(request: Request, call: Call) -> Response:
     """State, progress, attempts, result or error, and timestamps (epoch seconds). A token

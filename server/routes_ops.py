@@ -3,7 +3,8 @@ everything a filter matches (bounded per request, resumable); drain and clean a 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import dataclasses
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -14,13 +15,13 @@ from server.context import Call, check_job_id, json_response
 from server.errors import ApiError
 from server.limits import decode_json
 from server.routes_jobs import job_view
-from server.routing import OperationTable, Param
+from server.routing import OperationTable, Param, bound_handler
 from server.schemas import JobId, JobView, NumericPriority
 from streamq._dropqueue import QueueDeletion
-from streamq._index import MAX_EPOCH, STATES
+from streamq._index import MAX_EPOCH, STATES, JobQuery
 from streamq._jobs import Outcome
 
-operation = OperationTable()
+operation = OperationTable(scope="admin", tags=("admin",))
 # Jobs one request acts on at most when acting on a filter (within the request deadline);
 # the answer's ``next`` resumes.
 MAX_PER_REQUEST = 2000
@@ -102,48 +103,35 @@ async def _one(request: Request, call: Call, action: Action) -> Response:
     return json_response(job_view(job))
 
 
-@operation(
-    "POST",
-    "/v1/queues/{queue}/jobs/{id}/retry",
-    summary="Retry a job",
-    scope="admin",
-    responses={200: JobView},
-    errors=(400, 404, 409, 503),
-    tags=("admin",),
-)
-async def retry_job(request: Request, call: Call) -> Response:
+def _one_operation(action: Action, summary: str, responses: dict[int, Any], doc: str) -> None:
+    operation.post(
+        f"/v1/queues/{{queue}}/jobs/{{id}}/{action}",
+        summary=summary,
+        responses=responses,
+        errors=(400, 404, 409, 503),
+    )(bound_handler(_one, f"{action}_job", doc, action=action))
+
+
+_one_operation(
+    "retry",
+    "Retry a job",
+    {200: JobView},
     """Puts a dead, cancelled or completed job back on its lane with fresh attempts; 409
-    ``invalid_state`` for a job in any other state."""
-    return await _one(request, call, "retry")
-
-
-@operation(
-    "POST",
-    "/v1/queues/{queue}/jobs/{id}/promote",
-    summary="Run a delayed job now",
-    scope="admin",
-    responses={200: JobView},
-    errors=(400, 404, 409, 503),
-    tags=("admin",),
+    ``invalid_state`` for a job in any other state.""",
 )
-async def promote_job(request: Request, call: Call) -> Response:
-    """Moves a scheduled or retrying job onto its lane now; 409 ``invalid_state`` otherwise."""
-    return await _one(request, call, "promote")
-
-
-@operation(
-    "POST",
-    "/v1/queues/{queue}/jobs/{id}/remove",
-    summary="Remove a finished job",
-    scope="admin",
-    responses={204: None},
-    errors=(400, 404, 409, 503),
-    tags=("admin",),
+_one_operation(
+    "promote",
+    "Run a delayed job now",
+    {200: JobView},
+    "Moves a scheduled or retrying job onto its lane now; 409 ``invalid_state`` otherwise.",
 )
-async def remove_job(request: Request, call: Call) -> Response:
+_one_operation(
+    "remove",
+    "Remove a finished job",
+    {204: None},
     """Deletes a completed, dead or cancelled job's record; 409 ``invalid_state`` for a job
-    still waiting or running (cancel it first)."""
-    return await _one(request, call, "remove")
+    still waiting or running (cancel it first).""",
+)
 
 
 class PriorityBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -152,15 +140,12 @@ class PriorityBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     priority: streamq.Lane | NumericPriority
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/queues/{queue}/jobs/{id}/priority",
     summary="Change a waiting job's priority",
-    scope="admin",
     body=PriorityBody,
     responses={200: JobView},
     errors=(400, 404, 409, 422, 503),
-    tags=("admin",),
 )
 async def set_job_priority(request: Request, call: Call) -> Response:
     """Moves a queued, scheduled or retrying job to another lane (a queued one to the back of
@@ -191,6 +176,19 @@ def _epoch(value: float | str | None) -> float | None:
     return seconds
 
 
+def _selection(f: Filter) -> dict[str, Any]:
+    """The filter as the listing's keyword arguments (epoch strings as numbers)."""
+    query = JobQuery(
+        state=f.state,
+        name=f.name,
+        lane=f.lane,
+        since=_epoch(f.since),
+        until=_epoch(f.until),
+        tag=f.tag,
+    )
+    return dataclasses.asdict(query)
+
+
 async def _cancel_many(call: Call, queue: str, body: ManyBody) -> Outcome:
     """Cancel has its own script (it stops running jobs too): one call per job."""
     outcome = Outcome()
@@ -198,15 +196,7 @@ async def _cancel_many(call: Call, queue: str, body: ManyBody) -> Outcome:
     if body.filter is not None:
         f = body.filter
         page = await call.app.list_jobs(
-            queue,
-            state=f.state,
-            name=f.name,
-            lane=f.lane,
-            since=_epoch(f.since),
-            until=_epoch(f.until),
-            tag=f.tag,
-            limit=MAX_CANCEL_PER_REQUEST,
-            cursor=body.cursor,
+            queue, **_selection(f), limit=MAX_CANCEL_PER_REQUEST, cursor=body.cursor
         )
         ids, outcome.next = [j.id for j in page.jobs], page.next
     for job_id in ids:
@@ -237,52 +227,29 @@ async def _many(request: Request, call: Call, action: BulkAction) -> Response:
         assert f is not None
         try:
             outcome = await call.app.operate_matching(
-                queue,
-                action,
-                state=f.state,
-                name=f.name,
-                lane=f.lane,
-                since=_epoch(f.since),
-                until=_epoch(f.until),
-                tag=f.tag,
-                cursor=body.cursor,
-                max_jobs=MAX_PER_REQUEST,
+                queue, action, **_selection(f), cursor=body.cursor, max_jobs=MAX_PER_REQUEST
             )
         except streamq.InvalidJob as exc:
             raise ApiError(400, "invalid_parameter", str(exc)) from None
-    return json_response(
-        ManyResult(
-            queue=queue,
-            action=action,
-            done=outcome.done,
-            count=outcome.done,
-            refused=outcome.refused,
-            missing=outcome.missing,
-            next=outcome.next,
-        )
+    result = ManyResult(
+        queue=queue, action=action, count=outcome.done, **dataclasses.asdict(outcome)
     )
+    return json_response(result)
 
 
 def _many_operation(action: BulkAction, summary: str, what: str) -> None:
-    async def handler(request: Request, call: Call) -> Response:
-        return await _many(request, call, action)
-
-    handler.__name__ = f"{action}_jobs"
-    handler.__doc__ = (
+    doc = (
         f"{what} for the given ``ids``, or for every job a ``filter`` matches: at most "
         f"{MAX_PER_REQUEST} per request, in batches of a few ms of Redis each; call again "
         "with ``cursor`` set to the answer's ``next`` until it is null."
     )
-    operation(
-        "POST",
+    operation.post(
         f"/v1/queues/{{queue}}/jobs:{action}",
         summary=summary,
-        scope="admin",
         body=ManyBody,
         responses={200: ManyResult},
         errors=(400, 404, 422, 503),
-        tags=("admin",),
-    )(handler)
+    )(bound_handler(_many, f"{action}_jobs", doc, action=action))
 
 
 _many_operation("cancel", "Cancel many jobs", "Cancels waiting and running jobs")
@@ -291,14 +258,11 @@ _many_operation("promote", "Promote many jobs", "Runs scheduled or retrying jobs
 _many_operation("remove", "Remove many jobs", "Removes finished jobs")
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/queues/{queue}:drain",
     summary="Drain a queue",
-    scope="admin",
     responses={200: CountResult},
     errors=(404, 503),
-    tags=("admin",),
 )
 async def drain_queue(request: Request, call: Call) -> Response:
     """Removes every waiting job (queued, scheduled, retrying); active jobs run on."""
@@ -306,15 +270,12 @@ async def drain_queue(request: Request, call: Call) -> Response:
     return json_response(CountResult(queue=queue, count=await call.app.drain(queue)))
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/queues/{queue}:clean",
     summary="Clean a queue",
-    scope="admin",
     body=CleanBody,
     responses={200: CountResult},
     errors=(400, 404, 422, 503),
-    tags=("admin",),
 )
 async def clean_queue(request: Request, call: Call) -> Response:
     """Removes finished jobs (all, or of one ``state``) older than ``older_than`` seconds."""
@@ -332,7 +293,6 @@ MAX_DELETE_BATCHES = 50
     "DELETE",
     "/v1/queues/{queue}",
     summary="Delete a queue",
-    scope="admin",
     responses={200: QueueDeletion},
     params=(
         Param(
@@ -343,7 +303,6 @@ MAX_DELETE_BATCHES = 50
         ),
     ),
     errors=(400, 404, 409, 503),
-    tags=("admin",),
 )
 async def delete_queue(request: Request, call: Call) -> Response:
     """Deletes the queue and everything in it (jobs, logs, lanes, dead letters, index,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,10 +13,10 @@ from server.routes_jobs import is_public
 from server.routing import OperationTable
 from server.schemas import JobType, LaneView, PauseResult, QueueList, QueueView, StateCounts
 
-operation = OperationTable()
+operation = OperationTable(tags=("queues",))
 # Pause and resume: admin calls answering the queue's new state.
-_pausing = functools.partial(
-    operation, scope="admin", responses={200: PauseResult}, errors=(404, 503), tags=("admin",)
+_pausing = operation.preset(
+    scope="admin", responses={200: PauseResult}, errors=(404, 503), tags=("admin",)
 )
 
 
@@ -55,15 +54,13 @@ async def queue_view(call: Call, queue: str, now_ms: int | None = None) -> Queue
     )
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/queues",
     summary="List queues",
     responses={200: QueueList},
     meta_ok=True,
     queue_filtered=True,
     errors=(503,),
-    tags=("queues",),
 )
 async def list_queues(request: Request, call: Call) -> Response:
     """Every queue in the registry (and every queue this server has tasks for), with counts
@@ -76,14 +73,12 @@ async def list_queues(request: Request, call: Call) -> Response:
     return json_response(QueueList(queues=list(views)))
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/queues/{queue}",
     summary="Read a queue",
     responses={200: QueueView},
     meta_ok=True,
     errors=(404, 503),
-    tags=("queues",),
 )
 async def get_queue(request: Request, call: Call) -> Response:
     """Counts per state and lane, events per second over the last minute, workers, the age of
@@ -92,13 +87,13 @@ async def get_queue(request: Request, call: Call) -> Response:
     return json_response(await queue_view(call, queue))
 
 
-@_pausing("POST", "/v1/queues/{queue}/pause", summary="Pause a queue")
+@_pausing.post("/v1/queues/{queue}/pause", summary="Pause a queue")
 async def pause_queue(request: Request, call: Call) -> Response:
     """Workers stop taking new jobs from the queue; jobs can still be enqueued."""
     return await _set_paused(request, call, True)
 
 
-@_pausing("POST", "/v1/queues/{queue}/resume", summary="Resume a queue")
+@_pausing.post("/v1/queues/{queue}/resume", summary="Resume a queue")
 async def resume_queue(request: Request, call: Call) -> Response:
     """Workers take jobs from the queue again."""
     return await _set_paused(request, call, False)

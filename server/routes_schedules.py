@@ -18,7 +18,7 @@ from server.routing import OperationTable, Param
 # streamq has no public reader for a schedule's last tick yet; these name its keys.
 from streamq._schedule import _jobs_key, _last_key
 
-operation = OperationTable()
+operation = OperationTable(errors=(404, 503), tags=("schedules",))
 
 
 class ScheduleView(msgspec.Struct, frozen=True, kw_only=True):
@@ -88,14 +88,11 @@ async def read_schedules(app: streamq.App, queue: str | None = None) -> list[Sch
     return views
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/schedules",
     summary="List recurring jobs",
     responses={200: ScheduleList},
     params=(Param("queue", "query", {"type": "string"}, "Only the schedules of this queue."),),
-    errors=(404, 503),
-    tags=("schedules",),
 )
 async def list_schedules(request: Request, call: Call) -> Response:
     """Every recurring job of this server's application, declared in code or stored in
@@ -107,14 +104,11 @@ async def list_schedules(request: Request, call: Call) -> Response:
     return json_response(ScheduleList(schedules=await read_schedules(call.app, queue)))
 
 
-@operation(
-    "POST",
+@operation.post(
     "/v1/schedules/{queue}/{id}/run",
     summary="Run a recurring job now",
     scope="admin",
     responses={202: ScheduleRun},
-    errors=(404, 503),
-    tags=("schedules",),
 )
 async def run_schedule(request: Request, call: Call) -> Response:
     """Enqueues one run of the recurring job now, with its payload and priority, outside

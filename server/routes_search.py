@@ -3,6 +3,7 @@ lane and time, the same across queues, and a job by id in any queue."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import msgspec
@@ -17,7 +18,8 @@ from server.routing import OperationTable, Param
 from server.schemas import QUEUE_PATTERN, JobView
 from streamq._index import MAX_EPOCH, MAX_LIMIT, STATES, JobQuery
 
-operation = OperationTable()
+# Listings and lookups: readable with a ``meta`` scope (which sees no payloads).
+operation = OperationTable(meta_ok=True, errors=(400, 404, 503), tags=("jobs",))
 
 
 class JobList(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,12 +113,7 @@ async def _page(call: Call, request: Request, queues: list[str]) -> Response:
     try:
         page = await call.app.list_jobs(
             queues,
-            state=query.state,
-            name=query.name,
-            lane=query.lane,
-            since=query.since,
-            until=query.until,
-            tag=query.tag,
+            **dataclasses.asdict(query),
             limit=limit,
             cursor=request.query_params.get("cursor"),
         )
@@ -126,15 +123,11 @@ async def _page(call: Call, request: Request, queues: list[str]) -> Response:
     return json_response(JobList(jobs=views, next=page.next))
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/queues/{queue}/jobs",
     summary="List a queue's jobs",
     responses={200: JobList},
     params=_FILTERS,
-    meta_ok=True,
-    errors=(400, 404, 503),
-    tags=("jobs",),
 )
 async def list_jobs(request: Request, call: Call) -> Response:
     """Jobs newest first (by last state change; by creation when filtered by name alone),
@@ -146,8 +139,7 @@ async def list_jobs(request: Request, call: Call) -> Response:
     return await _page(call, request, [queue])
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/jobs",
     summary="List jobs across queues",
     responses={200: JobList},
@@ -160,10 +152,7 @@ async def list_jobs(request: Request, call: Call) -> Response:
         ),
         *_FILTERS,
     ),
-    meta_ok=True,
     queue_filtered=True,
-    errors=(400, 404, 503),
-    tags=("jobs",),
 )
 async def search_jobs(request: Request, call: Call) -> Response:
     """As the per-queue listing, merged over every queue the token may read (or ``queue``)."""
@@ -178,15 +167,8 @@ async def search_jobs(request: Request, call: Call) -> Response:
     return await _page(call, request, queues)
 
 
-@operation(
-    "GET",
-    "/v1/jobs/{id}",
-    summary="Find a job by id",
-    responses={200: JobView},
-    meta_ok=True,
-    queue_filtered=True,
-    errors=(400, 404, 503),
-    tags=("jobs",),
+@operation.get(
+    "/v1/jobs/{id}", summary="Find a job by id", responses={200: JobView}, queue_filtered=True
 )
 async def find_job(request: Request, call: Call) -> Response:
     """The job with this id in whichever queue (of those the token may read) holds it."""
@@ -198,13 +180,11 @@ async def find_job(request: Request, call: Call) -> Response:
     return json_response(job_view(job, redacted=not call.sees_payloads(job.queue)))
 
 
-@operation(
-    "GET",
+@operation.get(
     "/v1/queues/{queue}/jobs/{id}/logs",
     summary="Read a job's log",
     responses={200: streamq.JobLog},
-    errors=(400, 404, 503),
-    tags=("jobs",),
+    meta_ok=False,  # a log may hold what a payload does
 )
 async def get_job_logs(request: Request, call: Call) -> Response:
     """What the job's handler wrote with ``ctx.log``, oldest line first: at most the newest

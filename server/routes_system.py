@@ -13,32 +13,17 @@ from server.metrics import CONTENT_TYPE
 from server.routing import OperationTable
 from server.schemas import Health
 
-operation = OperationTable()
+# Probes, docs and metrics: most need no token.
+operation = OperationTable(scope=None, tags=("system",))
 
 
-@operation(
-    "GET",
-    "/healthz",
-    summary="Liveness",
-    scope=None,
-    responses={200: Health},
-    tags=("system",),
-)
+@operation.get("/healthz", summary="Liveness", responses={200: Health})
 async def healthz(request: Request, call: Call) -> Response:
     """200 while the process serves requests; does not touch Redis."""
     return json_response(Health(status="ok"))
 
 
-@operation(
-    "GET",
-    "/readyz",
-    summary="Readiness",
-    scope=None,
-    probe=True,
-    responses={200: Health},
-    errors=(503,),
-    tags=("system",),
-)
+@operation.get("/readyz", summary="Readiness", probe=True, responses={200: Health}, errors=(503,))
 async def readyz(request: Request, call: Call) -> Response:
     """200 when Redis answers a PING within the request deadline, else 503 ``not_ready``.
     The answer may be up to a second old (one PING serves every caller meanwhile)."""
@@ -47,12 +32,11 @@ async def readyz(request: Request, call: Call) -> Response:
     return json_response(Health(status="ready", redis=True))
 
 
-@operation(
-    "GET",
+@operation.get(
     "/metrics",
     summary="Prometheus metrics",
+    scope="read",
     responses={200: (CONTENT_TYPE, "Prometheus text exposition format")},
-    tags=("system",),
     rate_limited=False,
     probe=True,
     meta_ok=True,
@@ -67,26 +51,20 @@ async def metrics(request: Request, call: Call) -> Response:
     return Response(body, headers={"Content-Type": CONTENT_TYPE})
 
 
-@operation(
-    "GET",
+@operation.get(
     "/openapi.json",
     summary="OpenAPI document",
-    scope=None,
     responses={200: ("application/json", "This document (OpenAPI 3.1)", {"type": "object"})},
-    tags=("system",),
 )
 async def openapi_document(request: Request, call: Call) -> Response:
     """Generated from the msgspec types the server decodes and encodes with."""
     return json_response(call.state.openapi)
 
 
-@operation(
-    "GET",
+@operation.get(
     "/docs",
     summary="API documentation page",
-    scope=None,
     responses={200: ("text/html", "The API reference page (Swagger UI)")},
-    tags=("system",),
 )
 async def docs(request: Request, call: Call) -> Response:
     """This document rendered by Swagger UI, served from the package (no CDN)."""

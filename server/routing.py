@@ -82,10 +82,15 @@ class Operation:
 
 
 class OperationTable:
-    """Collects Operations through a decorator, in declaration order."""
+    """Collects Operations through a decorator, in declaration order.
 
-    def __init__(self) -> None:
+    ``defaults`` are the Operation options every declaration starts from (a module's tags,
+    scope, ...), so each route states only what differs; ``preset`` adds more for a group of
+    routes, collecting into the same list."""
+
+    def __init__(self, **defaults: Any) -> None:
         self.operations: list[Operation] = []
+        self.defaults = defaults
 
     def __call__(
         self, method: str, path: str, *, summary: str, **options: Any
@@ -99,12 +104,39 @@ class OperationTable:
                     summary=summary,
                     handler=handler,
                     description=(handler.__doc__ or "").strip(),
-                    **options,
+                    **{**self.defaults, **options},
                 )
             )
             return handler
 
         return register
+
+    def get(self, path: str, *, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self("GET", path, summary=summary, **options)
+
+    def post(self, path: str, *, summary: str, **options: Any) -> Callable[[Handler], Handler]:
+        return self("POST", path, summary=summary, **options)
+
+    def preset(self, **defaults: Any) -> OperationTable:
+        """A table declaring into this one's list, with ``defaults`` over this one's."""
+        group = OperationTable(**{**self.defaults, **defaults})
+        group.operations = self.operations
+        return group
+
+
+def bound_handler(
+    handler: Callable[..., Awaitable[Response]], name: str, doc: str | None = None, **arguments: Any
+) -> Handler:
+    """``handler(request, call, **arguments)`` as a Handler named ``name`` (its operation id)
+    with ``doc`` (its description): one body serving several routes that differ by an
+    argument."""
+
+    async def bound(request: Request, call: Call) -> Response:
+        return await handler(request, call, **arguments)
+
+    bound.__name__ = name
+    bound.__doc__ = doc
+    return bound
 
 
 def build_routes(operations: Sequence[Operation]) -> list[Route]:

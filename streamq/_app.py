@@ -7,12 +7,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from streamq import _admin
 from streamq._broker import Broker
 from streamq._enqueue import EnqueueRequest
 from streamq._errors import ConfigurationError
+from streamq._forward import Forward, WritableForward
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
 from streamq._tags import check_index_fields, declare_index, enqueue_tagged
@@ -34,6 +35,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_BACKOFF = Backoff()
+
+
+class JobFilters(TypedDict, total=False):
+    """Which jobs :meth:`App.jobs`, :meth:`App.list_jobs` and :meth:`App.operate_matching` take
+    (None matches anything): a ``state``, a job ``name``, a ``lane``, a ``tag``, and
+    ``since``/``until`` (epoch seconds) bounding the last state change, or the creation when
+    filtering by name alone or by tag."""
+
+    state: str | None
+    name: str | None
+    lane: str | None
+    since: float | None
+    until: float | None
+    tag: str | None
 
 
 class App:
@@ -98,45 +113,11 @@ class App:
 
     # -- settings and connection (held by the broker) ---------------------------------------------
 
-    @property
-    def result_ttl(self) -> float:
-        return self.broker.retention.result_ttl
-
-    @result_ttl.setter
-    def result_ttl(self, value: float) -> None:
-        self.broker.retention.result_ttl = value
-
-    @property
-    def dead_ttl(self) -> float:
-        return self.broker.retention.dead_ttl
-
-    @dead_ttl.setter
-    def dead_ttl(self, value: float) -> None:
-        self.broker.retention.dead_ttl = value
-
-    @property
-    def keep_last(self) -> int:
-        return self.broker.retention.keep_last
-
-    @keep_last.setter
-    def keep_last(self, value: int) -> None:
-        self.broker.retention.keep_last = value
-
-    @property
-    def events_maxlen(self) -> int:
-        return self.broker.retention.events_maxlen
-
-    @events_maxlen.setter
-    def events_maxlen(self, value: int) -> None:
-        self.broker.retention.events_maxlen = value
-
-    @property
-    def dead_maxlen(self) -> int:
-        return self.broker.retention.dead_maxlen
-
-    @dead_maxlen.setter
-    def dead_maxlen(self, value: int) -> None:
-        self.broker.retention.dead_maxlen = value
+    result_ttl = WritableForward[float]("broker.retention.result_ttl")
+    dead_ttl = WritableForward[float]("broker.retention.dead_ttl")
+    keep_last = WritableForward[int]("broker.retention.keep_last")
+    events_maxlen = WritableForward[int]("broker.retention.events_maxlen")
+    dead_maxlen = WritableForward[int]("broker.retention.dead_maxlen")
 
     @property
     def redis(self) -> Any:
@@ -146,13 +127,8 @@ class App:
         (``decode_responses=False``); inside, ``Broker.redis`` is the typed client."""
         return self.broker.redis
 
-    @property
-    def scripts(self) -> Scripts:
-        return self.broker.scripts
-
-    @property
-    def url(self) -> str | None:
-        return self.broker.url
+    scripts = Forward[Scripts]("broker.scripts")
+    url = Forward[str | None]("broker.url")
 
     def use_redis_url(self, url: str) -> None:
         """Points the app at ``url`` instead of the Redis it was built with (what a command
@@ -362,39 +338,22 @@ class App:
         return await _admin.read_job(self.broker, queue, id)
 
     def jobs(
-        self,
-        queue: str,
-        *,
-        state: str | None = None,
-        name: str | None = None,
-        lane: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        tag: str | None = None,
-        page_size: int = 100,
+        self, queue: str, *, page_size: int = 100, **filters: Unpack[JobFilters]
     ) -> AsyncIterator[Job]:
         """The jobs of ``queue`` matching the filters, newest first (by last state change, or
         by creation when listing by ``name`` alone), read page by page from the queue's index.
         Raises ``InvalidJob`` for an unknown state or lane, ``BrokerUnavailable``."""
         from streamq._index import JobQuery, iter_jobs
 
-        query = JobQuery(
-            state=state, name=name, lane=lane, since=since, until=until, tag=tag
-        ).check()
-        return iter_jobs(self.broker, queue, query, page_size=page_size)
+        return iter_jobs(self.broker, queue, JobQuery(**filters).check(), page_size=page_size)
 
     async def list_jobs(
         self,
         queue: str | list[str],
         *,
-        state: str | None = None,
-        name: str | None = None,
-        lane: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        tag: str | None = None,
         limit: int = 50,
         cursor: str | None = None,
+        **filters: Unpack[JobFilters],
     ) -> JobPage:
         """One page of :meth:`jobs` (of one queue, or merged over a list of queues):
         ``page.jobs`` and ``page.next``, the cursor to pass for the next page (None at the
@@ -402,7 +361,7 @@ class App:
         cursor not from a previous page), ``BrokerUnavailable``."""
         from streamq._index import JobQuery, list_jobs
 
-        query = JobQuery(state=state, name=name, lane=lane, since=since, until=until, tag=tag)
+        query = JobQuery(**filters)
         return await list_jobs(self.broker, queue, query, limit=limit, cursor=cursor)
 
     async def find_job(self, id: str, queues: list[str] | None = None) -> Job | None:
@@ -448,14 +407,9 @@ class App:
         queue: str,
         action: JobAction,
         *,
-        state: str | None = None,
-        name: str | None = None,
-        lane: str | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        tag: str | None = None,
         cursor: str | None = None,
         max_jobs: int | None = None,
+        **filters: Unpack[JobFilters],
     ) -> Outcome:
         """``action`` on every job the filters (as :meth:`jobs`) match, in bounded batches;
         with ``max_jobs``, stops after about that many and ``outcome.next`` is the cursor to
@@ -463,9 +417,7 @@ class App:
         from streamq._index import JobQuery
         from streamq._jobs import act_matching
 
-        query = JobQuery(
-            state=state, name=name, lane=lane, since=since, until=until, tag=tag
-        ).check()
+        query = JobQuery(**filters).check()
         return await act_matching(
             self.broker, queue, action, query, cursor=cursor, max_jobs=max_jobs
         )
@@ -576,17 +528,10 @@ class App:
         ``message`` the caller's name (never a secret), status, outcome and job ids. It names
         no job, so a job's followers do not see it. Returns the entry id; raises
         ``InvalidQueueName`` or ``BrokerUnavailable``."""
-        from streamq._audit import record_audit
+        from streamq._audit import audit_message, record_audit
 
-        return await record_audit(
-            self.broker,
-            queue,
-            action=action,
-            caller=caller,
-            status=status,
-            outcome=outcome,
-            jobs=jobs,
-        )
+        message = audit_message(caller, status, outcome, list(jobs or []))
+        return await record_audit(self.broker, queue, action, message)
 
     # -- orchestration (flows, recurring jobs, rate limits) ---------------------------------------
 

@@ -24,26 +24,12 @@ def audit_message(caller: str, status: int, outcome: str, jobs: list[str]) -> st
     return f"caller={caller} status={status} outcome={outcome} jobs={listed}"
 
 
-async def record_audit(
-    broker: Broker,
-    queue: str,
-    *,
-    action: str,
-    caller: str,
-    status: int,
-    outcome: str,
-    jobs: list[str] | None = None,
-) -> str:
-    """Appends an ``audit`` event (``name``: the action; ``message``: caller, status, outcome
-    and job ids) to ``queue``'s events stream, capped like every event; returns its entry id.
+async def record_audit(broker: Broker, queue: str, action: str, message: str) -> str:
+    """Appends an ``audit`` event (``name``: the action; ``message``: an :func:`audit_message`)
+    to ``queue``'s events stream, capped like every event; returns its entry id.
     Raises ``InvalidQueueName`` or ``BrokerUnavailable``."""
     key = _keys.events(_keys.validate_queue(queue))
-    fields: dict[Any, Any] = {
-        "t": AUDIT,
-        "j": "",
-        "n": action,
-        "m": audit_message(caller, status, outcome, list(jobs or [])),
-    }
+    fields: dict[Any, Any] = {"t": AUDIT, "j": "", "n": action, "m": message}
     await broker.connect()
     with broker_errors(f"recording an audit event on {queue}"):
         entry = await broker.redis.xadd(

@@ -167,7 +167,8 @@ def start_server(
     return proc
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True if a process ``pid`` exists (a zombie, exited but not yet reaped, counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -216,13 +217,13 @@ class Embedded:
             port, pid = int(info["port"]), int(info["pid"])  # type: ignore[index]
         except (TypeError, KeyError, ValueError):
             return None
-        return port if _alive(pid) and server_pid(port) == pid else None
+        return port if pid_alive(pid) and server_pid(port) == pid else None
 
     def _restarting(self) -> bool:
         """True if the record's server is down but its supervising owner still lives."""
         info = self.read_record() or {}
         owner = info.get("owner")
-        return bool(info.get("supervised")) and isinstance(owner, int) and _alive(owner)
+        return bool(info.get("supervised")) and isinstance(owner, int) and pid_alive(owner)
 
     def running_url(self, wait: float = RESTART_WAIT_S) -> str | None:
         """The URL of this directory's running server, or None; starts and creates nothing.

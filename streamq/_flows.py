@@ -115,6 +115,23 @@ class _Node(msgspec.Struct, kw_only=True):
     children: list[_Node]
 
 
+def _request(
+    flow: Flow, id: str, queue: str | None, parent: tuple[str, str] | None
+) -> EnqueueRequest:
+    """What enqueues the job of one node of ``flow`` (not its children) as ``id`` on ``queue``."""
+    return EnqueueRequest(
+        name=flow.name,
+        payload=flow.payload,
+        id=id,
+        queue=queue,
+        priority=flow.priority,
+        max_attempts=flow.max_attempts,
+        timeout=flow.timeout,
+        request_id=flow.request_id,
+        parent=parent,
+    )
+
+
 def _plan(
     registry: TaskRegistry,
     result_ttl: float,
@@ -128,18 +145,7 @@ def _plan(
         raise InvalidJob(f"flow policy must be fail, ignore or threshold, not {flow.policy!r}")
     if flow.policy == "threshold" and (flow.threshold is None or not 0 <= flow.threshold <= 1):
         raise InvalidJob("policy 'threshold' needs threshold between 0 and 1")
-    request = EnqueueRequest(
-        name=flow.name,
-        payload=flow.payload,
-        id=node_id,
-        queue=flow.queue,
-        priority=flow.priority,
-        max_attempts=flow.max_attempts,
-        timeout=flow.timeout,
-        request_id=flow.request_id,
-        parent=parent,
-    )
-    queue, job = _prepare(registry, result_ttl, request, now)
+    queue, job = _prepare(registry, result_ttl, _request(flow, node_id, flow.queue, parent), now)
     jid = job.id
     children = [
         _plan(
@@ -168,28 +174,13 @@ async def _write_parent(broker: Broker, node: _Node, parent_queue: str) -> tuple
     return reply.state, reply.deduplicated
 
 
-def _leaf_request(node: _Node, parent: tuple[str, str] | None) -> EnqueueRequest:
-    f = node.flow
-    return EnqueueRequest(
-        name=f.name,
-        payload=f.payload,
-        id=node.id,
-        queue=node.queue,
-        priority=f.priority,
-        max_attempts=f.max_attempts,
-        timeout=f.timeout,
-        request_id=f.request_id,
-        parent=parent,
-    )
-
-
 async def _write(
     broker: Broker, registry: TaskRegistry, node: _Node, parent_queue: str
 ) -> JobHandle:
     state, dup = await _write_parent(broker, node, parent_queue)
     leaves = [c for c in node.children if not c.children]
     if leaves:
-        requests = [_leaf_request(c, (node.id, node.queue)) for c in leaves]
+        requests = [_request(c.flow, c.id, c.queue, (node.id, node.queue)) for c in leaves]
         await enqueue_batch(broker, registry, requests)
     for child in node.children:
         if child.children:
@@ -205,7 +196,9 @@ async def enqueue_flow(broker: Broker, registry: TaskRegistry, flow: Flow) -> Jo
     await broker.connect()
     if not root.children:
         # A flow without children is a plain job.
-        return (await enqueue_batch(broker, registry, [_leaf_request(root, None)]))[0]
+        return (await enqueue_batch(broker, registry, [_request(flow, root.id, root.queue, None)]))[
+            0
+        ]
     return await _write(broker, registry, root, "")
 
 

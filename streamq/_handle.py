@@ -7,6 +7,7 @@ import contextlib
 import logging
 import weakref
 from collections.abc import AsyncIterator, Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import TYPE_CHECKING, Any
 
 from streamq import _admin, _keys
@@ -26,25 +27,17 @@ log = logging.getLogger(__name__)
 _SAFETY_POLL = 2.0
 
 
+@dataclass(eq=False, repr=False)
 class JobHandle:
     """A reference to one job: read its state, wait for its result, cancel it, follow it."""
 
-    def __init__(
-        self,
-        broker: Broker,
-        queue: str,
-        id: str,
-        *,
-        name: str | None = None,
-        deduplicated: bool = False,
-        state_at_enqueue: str | None = None,
-    ) -> None:
-        self.broker = broker
-        self.queue = queue
-        self.id = id
-        self.name = name
-        self.deduplicated = deduplicated
-        self.state_at_enqueue = state_at_enqueue
+    broker: Broker
+    queue: str
+    id: str
+    _: KW_ONLY
+    name: str | None = None
+    deduplicated: bool = False
+    state_at_enqueue: str | None = None
 
     def __repr__(self) -> str:
         return f"JobHandle({self.queue!r}, {self.id!r}, deduplicated={self.deduplicated})"

@@ -39,6 +39,7 @@ import anyio
 import anyio.to_thread
 
 from streamq._errors import ConfigurationError, StreamqError
+from streamq._forward import Forward
 
 if TYPE_CHECKING:
     from streamq._context import Context
@@ -206,33 +207,13 @@ class ProcessContext:
         self.job = job
         self._conn = conn
 
-    @property
-    def job_id(self) -> str:
-        return self.job.id
-
-    @property
-    def queue(self) -> str:
-        return self.job.queue
-
-    @property
-    def name(self) -> str:
-        return self.job.name
-
-    @property
-    def attempt(self) -> int:
-        return self.job.attempt
-
-    @property
-    def deliveries(self) -> int:
-        return self.job.deliveries
-
-    @property
-    def request_id(self) -> str | None:
-        return self.job.request_id
-
-    @property
-    def parent(self) -> str | None:
-        return self.job.parent
+    job_id = Forward[str]("job.id")
+    queue = Forward[str]("job.queue")
+    name = Forward[str]("job.name")
+    attempt = Forward[int]("job.attempt")
+    deliveries = Forward[int]("job.deliveries")
+    request_id = Forward[str | None]("job.request_id")
+    parent = Forward[str | None]("job.parent")
 
     async def progress(self, percent: float, message: str = "") -> bool:
         """Records progress (relayed to the worker, which writes it)."""

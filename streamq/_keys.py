@@ -6,6 +6,7 @@ All keys of one queue share the hash tag ``{queue}`` so each script touches one 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from streamq._errors import InvalidQueueName
 
@@ -38,6 +39,48 @@ def prefix(queue: str) -> str:
     return f"{ROOT}:{{{validate_queue(queue)}}}:"
 
 
+def custom(queue: str, *parts: str) -> str:
+    """A key for features built on a queue (locks, limits, flows), still under its hash tag."""
+    return prefix(queue) + ":".join(parts)
+
+
+def _queue_key(*parts: str) -> Callable[[str], str]:
+    """The builder of one fixed key of a queue: ``sq:{queue}:`` and ``parts`` joined by ``:``."""
+    suffix = ":".join(parts)
+
+    def build(queue: str) -> str:
+        return prefix(queue) + suffix
+
+    return build
+
+
+# One key each per queue.
+delayed = _queue_key("delayed")
+dead = _queue_key("dead")
+events = _queue_key("events")
+stats = _queue_key("stats")
+paused = _queue_key("paused")
+workers = _queue_key("workers")
+finished = _queue_key("finished")
+# Task names of the queue with no live worker serving them, with when that was first seen.
+unserved = _queue_key("unserved")
+# The job names the queue's index has seen.
+index_names = _queue_key("ix", "names")
+# The tags in use on the queue (tag -> ms last given).
+tags = _queue_key("ix", "tags")
+# Jobs whose worker died with them, waiting to run alone (see fetch-4).
+suspects = _queue_key("suspects")
+# Flow parents still waiting for children (zset scored by creation time).
+flows_waiting = _queue_key("flows-waiting")
+# The queue's rate limit (limit, per_ms), and the starts it admitted in its window.
+ratelimit = _queue_key("ratelimit")
+ratelimit_log = _queue_key("ratelimit", "log")
+# Recurring jobs stored in Redis for the queue, the newest tick each fired, the job each fired last.
+schedules = _queue_key("schedules")
+schedules_last = _queue_key("schedules", "last")
+schedules_jobs = _queue_key("schedules", "jobs")
+
+
 def lane(queue: str, lane_name: str) -> str:
     return f"{prefix(queue)}lane:{lane_name}"
 
@@ -56,48 +99,10 @@ def trace(queue: str, job_id: str) -> str:
     return custom(queue, "trace", job_id)
 
 
-def delayed(queue: str) -> str:
-    return f"{prefix(queue)}delayed"
-
-
-def dead(queue: str) -> str:
-    return f"{prefix(queue)}dead"
-
-
-def events(queue: str) -> str:
-    return f"{prefix(queue)}events"
-
-
-def stats(queue: str) -> str:
-    return f"{prefix(queue)}stats"
-
-
-def paused(queue: str) -> str:
-    return f"{prefix(queue)}paused"
-
-
-def suspects(queue: str) -> str:
-    """Jobs whose worker died with them, waiting to run alone (see fetch-4)."""
-    return f"{prefix(queue)}suspects"
-
-
-def workers(queue: str) -> str:
-    return f"{prefix(queue)}workers"
-
-
 def roster(queue: str, consumer: str) -> str:
     """The tasks one worker serves on ``queue`` (name -> payload JSON schema); expires with its
     heartbeat."""
     return f"{prefix(queue)}roster:{consumer}"
-
-
-def unserved(queue: str) -> str:
-    """Task names of ``queue`` with no live worker serving them, with when that was first seen."""
-    return f"{prefix(queue)}unserved"
-
-
-def finished(queue: str) -> str:
-    return f"{prefix(queue)}finished"
 
 
 def index(queue: str, state: str, name: str) -> str:
@@ -106,24 +111,9 @@ def index(queue: str, state: str, name: str) -> str:
     return f"{prefix(queue)}ix:{state}:{name}"
 
 
-def index_names(queue: str) -> str:
-    """The job names the queue's index has seen."""
-    return f"{prefix(queue)}ix:names"
-
-
 def tag_index(queue: str, tag: str) -> str:
     """The queue's jobs with one tag, scored by the ms they were created."""
     return f"{prefix(queue)}ix:tag:{tag}"
-
-
-def tags(queue: str) -> str:
-    """The tags in use on the queue (tag -> ms last given)."""
-    return f"{prefix(queue)}ix:tags"
-
-
-def custom(queue: str, *parts: str) -> str:
-    """A key for features built on a queue (locks, limits, flows), still under its hash tag."""
-    return prefix(queue) + ":".join(parts)
 
 
 def lock(name: str) -> str:
@@ -141,39 +131,9 @@ def flow(queue: str, parent: str, *part: str) -> str:
     return custom(queue, "flow", parent, *part)
 
 
-def flows_waiting(queue: str) -> str:
-    """Flow parents still waiting for children (zset scored by creation time)."""
-    return custom(queue, "flows-waiting")
-
-
 def group(queue: str, group_name: str) -> str:
     """The holders of a concurrency group's slots."""
     return custom(queue, "group", group_name)
-
-
-def ratelimit(queue: str) -> str:
-    """A queue's rate limit (limit, per_ms)."""
-    return custom(queue, "ratelimit")
-
-
-def ratelimit_log(queue: str) -> str:
-    """The starts a queue's rate limit admitted in its window."""
-    return custom(queue, "ratelimit", "log")
-
-
-def schedules(queue: str) -> str:
-    """Recurring jobs stored in Redis for a queue."""
-    return custom(queue, "schedules")
-
-
-def schedules_last(queue: str) -> str:
-    """The newest tick each schedule fired."""
-    return custom(queue, "schedules", "last")
-
-
-def schedules_jobs(queue: str) -> str:
-    """The job each schedule fired last."""
-    return custom(queue, "schedules", "jobs")
 
 
 def cache(queue: str, key: str) -> str:

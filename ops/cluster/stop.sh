@@ -2,9 +2,7 @@
 # Stop every cluster node started by start.sh under DATA_DIR (data stays for the next start).
 #   ops/cluster/stop.sh DATA_DIR
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"
-repo="$(cd "$here/../.." && pwd)"
-python="${PYTHON:-$repo/.venv/bin/python}"
+source "$(dirname "$0")/python.sh"
 if [ $# -ne 1 ]; then
     echo "usage: $0 DATA_DIR" >&2
     exit 2

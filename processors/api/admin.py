@@ -24,12 +24,13 @@ from processors.api.schemas import (
 from processors.config import JOBS, QUEUES
 from processors.jobs.maintenance import maintenance_runs
 from processors.runtime import Runtime
-from server import ApiError, Call, OperationTable, json_response
+from server import ApiError, Call, OperationTable, bound_handler, json_response
 
 __all__ = ["operation"]
 
-operation = OperationTable()
 TAGS = ("admin",)
+# The handlers check (or filter by) the queues they act on.
+operation = OperationTable(scope="admin", queue_filtered=True, tags=TAGS)
 MAINTENANCE = ("cleanup-old-cache", "refresh-token-metadata")
 
 
@@ -41,14 +42,10 @@ def _queue(rt: Runtime, name: str) -> str:
     raise ApiError(404, "unknown_queue", f"no queue {name!r}", known=list(QUEUES))
 
 
-@operation(
-    "GET",
+@operation.get(
     "/api/v1/admin/queues/stats",
     summary="Job counts of every queue",
-    scope="admin",
-    queue_filtered=True,  # the queues the caller administers
     responses={200: AdminQueuesStats},
-    tags=TAGS,
 )
 async def admin_queue_stats(request: Request, call: Call) -> Response:
     """By the plans' queue names; ``completed`` and ``failed`` count since the queue began
@@ -89,41 +86,21 @@ async def _set_paused(request: Request, call: Call, paused: bool) -> Response:
     return json_response(QueuePaused(queue_name=name, queue=queue, paused=paused))
 
 
-@operation(
-    "POST",
+_pausing = operation.preset(responses={200: QueuePaused}, errors=(404,))
+_pausing.post(
     "/api/v1/admin/queues/{queueName}/pause",
     summary="Pause a queue (running jobs finish; no new ones start)",
-    scope="admin",
-    queue_filtered=True,  # the handler checks the queue it operates on
-    responses={200: QueuePaused},
-    errors=(404,),
-    tags=TAGS,
+)(bound_handler(_set_paused, "admin_pause_queue", paused=True))
+_pausing.post("/api/v1/admin/queues/{queueName}/resume", summary="Resume a paused queue")(
+    bound_handler(_set_paused, "admin_resume_queue", paused=False)
 )
-async def admin_pause_queue(request: Request, call: Call) -> Response:
-    return await _set_paused(request, call, True)
 
 
-@operation(
-    "POST",
-    "/api/v1/admin/queues/{queueName}/resume",
-    summary="Resume a paused queue",
-    scope="admin",
-    queue_filtered=True,  # the handler checks the queue it operates on
-    responses={200: QueuePaused},
-    errors=(404,),
-    tags=TAGS,
-)
-async def admin_resume_queue(request: Request, call: Call) -> Response:
-    return await _set_paused(request, call, False)
-
-
-@operation(
-    "GET",
+@operation.get(
     "/api/v1/admin/maintenance",
     summary="The maintenance schedules and their last runs",
-    scope="admin",
+    queue_filtered=False,  # every queue's maintenance: the scope must cover them all
     responses={200: MaintenanceList},
-    tags=TAGS,
 )
 async def admin_maintenance(request: Request, call: Call) -> Response:
     """``cleanup-old-cache`` and ``refresh-token-metadata``: schedule, and the kept completed

@@ -64,12 +64,23 @@ from processors.jobs.wallet_claims import Running
 from processors.runtime import Runtime
 from processors.services.wallet import SimilarityFlowResult, similarity_flow
 from processors.store import Store
-from server import ApiError, Call, OperationTable, Param, json_response, read_json
+from server import (
+    ApiError,
+    Call,
+    OperationTable,
+    Param,
+    bound_handler,
+    json_response,
+    read_json,
+)
 
 __all__ = ["operation"]
 
-operation = OperationTable()
 TAGS = ("analyses",)
+operation = OperationTable(tags=TAGS)
+_writing = operation.preset(scope="write", errors=(400, 413, 422, 503))
+# The handlers check the queues they enqueue on.
+_enqueuing = _writing.preset(queue_filtered=True)
 
 
 def _estimate(minutes: int) -> str:
@@ -107,16 +118,11 @@ def in_progress(wallet: str, running: Running) -> Response:
     )
 
 
-@operation(
-    "POST",
+@_enqueuing.post(
     "/api/v1/analyses/wallets/dashboard-analysis",
     summary="Queue a dashboard wallet analysis",
-    scope="write",
-    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=DashboardBody,
     responses={202: DashboardAccepted, 409: AnalysisInProgress},
-    errors=(400, 413, 422, 503),
-    tags=TAGS,
 )
 async def dashboard_analysis(request: Request, call: Call) -> Response:
     """Syncs the wallet only if STALE/MISSING (or ``forceRefresh``), then PnL and behaviour;
@@ -156,17 +162,13 @@ async def dashboard_analysis(request: Request, call: Call) -> Response:
     )
 
 
-@operation(
-    "POST",
+@_writing.post(
     "/api/v1/analyses/similarity",
     summary="Quick wallet similarity (synchronous)",
-    scope="write",
     # Computed in the request: many wallets take longer than the Redis deadline allows.
     bounded=False,
     body=SimilarityBody,
     responses={200: SimilarityFlowResult},
-    errors=(400, 413, 422, 503),
-    tags=TAGS,
 )
 async def quick_similarity(request: Request, call: Call) -> Response:
     """Similarity over the wallets' stored history and their current balances, computed in the
@@ -190,40 +192,16 @@ async def quick_similarity(request: Request, call: Call) -> Response:
     return json_response(result)
 
 
-@operation(
-    "POST",
-    "/api/v1/analyses/similarity/queue",
-    summary="Queue the advanced similarity flow",
-    scope="write",
-    queue_filtered=True,  # the handler checks the queues it enqueues on
-    body=SimilarityBody,
-    responses={202: SimilarityAccepted},
-    errors=(400, 413, 422, 503),
-    tags=TAGS,
+# 04's flow, also under 01's job API name.
+_similarity_flow = _enqueuing.preset(body=SimilarityBody, responses={202: SimilarityAccepted})
+
+
+@_similarity_flow.post(
+    "/api/v1/analyses/similarity/queue", summary="Queue the advanced similarity flow"
 )
 async def queue_similarity(request: Request, call: Call) -> Response:
     """04's flow: deep sync of the wallets that need it ∥ balances, then similarity ∥
     enrichment; runs if at least ``failureThreshold`` of the wallets (and two) make it."""
-    return await _queue_similarity(request, call)
-
-
-@operation(
-    "POST",
-    "/api/v1/jobs/similarity/analyze",
-    summary="Queue the advanced similarity flow (01's job API)",
-    scope="write",
-    queue_filtered=True,  # the handler checks the queues it enqueues on
-    body=SimilarityBody,
-    responses={202: SimilarityAccepted},
-    errors=(400, 413, 422, 503),
-    tags=("application jobs",),
-)
-async def jobs_similarity_analyze(request: Request, call: Call) -> Response:
-    """01's name for ``POST /api/v1/analyses/similarity/queue``: the same flow and answer."""
-    return await _queue_similarity(request, call)
-
-
-async def _queue_similarity(request: Request, call: Call) -> Response:
     body: SimilarityBody = await read_json(request, SimilarityBody)
     rt = await runtime(call)
     flow = (ANALYSIS_OPERATIONS, WALLET_OPERATIONS, ENRICHMENT_OPERATIONS)
@@ -256,14 +234,24 @@ async def _queue_similarity(request: Request, call: Call) -> Response:
     )
 
 
-@operation(
-    "GET",
+_similarity_flow.post(
+    "/api/v1/jobs/similarity/analyze",
+    summary="Queue the advanced similarity flow (01's job API)",
+    tags=("application jobs",),
+)(
+    bound_handler(
+        queue_similarity,
+        "jobs_similarity_analyze",
+        "01's name for ``POST /api/v1/analyses/similarity/queue``: the same flow and answer.",
+    )
+)
+
+
+@operation.get(
     "/api/v1/analyses/wallets/status",
     summary="Sync status of wallets (FRESH, STALE, MISSING)",
-    scope="read",
     responses={200: WalletStatuses},
     errors=(400,),
-    tags=TAGS,
     params=(
         Param(
             "walletAddresses",
@@ -302,16 +290,11 @@ async def wallet_status(request: Request, call: Call) -> Response:
     )
 
 
-@operation(
-    "POST",
+@_enqueuing.post(
     "/api/v1/analyses/wallets/trigger-analysis",
     summary="Deprecated: trigger analyses (use dashboard-analysis)",
-    scope="write",
-    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=TriggerBody,
     responses={202: TriggerResult},
-    errors=(400, 413, 422, 503),
-    tags=TAGS,
 )
 async def trigger_analysis(request: Request, call: Call) -> Response:
     """Kept working for old clients (02): queues a dashboard analysis per wallet, skipping
@@ -366,11 +349,9 @@ async def _stored(
     return json_response(result)
 
 
-@operation(
-    "GET",
+@operation.get(
     "/api/v1/wallets/{address}/summary",
     summary="A wallet's sync status and results",
-    scope="read",
     responses={200: WalletSummary},
     errors=(400,),
     tags=("wallets",),
@@ -395,27 +376,12 @@ async def wallet_summary(request: Request, call: Call) -> Response:
     )
 
 
-@operation(
-    "GET",
-    "/api/v1/wallets/{address}/pnl",
-    summary="A wallet's PnL report",
-    scope="read",
-    responses={200: PnlReport},
-    errors=(400, 404),
-    tags=("wallets",),
-)
-async def wallet_pnl(request: Request, call: Call) -> Response:
-    return await _stored(request, call, Store.pnl, "PnL")
-
-
-@operation(
-    "GET",
+_stored_result = operation.preset(errors=(400, 404), tags=("wallets",))
+_stored_result.get(
+    "/api/v1/wallets/{address}/pnl", summary="A wallet's PnL report", responses={200: PnlReport}
+)(bound_handler(_stored, "wallet_pnl", read=Store.pnl, analysis="PnL"))
+_stored_result.get(
     "/api/v1/wallets/{address}/behavior",
     summary="A wallet's behaviour metrics",
-    scope="read",
     responses={200: BehaviorMetrics},
-    errors=(400, 404),
-    tags=("wallets",),
-)
-async def wallet_behavior(request: Request, call: Call) -> Response:
-    return await _stored(request, call, Store.behavior, "behaviour")
+)(bound_handler(_stored, "wallet_behavior", read=Store.behavior, analysis="behaviour"))

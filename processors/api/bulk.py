@@ -45,8 +45,10 @@ from server import ApiError, Call, OperationTable, json_response, read_json
 
 __all__ = ["bulk_status_url", "operation"]
 
-operation = OperationTable()
 TAGS = ("application jobs",)
+# The handlers check the queues they enqueue on or read.
+operation = OperationTable(queue_filtered=True, tags=TAGS)
+_enqueuing = operation.preset(scope="write", errors=(400, 413, 422))
 _FAILED = {"dead", "cancelled", "missing"}
 WalletState = Literal["waiting", "running", "completed", "failed"]
 
@@ -55,16 +57,11 @@ def bulk_status_url(bulk_id: str) -> str:
     return f"/api/v1/jobs/bulk/{bulk_id}/status"
 
 
-@operation(
-    "POST",
+@_enqueuing.post(
     "/api/v1/jobs/wallets/sync",
     summary="Queue a wallet sync",
-    scope="write",
-    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=SyncBody,
     responses={202: JobAccepted},
-    errors=(400, 413, 422),
-    tags=TAGS,
 )
 async def sync_wallet(request: Request, call: Call) -> Response:
     """One ``sync-wallet`` job; its id derives from the wallet and ``requestId`` (generated if
@@ -98,16 +95,11 @@ async def sync_wallet(request: Request, call: Call) -> Response:
     )
 
 
-@operation(
-    "POST",
+@_enqueuing.post(
     "/api/v1/jobs/wallets/analyze",
     summary="Queue a bulk wallet analysis",
-    scope="write",
-    queue_filtered=True,  # the handler checks the queues it enqueues on
     body=AnalyzeBody,
     responses={202: BulkAccepted},
-    errors=(400, 413, 422),
-    tags=TAGS,
 )
 async def analyze_wallets(request: Request, call: Call) -> Response:
     """01's bulk flow: each wallet synced, then analysed for each of ``analysisTypes``; the
@@ -146,15 +138,11 @@ async def analyze_wallets(request: Request, call: Call) -> Response:
     )
 
 
-@operation(
-    "GET",
+@operation.get(
     "/api/v1/jobs/bulk/{bulkJobId}/status",
     summary="A bulk analysis: per-wallet and per-type progress",
-    scope="read",
-    queue_filtered=True,  # the handler checks the queues it reads
     responses={200: BulkStatus},
     errors=(400, 404),
-    tags=TAGS,
 )
 async def bulk_status(request: Request, call: Call) -> Response:
     rt = await runtime(call)

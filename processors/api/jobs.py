@@ -28,8 +28,9 @@ from server import ApiError, Call, OperationTable, json_response
 
 __all__ = ["find_job", "operation", "status_view"]
 
-operation = OperationTable()
 TAGS = ("application jobs",)
+operation = OperationTable(queue_filtered=True, tags=TAGS)
+_by_id = operation.preset(errors=(400, 404))
 
 
 async def find_job(rt: Runtime, job_id: str, queues: list[str] | None = None) -> streamq.Job | None:
@@ -76,29 +77,19 @@ def status_view(job: streamq.Job) -> JobStatusView:
     )
 
 
-@operation(
-    "GET",
+@_by_id.get(
     "/api/v1/jobs/{id}/status",
     summary="A job's state, progress and attempts",
-    scope="read",
-    queue_filtered=True,
     responses={200: JobStatusView},
-    errors=(400, 404),
-    tags=TAGS,
 )
 async def job_status(request: Request, call: Call) -> Response:
     return json_response(status_view(await _job(request, call)))
 
 
-@operation(
-    "GET",
+@_by_id.get(
     "/api/v1/jobs/{id}/result",
     summary="A job's result (202 while it runs)",
-    scope="read",
-    queue_filtered=True,
     responses={200: JobResultView, 202: JobResultView},
-    errors=(400, 404),
-    tags=TAGS,
 )
 async def job_result(request: Request, call: Call) -> Response:
     """200 with ``result`` once completed, or with ``error`` once dead or cancelled; 202 with
@@ -108,15 +99,8 @@ async def job_result(request: Request, call: Call) -> Response:
     return json_response(view, 200 if job.finished else 202)
 
 
-@operation(
-    "GET",
-    "/api/v1/jobs/{id}/progress",
-    summary="A job's progress",
-    scope="read",
-    queue_filtered=True,
-    responses={200: JobProgressView},
-    errors=(400, 404),
-    tags=TAGS,
+@_by_id.get(
+    "/api/v1/jobs/{id}/progress", summary="A job's progress", responses={200: JobProgressView}
 )
 async def job_progress(request: Request, call: Call) -> Response:
     job = await _job(request, call)
@@ -127,15 +111,11 @@ async def job_progress(request: Request, call: Call) -> Response:
     )
 
 
-@operation(
-    "GET",
+@operation.get(
     "/api/v1/jobs/wallet/{address}/active",
     summary="A wallet's unfinished jobs",
-    scope="read",
-    queue_filtered=True,
     responses={200: ActiveJobs},
     errors=(400,),
-    tags=TAGS,
 )
 async def wallet_active_jobs(request: Request, call: Call) -> Response:
     rt = await runtime(call)
@@ -144,12 +124,9 @@ async def wallet_active_jobs(request: Request, call: Call) -> Response:
     return json_response(ActiveJobs(wallet_address=wallet, jobs=[status_view(j) for j in jobs]))
 
 
-@operation(
-    "GET",
+@operation.get(
     "/health/queues",
     summary="Health of the application's queues",
-    scope="read",
-    queue_filtered=True,
     responses={200: QueuesHealth, 503: QueuesHealth},
     tags=("health",),
 )

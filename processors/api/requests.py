@@ -18,7 +18,7 @@ from processors.errors import InvalidWalletAddress
 from processors.jobs.coordination import ensure_setup
 from processors.runtime import Runtime, runtime_of
 from processors.solana import validate_addresses
-from server import ApiError, Call
+from server import ApiError, Call, job_links
 
 __all__ = [
     "MAX_WALLETS",
@@ -57,19 +57,23 @@ def new_request_id(kind: str) -> str:
 
 
 def monitoring_url(job_id: str) -> str:
+    """Where a client polls the job: its state, progress and attempts."""
     return f"/api/v1/jobs/{job_id}/status"
 
 
 def enrichment_results_url(job_id: str) -> str:
+    """An enrichment job's enriched batches so far."""
     return f"/api/v1/jobs/{job_id}/enrichment"
 
 
 def results_url(request_id: str) -> str:
+    """Everything one request produced, by its request id."""
     return f"/api/v1/results/{request_id}"
 
 
 def events_url(queue: str, job_id: str) -> str:
-    return f"/v1/queues/{queue}/jobs/{job_id}/events"
+    """The job's server-sent events, as the server links them."""
+    return job_links(queue, job_id).events
 
 
 def checked_wallets(addresses: list[str], *, at_least: int = 1) -> list[str]:

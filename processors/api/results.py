@@ -31,8 +31,9 @@ from server import ApiError, Call, OperationTable, json_response
 
 __all__ = ["EnrichmentResults", "RequestResults", "operation"]
 
-operation = OperationTable()
 TAGS = ("results",)
+# The handlers check the queues they read.
+operation = OperationTable(queue_filtered=True, errors=(400, 404), tags=TAGS)
 _encode = msgspec.json.Encoder().encode
 
 
@@ -85,15 +86,10 @@ async def enrichment_results(rt: Runtime, job: streamq.Job) -> EnrichmentResults
     )
 
 
-@operation(
-    "GET",
+@operation.get(
     "/api/v1/jobs/{id}/enrichment",
     summary="An enrichment job's results so far",
-    scope="read",
-    queue_filtered=True,  # the handler checks the queues it reads
     responses={200: EnrichmentResults},
-    errors=(400, 404),
-    tags=TAGS,
 )
 async def enrichment_so_far(request: Request, call: Call) -> Response:
     """The enriched batches published so far, in order (together a prefix of what the job
@@ -108,15 +104,10 @@ def _sse(event: str, data: bytes, event_id: str | None = None) -> bytes:
     return head + f"event: {event}\n".encode() + b"data: " + data + b"\n\n"
 
 
-@operation(
-    "GET",
+@operation.get(
     "/api/v1/jobs/{id}/enrichment/events",
     summary="An enrichment job's results pushed as they come (SSE)",
-    scope="read",
-    queue_filtered=True,  # the handler checks the queues it reads
     responses={200: "text/event-stream"},
-    errors=(400, 404),
-    tags=TAGS,
     rate_limited=False,
 )
 async def enrichment_events(request: Request, call: Call) -> Response:
@@ -166,15 +157,10 @@ async def _follow(rt: Runtime, job: streamq.Job, start: int) -> AsyncIterator[by
             await close()
 
 
-@operation(
-    "GET",
+@operation.get(
     "/api/v1/results/{requestId}",
     summary="What a request produced, by its request id",
-    scope="read",
-    queue_filtered=True,  # the handler checks the queues it reads
     responses={200: RequestResults},
-    errors=(400, 404),
-    tags=TAGS,
 )
 async def results_of_request(request: Request, call: Call) -> Response:
     """The similarity result and the jobs (with their results) of one request, kept for

@@ -283,20 +283,16 @@ async def dashboard_job(ctx: streamq.Context, req: DashboardRequest) -> Dashboar
         if job is not None and job.state == "completed":
             done = msgspec.convert(job.result, dict[str, EnrichedWallet])
     await ctx.progress(100, "done")
+    # The analysis of req.wallet, with what the job adds (its time includes the lock's wait).
     return DashboardOutcome(
+        **{**msgspec.structs.asdict(result), "processing_seconds": time.monotonic() - started},
         success=True,
-        wallet=req.wallet,
         request_id=req.request_id,
-        synced=result.synced,
-        sync=result.sync,
-        pnl=result.pnl,
-        behavior=result.behavior,
         enrichment_job_id=enrichment.id if enrichment else None,
         enrichment_queue=enrichment.queue if enrichment else None,
         enrichment=done,
         locked_at=locked_at,
         released_at=released_at,
-        processing_seconds=time.monotonic() - started,
     )
 
 
@@ -354,15 +350,10 @@ async def similarity_job(ctx: streamq.Context, req: SimilarityRequest) -> Simila
             enriched = msgspec.convert(job.result, dict[str, EnrichedWallet])
     await ctx.progress(100, "done")
     synced = [w for w in req.wallets_needing_sync if w not in failed]
+    # The flow's result (made under req.request_id), with what the job adds.
     return SimilarityOutcome(
-        request_id=req.request_id,
-        similarity=result.similarity,
-        requested_wallets=result.requested_wallets,
-        processed_wallets=result.processed_wallets,
-        failed_wallets=result.failed_wallets,
-        success_rate=result.success_rate,
+        **msgspec.structs.asdict(result),
         synced_wallets=synced,
-        balances=result.balances,
         enrichment_job_id=enrichment.id,
         enrichment=enriched,
         children_seconds=children_seconds,

@@ -1,4 +1,7 @@
-"""Provider interfaces, the deterministic simulator and the HTTP clients of the real services."""
+"""Provider interfaces, the deterministic simulator and the HTTP clients of the real services.
+
+The interfaces (``processors.providers.base``) are the package's public names.
+"""
 
 from __future__ import annotations
 

@@ -12,22 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import msgspec
 
-from processors.models import (
-    Alert,
-    PolymarketMarket,
-    PolymarketTrade,
-    SwapPage,
-    TokenInfo,
-    WalletBalances,
-)
-
-__all__ = [
-    "AlertSink",
-    "ChainProvider",
-    "PolymarketProvider",
-    "Providers",
-    "TokenDataProvider",
-]
+from processors import models
 
 
 @runtime_checkable
@@ -36,11 +21,11 @@ class ChainProvider(Protocol):
 
     async def get_swaps(
         self, wallet: str, *, before: str | None = None, limit: int = 100
-    ) -> SwapPage:
+    ) -> models.SwapPage:
         """Swaps of ``wallet`` older than signature ``before`` (None: newest), newest first."""
         ...
 
-    async def get_balances(self, wallet: str) -> WalletBalances:
+    async def get_balances(self, wallet: str) -> models.WalletBalances:
         """Current SOL and SPL token balances of ``wallet``."""
         ...
 
@@ -49,7 +34,7 @@ class ChainProvider(Protocol):
 class TokenDataProvider(Protocol):
     """Token metadata and prices (the plans' DexScreener)."""
 
-    async def get_tokens(self, mints: Sequence[str]) -> dict[str, TokenInfo]:
+    async def get_tokens(self, mints: Sequence[str]) -> dict[str, models.TokenInfo]:
         """Info for the mints the service knows; unknown mints are left out of the answer."""
         ...
 
@@ -58,13 +43,15 @@ class TokenDataProvider(Protocol):
 class PolymarketProvider(Protocol):
     """Polymarket markets and trades."""
 
-    async def get_markets(self, *, limit: int = 100, offset: int = 0) -> list[PolymarketMarket]:
+    async def get_markets(
+        self, *, limit: int = 100, offset: int = 0
+    ) -> list[models.PolymarketMarket]:
         """Active markets, by volume."""
         ...
 
     async def get_trades(
         self, *, since: int, until: int | None = None, limit: int = 500, offset: int = 0
-    ) -> list[PolymarketTrade]:
+    ) -> list[models.PolymarketTrade]:
         """Trades with ``since <= timestamp < until``, oldest first, paged by offset."""
         ...
 
@@ -73,7 +60,7 @@ class PolymarketProvider(Protocol):
 class AlertSink(Protocol):
     """Alert delivery (a Discord-style webhook)."""
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: models.Alert) -> None:
         """Deliver ``alert``; raises ProviderError if it could not be delivered."""
         ...
 

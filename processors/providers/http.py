@@ -18,15 +18,8 @@ import anyio
 import httpx
 import msgspec
 
+from processors import models
 from processors.errors import ProviderError, RateLimited
-from processors.models import (
-    Alert,
-    PolymarketMarket,
-    PolymarketTrade,
-    SwapPage,
-    TokenInfo,
-    WalletBalances,
-)
 from processors.providers import wire
 from processors.providers.ratelimit import RateLimiter
 
@@ -166,7 +159,7 @@ class HeliusChain:
 
     async def get_swaps(
         self, wallet: str, *, before: str | None = None, limit: int = 100
-    ) -> SwapPage:
+    ) -> models.SwapPage:
         params: dict[str, Any] = {"api-key": self.api_key, "limit": limit}
         if before is not None:
             params["before"] = before
@@ -175,9 +168,9 @@ class HeliusChain:
         swaps = wire.swaps_from_helius(txs, wallet)
         # Page by the last *transaction*, swap or not, so non-swaps never stall the paging.
         nxt = txs[-1].signature if len(txs) >= limit else None
-        return SwapPage(swaps=swaps, before=nxt)
+        return models.SwapPage(swaps=swaps, before=nxt)
 
-    async def get_balances(self, wallet: str) -> WalletBalances:
+    async def get_balances(self, wallet: str) -> models.WalletBalances:
         resp = await self.http.request(
             "GET", f"/v0/addresses/{wallet}/balances", params={"api-key": self.api_key}
         )
@@ -202,8 +195,8 @@ class DexScreenerTokens:
     ) -> None:
         self.http = HttpService("dexscreener", base_url, rate_limit=rate_limit, **options)
 
-    async def get_tokens(self, mints: Sequence[str]) -> dict[str, TokenInfo]:
-        out: dict[str, TokenInfo] = {}
+    async def get_tokens(self, mints: Sequence[str]) -> dict[str, models.TokenInfo]:
+        out: dict[str, models.TokenInfo] = {}
         for i in range(0, len(mints), self.max_per_call):
             chunk = ",".join(mints[i : i + self.max_per_call])
             resp = await self.http.request("GET", f"/latest/dex/tokens/{chunk}")
@@ -229,7 +222,9 @@ class PolymarketHttp:
         self.gamma = HttpService("polymarket-gamma", gamma_url, rate_limit=rate_limit, **options)
         self.data = HttpService("polymarket-data", data_url, rate_limit=rate_limit, **options)
 
-    async def get_markets(self, *, limit: int = 100, offset: int = 0) -> list[PolymarketMarket]:
+    async def get_markets(
+        self, *, limit: int = 100, offset: int = 0
+    ) -> list[models.PolymarketMarket]:
         params = {
             "limit": limit,
             "offset": offset,
@@ -243,7 +238,7 @@ class PolymarketHttp:
 
     async def get_trades(
         self, *, since: int, until: int | None = None, limit: int = 500, offset: int = 0
-    ) -> list[PolymarketTrade]:
+    ) -> list[models.PolymarketTrade]:
         params: dict[str, Any] = {"limit": limit, "offset": offset, "start": since}
         if until is not None:
             params["end"] = until
@@ -267,7 +262,7 @@ class WebhookAlertSink:
         self.url = url
         self.http = HttpService("webhook", "", rate_limit=rate_limit, burst=burst, **options)
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: models.Alert) -> None:
         await self.http.request(
             "POST", self.url, params={"wait": "true"}, json=wire.alert_to_discord(alert)
         )

@@ -18,15 +18,8 @@ from typing import ClassVar, Generic, TypeVar
 import anyio
 import msgspec
 
+from processors import models
 from processors.errors import ProviderError, RateLimited
-from processors.models import (
-    Alert,
-    PolymarketMarket,
-    PolymarketTrade,
-    SwapPage,
-    TokenInfo,
-    WalletBalances,
-)
 from processors.providers.base import Providers
 from processors.providers.sim_polymarket import PolymarketConfig, PolymarketWorld
 from processors.providers.sim_world import SimWorld, WorldConfig
@@ -110,7 +103,7 @@ class SimulatedChain(_Simulated[SimWorld]):
 
     async def get_swaps(
         self, wallet: str, *, before: str | None = None, limit: int = 100
-    ) -> SwapPage:
+    ) -> models.SwapPage:
         await self._fault()
         self._check(wallet)
         newest_first = self.world.swaps(wallet)[::-1]
@@ -127,9 +120,9 @@ class SimulatedChain(_Simulated[SimWorld]):
             start = idx + 1
         page = newest_first[start : start + limit]
         more = start + limit < len(newest_first)
-        return SwapPage(swaps=page, before=page[-1].signature if page and more else None)
+        return models.SwapPage(swaps=page, before=page[-1].signature if page and more else None)
 
-    async def get_balances(self, wallet: str) -> WalletBalances:
+    async def get_balances(self, wallet: str) -> models.WalletBalances:
         await self._fault()
         self._check(wallet)
         return self.world.balances(wallet)
@@ -149,7 +142,7 @@ class SimulatedTokenData(_Simulated[SimWorld]):
 
     service = "tokens"
 
-    async def get_tokens(self, mints: Sequence[str]) -> dict[str, TokenInfo]:
+    async def get_tokens(self, mints: Sequence[str]) -> dict[str, models.TokenInfo]:
         await self._fault()
         if len(mints) > MAX_TOKENS_PER_CALL:
             raise ProviderError(
@@ -159,10 +152,10 @@ class SimulatedTokenData(_Simulated[SimWorld]):
                 status=400,
             )
         now, sol_usd = self.world.config.now, self.world.config.sol_usd
-        out: dict[str, TokenInfo] = {}
+        out: dict[str, models.TokenInfo] = {}
         for mint in mints:
             if mint == SOL_MINT:
-                out[mint] = TokenInfo(
+                out[mint] = models.TokenInfo(
                     mint=mint,
                     symbol="SOL",
                     name="Wrapped SOL",
@@ -175,7 +168,7 @@ class SimulatedTokenData(_Simulated[SimWorld]):
             if token is None:
                 continue
             price = self.world.current_price(mint)
-            out[mint] = TokenInfo(
+            out[mint] = models.TokenInfo(
                 mint=mint,
                 symbol=token.symbol,
                 name=token.name,
@@ -194,13 +187,15 @@ class SimulatedPolymarket(_Simulated[PolymarketWorld]):
 
     service = "polymarket"
 
-    async def get_markets(self, *, limit: int = 100, offset: int = 0) -> list[PolymarketMarket]:
+    async def get_markets(
+        self, *, limit: int = 100, offset: int = 0
+    ) -> list[models.PolymarketMarket]:
         await self._fault()
         return self.world.markets[offset : offset + limit]
 
     async def get_trades(
         self, *, since: int, until: int | None = None, limit: int = 500, offset: int = 0
-    ) -> list[PolymarketTrade]:
+    ) -> list[models.PolymarketTrade]:
         await self._fault()
         return self.world.trades_between(since, until)[offset : offset + limit]
 
@@ -209,10 +204,10 @@ class SimulatedAlertSink:
     """AlertSink that keeps what it was sent in :attr:`delivered` (in delivery order)."""
 
     def __init__(self, faults: Faults | None = None) -> None:
-        self.delivered: list[Alert] = []
+        self.delivered: list[models.Alert] = []
         self._fault = _FaultInjector(faults or Faults(), "alerts")
 
-    async def send(self, alert: Alert) -> None:
+    async def send(self, alert: models.Alert) -> None:
         await self._fault()
         self.delivered.append(alert)
 

@@ -12,7 +12,7 @@ so :class:`~processors.errors.ProviderError` with ``retryable`` reaches the call
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Literal
 
 import anyio
@@ -335,9 +335,8 @@ async def similarity_flow(
             tg.start_soon(deep_sync, w)
     await progress(60, "sync and balances done")
 
-    ok = [w for w in wallets if w not in failures]
-    rate = len(ok) / len(wallets) if wallets else 0.0
-    if rate < failure_threshold or len(ok) < SIMILARITY.min_wallets:
+    ok, rate = _usable(wallets, failures)
+    if not _enough(ok, rate, failure_threshold):
         retryable = next((e for e in failures.values() if e.retryable), None)
         if retryable is not None:
             raise retryable
@@ -354,6 +353,17 @@ async def similarity_flow(
     )
     await progress(90, "similarity done")
     return result
+
+
+def _usable(wallets: Sequence[str], failed: Collection[str]) -> tuple[list[str], float]:
+    """The wallets not in ``failed``, and their share of ``wallets``."""
+    ok = [w for w in wallets if w not in failed]
+    return ok, len(ok) / len(wallets) if wallets else 0.0
+
+
+def _enough(ok: Sequence[str], rate: float, failure_threshold: float) -> bool:
+    """Whether the similarity can run: at least the threshold's share, and two wallets."""
+    return rate >= failure_threshold and len(ok) >= SIMILARITY.min_wallets
 
 
 async def similarity_of(
@@ -375,9 +385,8 @@ async def similarity_of(
     """
     wallets = list(dict.fromkeys(wallets))
     failed = {w: e for w, e in failed.items() if w in wallets}
-    ok = [w for w in wallets if w not in failed]
-    rate = len(ok) / len(wallets) if wallets else 0.0
-    if rate < failure_threshold or len(ok) < SIMILARITY.min_wallets:
+    ok, rate = _usable(wallets, failed)
+    if not _enough(ok, rate, failure_threshold):
         raise InsufficientData(
             f"only {len(ok)} of {len(wallets)} wallets usable (threshold {failure_threshold:.0%})"
         )

@@ -7,7 +7,10 @@ files and ``/ui/api`` (the API as the pages' scripts call it), and redirects ``/
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from importlib.resources import files
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -84,8 +87,20 @@ async def _ui_root(request: Request) -> Response:
 
 def install(starlette: Starlette, state: ServerState) -> None:
     """Gives the server what the dashboard keeps: the per-minute series (fed by the rate
-    samples the server takes anyway) and the overview snapshot shared by open pages."""
-    tracker = SeriesTracker()
+    samples the server takes anyway, and by each queue's event feed for durations, while the
+    server runs) and the overview snapshot shared by open pages."""
+    tracker = SeriesTracker(app=state.app)
     state.rates = tracker
     state.metrics.rates = tracker
     starlette.state.ui_overview = Overview(state)
+    serve = starlette.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Any]:
+        async with serve(app) as value:
+            try:
+                yield value
+            finally:  # the durations' feed subscriptions end with the server, not the app
+                tracker.durations.close()
+
+    starlette.router.lifespan_context = lifespan

@@ -90,24 +90,28 @@ class Server:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def worker_command(app: str, concurrency: int, *options: str) -> list[str]:
+    """The command line of a worker subprocess for ``app`` that logs only errors and serves no
+    metrics (``options``: more worker options)."""
+    return [
+        sys.executable,
+        "-m",
+        "streamq.cli",
+        "--log-level",
+        "ERROR",
+        "worker",
+        app,
+        "--concurrency",
+        str(concurrency),
+        "--metrics-port",
+        "0",
+        *options,
+    ]
+
+
 def _spawn_worker(url: str, queue: str, concurrency: int) -> subprocess.Popen[bytes]:
     env = dict(os.environ, STREAMQ_REDIS_URL=url, BENCH_QUEUE=queue)
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamq.cli",
-            "--log-level",
-            "ERROR",
-            "worker",
-            WORKER_APP,
-            "--concurrency",
-            str(concurrency),
-            "--metrics-port",
-            "0",
-        ],
-        env=env,
-    )
+    return subprocess.Popen(worker_command(WORKER_APP, concurrency), env=env)
 
 
 def _app(url: str, queue: str) -> App:

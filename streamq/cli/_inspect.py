@@ -4,16 +4,28 @@ server's queue views read too) and shows tables (or ``--json``)."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from streamq._inspect import ReadModel
+from streamq._inspect import (
+    DeadPage,
+    LaneInfo,
+    PendingEntry,
+    QueueGroups,
+    QueueSummary,
+    ReadModel,
+)
+from streamq._joblog import read as read_log
 from streamq._types import LANES, LaneStats
-from streamq.cli._joblogs import print_log
+from streamq.cli._joblogs import JobWithLog, print_log
 from streamq.cli._output import CliError, age, cell, emit_json, fields, table, timestamp
 from streamq.cli._read import check_lane
 
 if TYPE_CHECKING:
     from streamq._app import App
+    from streamq.cli._session import Command
+
+T = TypeVar("T")
 
 
 def _lane_cell(lanes: dict[str, LaneStats], lane: str) -> str:
@@ -26,6 +38,24 @@ def _emit_json(args: argparse.Namespace, data: Any) -> bool:
     if args.json:
         emit_json(data)
     return bool(args.json)
+
+
+def _view(
+    read: Callable[[ReadModel, argparse.Namespace], Awaitable[T]],
+) -> Callable[[Callable[[argparse.Namespace, T], None]], Command]:
+    """Makes a command of a function that shows what ``read`` returns: the command reads
+    through the read model and prints that as JSON with ``--json``, else shows it."""
+
+    def command(show: Callable[[argparse.Namespace, T], None]) -> Command:
+        async def run(app: App, args: argparse.Namespace) -> int:
+            data = await read(ReadModel(app.broker), args)
+            if not _emit_json(args, data):
+                show(args, data)
+            return 0
+
+        return run
+
+    return command
 
 
 async def queues(app: App, args: argparse.Namespace) -> int:
@@ -68,10 +98,8 @@ async def queues(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
-async def queue(app: App, args: argparse.Namespace) -> int:
-    q = await ReadModel(app.broker).summary(args.queue)
-    if _emit_json(args, q):
-        return 0
+@_view(lambda model, args: model.summary(args.queue))
+def queue(args: argparse.Namespace, q: QueueSummary) -> None:
     fields(
         f"queue {q.queue}",
         [
@@ -91,13 +119,10 @@ async def queue(app: App, args: argparse.Namespace) -> int:
         ["LANE", "WAITING", "PENDING"],
         [[lane, s.depth, s.pending] for lane, s in q.lanes.items()],
     )
-    return 0
 
 
-async def lanes(app: App, args: argparse.Namespace) -> int:
-    data = await ReadModel(app.broker).lanes(args.queue)
-    if _emit_json(args, data):
-        return 0
+@_view(lambda model, args: model.lanes(args.queue))
+def lanes(args: argparse.Namespace, data: list[LaneInfo]) -> None:
     table(
         f"lanes of {args.queue}",
         ["LANE", "LENGTH", "WAITING", "PENDING", "LAG", "CONSUMERS", "OLDEST", "LAST DELIVERED"],
@@ -115,13 +140,10 @@ async def lanes(app: App, args: argparse.Namespace) -> int:
             for r in data
         ],
     )
-    return 0
 
 
-async def groups(app: App, args: argparse.Namespace) -> int:
-    data = await ReadModel(app.broker).groups(args.queue)
-    if _emit_json(args, data):
-        return 0
+@_view(lambda model, args: model.groups(args.queue))
+def groups(args: argparse.Namespace, data: QueueGroups) -> None:
     rows: list[list[Any]] = []
     for g in data.groups:
         rows.append([g.lane, g.group, "", g.pending, "", g.lag, g.last_delivered_id])
@@ -136,17 +158,18 @@ async def groups(app: App, args: argparse.Namespace) -> int:
         ["WORKER", "LAST SEEN", "ALIVE"],
         [[w.name, age(w.last_seen_s), w.alive] for w in data.workers],
     )
-    return 0
 
 
-async def pending(app: App, args: argparse.Namespace) -> int:
+async def _read_pending(model: ReadModel, args: argparse.Namespace) -> list[PendingEntry]:
     check_lane(args.lane)
-    data = await ReadModel(app.broker).pending(args.queue, args.lane, args.limit)
-    if _emit_json(args, data):
-        return 0
+    return await model.pending(args.queue, args.lane, args.limit)
+
+
+@_view(_read_pending)
+def pending(args: argparse.Namespace, data: list[PendingEntry]) -> None:
     if not data:
         print(f"no pending entries in {args.queue}")
-        return 0
+        return
     table(
         f"pending entries of {args.queue}",
         ["LANE", "ENTRY", "JOB", "NAME", "CONSUMER", "IDLE", "DELIVERIES"],
@@ -155,15 +178,18 @@ async def pending(app: App, args: argparse.Namespace) -> int:
             for r in data
         ],
     )
-    return 0
 
 
-async def job(app: App, args: argparse.Namespace) -> int:
-    data = await ReadModel(app.broker).job_history(args.queue, args.id)
+async def _read_job(model: ReadModel, args: argparse.Namespace) -> JobWithLog:
+    data = await model.job_history(args.queue, args.id)
     if data is None:
         raise CliError(f"no job {args.id!r} in queue {args.queue!r} (never enqueued, or expired)")
-    if _emit_json(args, data):
-        return 0
+    log = await read_log(model.broker, args.queue, args.id)
+    return JobWithLog(job=data.job, history=data.history, log=log)
+
+
+@_view(_read_job)
+def job(args: argparse.Namespace, data: JobWithLog) -> None:
     j = data.job
     if j is None:
         print(f"job {args.id}: record expired; history from the events stream:")
@@ -188,9 +214,8 @@ async def job(app: App, args: argparse.Namespace) -> int:
         if j.reason:
             pairs.append(("reason", j.reason))
         fields(f"job {args.id} ({args.queue})", pairs)
-        log = await app.job_logs(args.queue, args.id)
-        if log is not None and log.lines:
-            print_log(log)
+        if data.log is not None and data.log.lines:
+            print_log(data.log)
     table(
         "history",
         ["AT", "EVENT", "ATTEMPT", "DETAIL"],
@@ -213,16 +238,13 @@ async def job(app: App, args: argparse.Namespace) -> int:
             if e.type != "log"  # the log above shows them (with their fields)
         ],
     )
-    return 0
 
 
-async def dead(app: App, args: argparse.Namespace) -> int:
-    data = await ReadModel(app.broker).dead(args.queue, args.limit)
-    if _emit_json(args, data):
-        return 0
+@_view(lambda model, args: model.dead(args.queue, args.limit))
+def dead(args: argparse.Namespace, data: DeadPage) -> None:
     if not data.letters:
         print(f"no dead letters in {args.queue}")
-        return 0
+        return
     table(
         f"dead letters of {args.queue} ({len(data.letters)} of {data.total})",
         ["ENTRY", "JOB", "NAME", "REASON", "ATTEMPT", "AT", "ERROR"],
@@ -231,4 +253,3 @@ async def dead(app: App, args: argparse.Namespace) -> int:
             for d in data.letters
         ],
     )
-    return 0

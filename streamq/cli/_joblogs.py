@@ -7,11 +7,18 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from streamq._inspect import JobHistory
+from streamq._joblog import JobLog
 from streamq.cli._output import CliError, emit_json, table, timestamp
 
 if TYPE_CHECKING:
     from streamq._app import App
-    from streamq._joblog import JobLog
+
+
+class JobWithLog(JobHistory, frozen=True, kw_only=True):
+    """``inspect job``'s view: the record, its history, and its log (None: no record)."""
+
+    log: JobLog | None = None
 
 
 def print_log(log: JobLog) -> None:

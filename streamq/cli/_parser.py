@@ -27,13 +27,13 @@ from streamq.cli import (
     _worker,
 )
 from streamq.cli._output import UsageError
-from streamq.cli._session import on_app
+from streamq.cli._session import Command, on_app
 
 EXAMPLES = {
     "worker": "streamq worker streamq.demo:app --concurrency 50",
     "enqueue": "streamq enqueue demo send-email --payload '\"a@example.com\"' --app streamq.demo:app",
     "redis": "streamq redis",
-    "run": "streamq run --workers 2",
+    "run": "streamq run --processes 2",
     "serve": "streamq serve --host 127.0.0.1 --port 8000 --app streamq.demo:app",
     "bench": "streamq bench --jobs 20000",
     "inspect": "streamq inspect queues",
@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     as_json = Parser(add_help=False)
     as_json.add_argument("--json", action="store_true", help="machine-readable output")
+    on_queue = Parser(add_help=False)
+    on_queue.add_argument("queue", help="the queue's name")
 
     def add(
         sub: Any, name: str, help: str, fn: Callable[[argparse.Namespace], int], *parents: Any
@@ -145,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--processes",
         type=int,
+        default=1,
+        help="worker processes under a supervisor that restarts them and forwards SIGTERM "
+        "(default 1: this process is the worker); process i serves metrics on port "
+        "--metrics-port + i",
+    )
+    p.add_argument(
+        "--isolation-processes",
+        type=int,
         default=None,
         help='subprocesses for isolation="process" handlers (default: the CPU count)',
     )
@@ -158,8 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--metrics-host", default="127.0.0.1")
 
-    p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", _enqueue.command)
-    p.add_argument("queue", help="the queue's name")
+    p = add(sub, "enqueue", "enqueue one job (prints it as JSON)", _enqueue.command, on_queue)
     p.add_argument("name")
     p.add_argument("--payload", help="JSON payload, @FILE for a file, - for stdin")
     p.add_argument("--id", help="job id (deduplicates)")
@@ -190,7 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="module[:attribute] ($STREAMQ_APP, else [tool.streamq] app in ./pyproject.toml, "
         "else streamq.demo:app)",
     )
-    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument(
+        "--processes",
+        "--workers",
+        dest="processes",
+        type=int,
+        default=1,
+        help="worker processes, supervised as by `streamq worker --processes` (default 1: the "
+        "demo needs no more, and Redis, the server and the producer share the cores)",
+    )
     p.add_argument(
         "--concurrency",
         type=_checked(_worker.parse_concurrency),
@@ -219,6 +236,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=20_000)
     p.add_argument("--quick", action="store_true", help="a short run (smaller numbers)")
 
+    def add_for_queue(
+        sub: Any,
+        name: str,
+        help: str,
+        fn: Command,
+        check_args: Callable[[argparse.Namespace], None] | None = None,
+    ) -> argparse.ArgumentParser:
+        """A command on one queue (its name the first argument), run on the app, with --json."""
+        return add(sub, name, help, on_app(fn, check_args=check_args), as_json, on_queue)
+
     p = add(sub, "inspect", "look into queues, jobs, lanes, groups, pending entries", _usage)
     inspect = group(p, "inspect", "what")
     p = add(
@@ -229,16 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
         as_json,
     )
     p.add_argument("--names", action="store_true", help="only the names, one a line")
-    p = add(inspect, "queue", "one queue in detail", on_app(_inspect.queue), as_json)
-    p.add_argument("queue", help="the queue's name")
-    p = add(
-        inspect,
-        "job",
-        "a job's record, attempts and event history",
-        on_app(_inspect.job),
-        as_json,
-    )
-    p.add_argument("queue", help="the queue's name")
+    add_for_queue(inspect, "queue", "one queue in detail", _inspect.queue)
+    p = add_for_queue(inspect, "job", "a job's record, attempts and event history", _inspect.job)
     p.add_argument("id", help="job id")
     p = add(
         inspect,
@@ -257,30 +276,21 @@ def build_parser() -> argparse.ArgumentParser:
             _inspect.groups,
         ),
     ):
-        p = add(inspect, name, help, on_app(view), as_json)
-        p.add_argument("queue", help="the queue's name")
-    p = add(
+        add_for_queue(inspect, name, help, view)
+    p = add_for_queue(
         inspect,
         "pending",
         "delivered, unsettled entries: owner, idle, deliveries",
-        on_app(_inspect.pending),
-        as_json,
+        _inspect.pending,
     )
-    p.add_argument("queue", help="the queue's name")
     p.add_argument("--lane", help="only this lane")
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
-    p = add(inspect, "dead", "dead letters: job, reason, error", on_app(_inspect.dead), as_json)
-    p.add_argument("queue", help="the queue's name")
+    p = add_for_queue(inspect, "dead", "dead letters: job, reason, error", _inspect.dead)
     p.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
 
-    p = add(
-        inspect,
-        "jobs",
-        "a queue's jobs, newest first, by state, name, lane",
-        on_app(_jobs.command),
-        as_json,
+    p = add_for_queue(
+        inspect, "jobs", "a queue's jobs, newest first, by state, name, lane", _jobs.command
     )
-    p.add_argument("queue", help="the queue's name")
     p.add_argument("--state", help="only jobs in this state (queued, active, dead, ...)")
     p.add_argument("--name", help="only jobs of this name")
     p.add_argument("--lane", help="only jobs of this priority lane")
@@ -288,8 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="at most this many (1-500, default 50)")
     p.add_argument("--cursor", help="the next page (as the previous page printed)")
 
-    p = add(sub, "tail", "follow a queue's events live", on_app(_tail.command), as_json)
-    p.add_argument("queue", help="the queue's name")
+    p = add_for_queue(sub, "tail", "follow a queue's events live", _tail.command)
     p.add_argument("--job", help="only this job's events")
     p.add_argument("--type", action="append", help="only these event types (comma list)")
     p.add_argument(
@@ -307,24 +316,21 @@ def build_parser() -> argparse.ArgumentParser:
         ("replay", "put dead letters back as fresh jobs"),
         ("purge", "delete dead letters and their job records"),
     ):
-        p = add(dead, action, help, on_app(_dead.command, check_args=_dead.check_args), as_json)
-        p.add_argument("queue", help="the queue's name")
+        p = add_for_queue(dead, action, help, _dead.command, _dead.check_args)
         p.add_argument("ids", nargs="*", metavar="ID", help="job ids or dead-letter entry ids")
         p.add_argument(
             "--all", action="store_true", help="every dead letter there when the command starts"
         )
 
     for name, help in (("pause", "stop workers taking new jobs"), ("resume", "undo pause")):
-        p = add(sub, name, f"{help} from a queue", on_app(_pause.command), as_json)
-        p.add_argument("queue", help="the queue's name")
+        add_for_queue(sub, name, f"{help} from a queue", _pause.command)
 
     for name, help in (
         ("cancel", "cancel jobs: waiting ones never run, running ones are stopped"),
         ("retry", "run dead, cancelled or completed jobs again with fresh attempts"),
         ("promote", "run scheduled (delayed) or retrying jobs now"),
     ):
-        p = add(sub, name, help, on_app(_jobs.act), as_json)
-        p.add_argument("queue", help="the queue's name")
+        p = add_for_queue(sub, name, help, _jobs.act)
         p.add_argument("ids", nargs="+", metavar="ID", help="job ids")
 
     p = add(
@@ -344,23 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add(sub, "queue", "drain, clean or delete a queue", _usage)
     queue = group(p, "queue", "action")
-    p = add(
-        queue,
-        "drain",
-        "remove every waiting job (active ones run on)",
-        on_app(_queue.command),
-        as_json,
+    p = add_for_queue(
+        queue, "drain", "remove every waiting job (active ones run on)", _queue.command
     )
-    p.add_argument("queue", help="the queue's name")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p = add(
-        queue,
-        "clean",
-        "remove finished jobs older than a given age",
-        on_app(_queue.command),
-        as_json,
-    )
-    p.add_argument("queue", help="the queue's name")
+    p = add_for_queue(queue, "clean", "remove finished jobs older than a given age", _queue.command)
     p.add_argument(
         "--older-than", type=float, required=True, metavar="SECONDS", help="finished before"
     )

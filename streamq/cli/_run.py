@@ -32,7 +32,7 @@ import msgspec
 from streamq._embedded import Embedded, die_with_parent, free_port
 from streamq.cli._app_spec import default_app_spec
 from streamq.cli._contract import Application, ExampleJob, load_application
-from streamq.cli._output import CliError
+from streamq.cli._output import CliError, UsageError
 from streamq.cli._serve import server_installed
 
 STOP_GRACE_S = 15.0
@@ -57,7 +57,17 @@ def pick_port(host: str, wanted: int) -> int:
     return wanted if wanted and port_free(host, wanted) else free_port()
 
 
+def first_free_run(host: str, wanted: int, n: int) -> int:
+    """``wanted``, or the next port after it, with the ``n`` ports from there free."""
+    for first in range(wanted, 65536 - n):
+        if all(port_free(host, p) for p in range(first, first + n)):
+            return first
+    raise CliError(f"no {n} free ports from {wanted} on {host}")
+
+
 def command(args: argparse.Namespace) -> int:
+    if args.processes < 1:
+        raise UsageError(f"--processes must be >= 1, not {args.processes}")
     spec = args.app or default_app_spec()
     logging.getLogger("httpx").setLevel(logging.WARNING)  # the readiness polls
     application = load_application(spec)  # fail on a bad --app before anything starts
@@ -236,22 +246,24 @@ class Supervisor:
         return base
 
     def start_workers(self) -> list[str]:
-        urls = []
-        for i in range(self.args.workers):
-            port = pick_port("127.0.0.1", 9108 + i)
-            self.spawn(
-                f"worker-{i + 1}",
-                "worker",
-                self.spec,
-                "--metrics-port",
-                str(port),
-                "--concurrency",
-                str(self.args.concurrency),
-                "--grace",
-                "5",
-            )
-            urls.append(f"http://127.0.0.1:{port}/metrics")
-        return urls
+        """One ``streamq worker --processes N`` (N > 1 supervises N processes, restarting any
+        that dies); their metrics are on N consecutive free ports."""
+        n = self.args.processes
+        port = first_free_run("127.0.0.1", 9108, n)
+        self.spawn(
+            "workers" if n > 1 else "worker",
+            "worker",
+            self.spec,
+            "--processes",
+            str(n),
+            "--metrics-port",
+            str(port),
+            "--concurrency",
+            str(self.args.concurrency),
+            "--grace",
+            "5",
+        )
+        return [f"http://127.0.0.1:{p}/metrics" for p in range(port, port + n)]
 
     def banner(self, api: str | None, metrics: list[str]) -> None:
         if self.embedded is None:

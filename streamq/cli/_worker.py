@@ -4,7 +4,10 @@
 ``queue=N,...`` (per-queue limits, over those the app declares), or both: ``20,balances=50``.
 
 The default metrics port, 9108, falls back to a free port when it is taken (a worker started
-beside ``streamq run``), as ``run``'s API port does; a port given explicitly must be free."""
+beside ``streamq run``), as ``run``'s API port does; a port given explicitly must be free.
+
+``--processes N`` (default 1: this process is the worker) runs N worker processes under a
+supervisor that restarts them and forwards SIGTERM (``_supervise``)."""
 
 from __future__ import annotations
 
@@ -79,9 +82,17 @@ def serve_metrics(host: str, port: int, *, fall_back: bool) -> int:
 
 
 def command(args: argparse.Namespace) -> int:
+    if args.processes < 1:
+        raise UsageError(f"--processes must be >= 1, not {args.processes}")
+    if args.isolation_processes is not None and args.isolation_processes < 1:
+        raise UsageError("--isolation-processes must be >= 1")
     app = load_app(args.app)
     if args.redis_url:
         app.use_redis_url(args.redis_url)
+    if args.processes > 1:
+        from streamq.cli._supervise import Supervisor
+
+        return asyncio.run(Supervisor(args, app).run())
     if args.metrics_port:
         serve_metrics(
             args.metrics_host,
@@ -89,8 +100,6 @@ def command(args: argparse.Namespace) -> int:
             fall_back=not getattr(args, "metrics_port_given", False),
         )
     queues = args.queues.split(",") if args.queues else None
-    if args.processes is not None and args.processes < 1:
-        raise UsageError("--processes must be >= 1")
     concurrency: Concurrency = args.concurrency
     asyncio.run(
         run_worker(
@@ -100,7 +109,7 @@ def command(args: argparse.Namespace) -> int:
             queue_concurrency=concurrency.per_queue,
             grace=args.grace,
             unknown_grace=args.unknown_grace,
-            processes=args.processes,
+            processes=args.isolation_processes,
         )
     )
     return 0

@@ -2,11 +2,13 @@
 Redis commands per second that open overview pages cost. Not a test: it prints figures.
 
     .venv/bin/python tests/benchmarks/bench_ui.py [--jobs 1000000] [--fill-seconds 120]
-        [--queues 20] [--samples 200] [--watch-seconds 10]
+        [--queues 20] [--samples 200] [--watch-seconds 10] [--rate-samples 20]
 
 On a private embedded Valkey it writes up to ``--jobs`` finished jobs (90 % completed, 10 %
 dead, under two task names, no expiry) through the real scripts, spread over ``--queues``
-queues, stopping when ``--fill-seconds`` have passed; it says how many it wrote. Then, with
+queues, stopping when ``--fill-seconds`` have passed; it says how many it wrote. Right after,
+it times reading the rates of every queue at once (``--rate-samples`` times; each queue's last
+minute then holds thousands of events, the read model's worst case). Then, with
 the server under uvicorn in this process, it times each page from the request's first byte in
 to the response's last byte out (server time, measured by an ASGI wrapper):
 
@@ -18,7 +20,8 @@ to the response's last byte out (server time, measured by an ASGI wrapper):
 
 Last, it opens 1 and then 50 overview live streams (``/ui/live``) while a producer enqueues
 jobs into a few queues, and reports Redis commands per second from ``INFO commandstats``
-deltas: open pages should add nothing beyond one event feed per queue.
+deltas: open pages should add nothing beyond one event feed per queue (which the server's
+timing of jobs keeps open anyway).
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from typing import Any
 import httpx
 
 from server import ServerSettings, create_app, running_server
-from streamq import App, Context, EnqueueRequest
+from streamq import App, Context, EnqueueRequest, ReadModel, event_feeds
 from streamq._embedded import free_port, start_server
 from streamq._scripts import Settlement
 from streamq._types import LANES
@@ -113,6 +116,23 @@ async def fill(app: App, queues: list[str], jobs: int, budget: float) -> int:
     return written
 
 
+async def time_rates(app: App, queues: list[str], samples: int) -> None:
+    """Reads the rates of every queue at once, as the overview and ``streamq inspect`` do
+    (``ReadModel.rates`` over one clock reading), right after the fill: every queue's last
+    minute holds thousands of events, the read model's worst case."""
+    model = ReadModel(app.broker)
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        now_ms = await model.server_ms()
+        await asyncio.gather(*(model.rates(q, now_ms) for q in queues))
+        times.append(time.perf_counter() - started)
+    print(
+        f"  rates of {len(queues)} queues at once, {samples} reads: p50 {_pct(times, 0.5):7.2f} ms"
+        f"   p95 {_pct(times, 0.95):7.2f} ms"
+    )
+
+
 async def commandstats(app: App) -> dict[str, int]:
     info = await app.redis.info("commandstats")
     return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in info.items()}
@@ -157,15 +177,15 @@ async def produce(app: App, queues: list[str], stop: asyncio.Event) -> None:
         await asyncio.sleep(0.05)
 
 
-async def watch(
-    app: App, url: str, hub: Any, queues: list[str], pages: int, seconds: float
-) -> None:
+async def watch(app: App, url: str, queues: list[str], pages: int, seconds: float) -> None:
     stop = asyncio.Event()
     producer = asyncio.create_task(produce(app, queues[:3], stop))
     try:
         async with live_pages(url, pages):
             await asyncio.sleep(1.0)  # past the pages' first snapshot reads
-            feeds = len(hub.feeds)
+            # XREAD loops of this process: the timing of every queue's jobs follows one per
+            # queue from the start; open pages share them.
+            feeds = len(event_feeds(app.broker).feeds)
             before = await commandstats(app)
             await asyncio.sleep(seconds)
             after = await commandstats(app)
@@ -197,7 +217,8 @@ async def main(options: argparse.Namespace) -> None:
     print(
         "command: .venv/bin/python tests/benchmarks/bench_ui.py "
         f"--jobs {options.jobs} --fill-seconds {options.fill_seconds} --queues {options.queues} "
-        f"--samples {options.samples} --watch-seconds {options.watch_seconds}"
+        f"--samples {options.samples} --watch-seconds {options.watch_seconds} "
+        f"--rate-samples {options.rate_samples}"
     )
     try:
         await app.connect()
@@ -205,6 +226,7 @@ async def main(options: argparse.Namespace) -> None:
             await app.register_queue(queue)
         written = await fill(app, queues, options.jobs, options.fill_seconds)
         print(f"  {written:,} finished jobs retained over {len(queues)} queues")
+        await time_rates(app, queues, options.rate_samples)
         settings = ServerSettings(
             rate_limit_per_second=0, stats_sample_seconds=5, sse_max_per_token=200
         )
@@ -253,8 +275,7 @@ async def main(options: argparse.Namespace) -> None:
             print(f"  Redis commands per second over {options.watch_seconds:.0f} s, a producer")
             print("  enqueueing 20 jobs/s into 3 queues, no worker:")
             for pages in (0, 1, 50):
-                hub = starlette.state.streamq.hub
-                await watch(app, url, hub, queues, pages, options.watch_seconds)
+                await watch(app, url, queues, pages, options.watch_seconds)
     finally:
         await app.close()
         proc.terminate()
@@ -267,4 +288,5 @@ if __name__ == "__main__":
     parser.add_argument("--queues", type=int, default=20)
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--watch-seconds", type=float, default=10.0)
+    parser.add_argument("--rate-samples", type=int, default=20)
     asyncio.run(main(parser.parse_args()))

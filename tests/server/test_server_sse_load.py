@@ -93,6 +93,10 @@ async def test_200_clients_each_get_every_event_of_5000_jobs(
         rate_limit_per_second=0,
         sse_max_per_token=CLIENTS + 10,
         enqueue_per_second=0,  # a load test: the quota has tests of its own
+        # The clients share the server's event loop, which the fan-out to 200 streams keeps
+        # busy: a keep-alive timer due while a POST waits for the loop would close the
+        # connection under it (the usual keep-alive race, made likely by one shared loop).
+        keep_alive_seconds=120,
     )
     asgi = create_app(settings, app)
     rss_start, _ = rss_mb()

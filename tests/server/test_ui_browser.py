@@ -95,6 +95,8 @@ class Site:
     app: App
     queues: list[str]
     loop: asyncio.AbstractEventLoop
+    # The server's per-minute series (``server.ui.live.SeriesTracker``).
+    tracker: Any
 
     def run(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(60)
@@ -117,7 +119,7 @@ def site(redis_url: str, queues: list[str], tokens: str = "") -> Iterator[Site]:
         try:
             asgi = create_app(settings, app)
             async with running_server(asgi) as url:
-                ready.update(url=url, app=app)
+                ready.update(url=url, app=app, tracker=asgi.state.streamq.rates)
                 started.set()
                 await stop.wait()
         finally:
@@ -129,7 +131,9 @@ def site(redis_url: str, queues: list[str], tokens: str = "") -> Iterator[Site]:
     started.wait(30)
     assert "url" in ready, "the server did not start"
     try:
-        yield Site(url=ready["url"], app=ready["app"], queues=queues, loop=loop)
+        yield Site(
+            url=ready["url"], app=ready["app"], queues=queues, loop=loop, tracker=ready["tracker"]
+        )
     finally:
         loop.call_soon_threadsafe(stop.set)
         thread.join(30)
@@ -251,6 +255,8 @@ def test_overview_counts_follow_a_running_worker(
             assert text(browser, f'tr[data-queue="{q}"] th'), f"{q} is not on the overview"
         assert cell(browser, queues[0], "waiting") == "12"
         assert "no live workers" in text(browser, f'tr[data-queue="{queues[0]}"] th')
+        # The server times the jobs of its app's queues from its events (from its first look).
+        until(lambda: queues[0] in s.tracker.durations.subscriptions, "timing the jobs")
         worker = WorkerThread(s, [queues[0]])
         try:
             # Counts change on the open page, without reloading it, as the worker drains.
@@ -258,25 +264,50 @@ def test_overview_counts_follow_a_running_worker(
             until(lambda: cell(browser, queues[0], "waiting") == "0", "the queue to drain", 40)
             until(lambda: cell(browser, queues[0], "active") == "0", "the last job to finish", 40)
             assert "no live workers" not in text(browser, f'tr[data-queue="{queues[0]}"] th')
+            # Done/s follows too: the rates read in the background reach the open page.
+            until(lambda: cell(browser, queues[0], "completed_per_s") != "0.00", "done/s")
             time.sleep(2.5)  # let the sampler count the completions for the chart
             browser.refresh()
             until(lambda: text(browser, "#live-state") == "live", "the live stream")
+            # The wait and run charts are drawn (uPlot puts a canvas in each).
+            for chart in ("jobs", "wait", "run"):
+                until(
+                    lambda c=chart: browser.find_elements(
+                        By.CSS_SELECTOR, f'[data-chart="{c}"] canvas'
+                    ),
+                    f"the {chart} chart",
+                )
             shoot(browser, "overview")
+            # A long job shows on the workers page with its lease age, and the worker's
+            # slots in use, once the worker publishes its load (every few seconds).
+            long = s.run(s.app.enqueue("slow", Slow(steps=60, pause=0.5), queue=queues[0]))
             browser.get(s.url + "/ui/workers")
-            assert queues[0] in browser.page_source
+
+            def listed() -> bool:
+                browser.refresh()
+                return long.id in text(browser, "table") and "1 / 4" in text(browser, "table")
+
+            until(listed, "the running job on the workers page", 40)
+            shoot(browser, "workers")
+            s.run(long.cancel())
         finally:
             worker.stop()
         # A worker that stopped stays listed, greyed, as departed.
         browser.get(s.url + "/ui/workers")
         assert "departed" in text(browser, "table")
-        shoot(browser, "workers")
-        # The per-minute series counted every completion (read through the JSON API, as the
-        # chart reads it).
+        shoot(browser, "workers-departed")
+        # The per-minute series counted every completion, and timed the jobs' waits and
+        # runs (read through the JSON API, as the charts read it).
         series = httpx.get(f"{s.url}/v1/series?queue={queues[0]}").json()
-        assert sum(series["queues"][queues[0]]["hour"]["completed"]) == 12
+        hour = series["queues"][queues[0]]["hour"]
+        assert sum(hour["completed"]) == 12
+        runs = [v for v in hour["run_p50"] if v is not None]
+        assert runs and min(runs) >= 0.4 * 0.91  # two steps of 0.2 s each, or more
+        assert any(v is not None for v in hour["wait_p95"])
         browser.get(s.url + "/ui/queues/" + queues[0])
-        # The explorer lists the queue's jobs from the index, and finds a job by id.
-        until(lambda: "12 job(s) on this page" in text(browser, "#explorer-status"), "the jobs")
+        # The explorer lists the queue's jobs from the index (the twelve and the long one), and
+        # finds a job by id.
+        until(lambda: "13 job(s) on this page" in text(browser, "#explorer-status"), "the jobs")
         shoot(browser, "queue")
         box = browser.find_element(By.CSS_SELECTOR, "#filters input[name=id]")
         box.send_keys(handles[3].id)

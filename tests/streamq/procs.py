@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
+
+from streamq.cli._bench import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,21 +25,7 @@ def spawn_worker(
         os.environ, STREAMQ_REDIS_URL=url, CRASH_QUEUE=queue, WORKER_NAME=name, **(env or {})
     )
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamq.cli",
-            "--log-level",
-            "ERROR",
-            "worker",
-            app,
-            "--concurrency",
-            str(concurrency),
-            "--metrics-port",
-            "0",
-            "--grace",
-            "2",
-        ],
+        worker_command(app, concurrency, "--grace", "2"),
         cwd=ROOT,
         env=environment,
         stdin=subprocess.DEVNULL,

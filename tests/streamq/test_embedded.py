@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from streamq._embedded import Embedded, server_pid
+from streamq._embedded import Embedded, pid_alive, server_pid
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="the parent-death watch is Linux's"
@@ -52,13 +52,9 @@ def _env() -> dict[str, str]:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
     # A zombie is dead too: it only waits for its parent to read its status.
     try:
-        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+        return pid_alive(pid) and "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
     except FileNotFoundError:
         return False
 

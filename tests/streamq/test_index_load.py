@@ -195,7 +195,10 @@ async def test_index_and_memory_stay_flat_through_100000_jobs(
         replies = [k async for k in r.scan_iter(match=_keys.custom(queue, "reply", "*"))]
         kept = 0
         for key in replies:
-            assert 0 < await r.pttl(key) <= 30_000
+            ttl = await r.pttl(key)
+            if ttl == -2:
+                continue  # expired since the scan saw it: leaving, as it should
+            assert 0 < ttl <= 30_000
             kept += await r.memory_usage(key) or 0
         print(f"grew {(used - baseline) / 1e6:.1f} MB, of which {kept / 1e6:.1f} MB replies")
         # 1,000 kept records (about 1 KB each), their index entries, 1,000 events and

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import msgspec
 
 from streamq import App, Context, EnqueueRequest, _keys
-from streamq._roster import live_tasks
+from streamq._roster import Load, live_tasks, load_key
 
 
 class Wallet(msgspec.Struct, frozen=True, kw_only=True):
@@ -133,3 +133,33 @@ async def test_live_tasks_are_the_live_workers_tasks(app_factory, queue, run_wor
         ttls = [await a.broker.redis.pttl(_keys.roster(queue, c.decode())) for c in consumers]
         assert len(ttls) == 2 and all(0 < ttl <= 15_000 for ttl in ttls)
     assert await live_tasks(a.broker, queue) is None
+
+
+async def test_a_workers_load_is_published_with_its_roster_and_withdrawn(
+    app_factory, queue, run_worker
+) -> None:
+    app = app_factory()
+    release = asyncio.Event()
+
+    @app.task("hold", queue=queue)
+    async def hold(ctx: Context, n: int) -> int:
+        await release.wait()
+        return n
+
+    handle = await app.enqueue("hold", 1, queue=queue)
+    async with run_worker(app, concurrency=4, heartbeat_ttl=1.5) as worker:
+        key = load_key(queue, worker.consumer)
+
+        async def published() -> Load | None:
+            raw = await app.broker.redis.get(key)
+            load = Load.loads(raw) if raw else None
+            return load if load and load.jobs else None
+
+        await until(published, timeout=10)
+        load = await published()
+        assert load == Load(concurrency=4, in_use=1, jobs=[(handle.id, "normal")])
+        assert 0 < await app.broker.redis.pttl(key) <= 1500  # expires with the heartbeat
+        release.set()
+        await handle.result(timeout=10)
+    assert not await app.broker.redis.exists(key)  # a worker that stops withdraws it
+    assert Load.loads(b"not json") is None and Load.loads(b'{"jobs": 3}') is None

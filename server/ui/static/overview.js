@@ -1,7 +1,7 @@
-// The overview follows /ui/live: one stream per page, fed by the server's shared feeds.
+// The overview follows /ui/live: one stream per page, fed by the server's shared feeds
+// (its charts are charts.js's).
 "use strict";
 (function () {
-  var range = "hour", plot = null, series = {};
   function age(s) {
     s = Number(s);
     if (s < 10) return s.toFixed(1) + " s";
@@ -46,49 +46,7 @@
     source.addEventListener("overview", function (e) { update(JSON.parse(e.data).queues); });
     source.addEventListener("error", function () { status.textContent = "reconnecting…"; status.className = "live"; });
   }
-  function chartData() {
-    var chosen = document.getElementById("chart-queue").value;
-    var t = null, done = null, failed = null;
-    Object.keys(series).forEach(function (name) {
-      if (chosen && name !== chosen) return;
-      var s = series[name][range];
-      if (!t) { t = s.t.slice(); done = s.completed.slice(); failed = s.failed.slice(); return; }
-      for (var i = 0; i < t.length && i < s.t.length; i++) { done[i] += s.completed[i]; failed[i] += s.failed[i]; }
-    });
-    if (!t) { t = [Date.now() / 1000]; done = [0]; failed = [0]; }
-    return [t, done, failed];
-  }
-  function draw() {
-    var el = document.getElementById("chart");
-    var width = Math.max(280, el.clientWidth);
-    var data = chartData();
-    if (plot) { plot.setSize({ width: width, height: 220 }); plot.setData(data); return; }
-    if (!window.uPlot) return;
-    plot = new uPlot({
-      width: width, height: 220,
-      series: [{}, { label: "completed", stroke: "#1a7f37", fill: "rgba(26,127,55,.12)", points: { show: false } },
-                   { label: "failed", stroke: "#c62828", fill: "rgba(198,40,40,.12)", points: { show: false } }],
-      axes: [{}, { size: 50 }],
-    }, data, el);
-  }
-  async function loadSeries() {
-    try {
-      var res = await sq.api("GET", "/series");
-      if (res.ok) { series = res.body.queues; draw(); }
-    } catch (e) { /* next round */ }
-  }
   document.addEventListener("DOMContentLoaded", function () {
     connect();
-    loadSeries();
-    setInterval(loadSeries, 15000);
-    document.getElementById("chart-queue").addEventListener("change", draw);
-    document.querySelectorAll("button[data-range]").forEach(function (b) {
-      b.addEventListener("click", function () {
-        range = b.dataset.range;
-        document.querySelectorAll("button[data-range]").forEach(function (o) { o.setAttribute("aria-pressed", String(o === b)); });
-        draw();
-      });
-    });
-    window.addEventListener("resize", draw);
   });
 })();
