@@ -94,6 +94,10 @@ class ServerState:
                 return queue
         raise ApiError(404, "unknown_queue", f"no queue named {queue!r}")
 
+    def forget_queue(self, queue: str) -> None:
+        """After ``queue`` was deleted: found again only if it is registered again."""
+        self._known_queues.discard(queue)
+
 
 @dataclass(frozen=True)
 class Call:

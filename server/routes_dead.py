@@ -11,11 +11,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from server.context import Call, check_entry_id, json_response, query_int
+from server.dead_groups import ErrorGroup, group_by_error
 from server.errors import ApiError
 from server.routing import OperationTable, Param
 from server.schemas import ENTRY_ID_PATTERN, CountResult, DeadLetterList, DeadLetterView
 
 operation = OperationTable()
+
+
+class DeadLetterListing(DeadLetterList, frozen=True, kw_only=True, omit_defaults=True):
+    """A page of dead letters; with ``group=error``, also ``groups``: the page's letters by
+    error signature (the error's last line, numbers and quoted values masked), largest
+    first."""
+
+    groups: list[ErrorGroup] | None = None
+
+
 Verb = Literal["replay", "purge"]
 _MAX_COUNT = 1000
 # Replay and purge, of one dead letter or all: admin calls answering how many they touched.
@@ -29,7 +40,7 @@ _counted = functools.partial(
     "/v1/queues/{queue}/dead-letters",
     summary="List dead letters",
     scope="admin",
-    responses={200: DeadLetterList},
+    responses={200: DeadLetterListing},
     params=(
         Param(
             "count",
@@ -43,13 +54,21 @@ _counted = functools.partial(
             {"type": "string", "pattern": ENTRY_ID_PATTERN},
             "Only entries after this id (the last id of the previous page).",
         ),
+        Param(
+            "group",
+            "query",
+            {"type": "string", "enum": ["error"]},
+            "`error`: also group the page's dead letters by error signature (`groups`).",
+        ),
     ),
     errors=(400, 404, 503),
     tags=("admin",),
 )
 async def list_dead_letters(request: Request, call: Call) -> Response:
     """Jobs that exhausted their attempts, failed fatally or were redelivered too often,
-    with the reason and last error."""
+    with the reason and last error, oldest first; ``group=error`` adds the page's letters
+    grouped by error signature (page with ``after`` and ``count`` up to 1000 to group
+    more)."""
     queue = await call.state.require_queue(request.path_params["queue"])
     count = query_int(request, "count", 100, 1, _MAX_COUNT)
     after = request.query_params.get("after")
@@ -57,7 +76,11 @@ async def list_dead_letters(request: Request, call: Call) -> Response:
         check_entry_id(after, "after")
     letters = await call.app.dead_letters(queue, count=count, after=after or "-")
     views = [msgspec.convert(d, DeadLetterView, from_attributes=True) for d in letters]
-    return json_response(DeadLetterList(queue=queue, dead_letters=views))
+    group = request.query_params.get("group")
+    if group not in (None, "error"):
+        raise ApiError(400, "invalid_parameter", "group takes one value: error")
+    groups = group_by_error(letters) if group == "error" else None
+    return json_response(DeadLetterListing(queue=queue, dead_letters=views, groups=groups))
 
 
 @_counted(

@@ -15,8 +15,9 @@ from server.context import Call, check_job_id, json_response
 from server.errors import ApiError
 from server.limits import decode_json
 from server.routes_jobs import job_view
-from server.routing import OperationTable, bound_handler
-from server.schemas import JobId, JobView
+from server.routing import OperationTable, Param, bound_handler
+from server.schemas import JobId, JobView, NumericPriority
+from streamq._dropqueue import QueueDeletion
 from streamq._index import MAX_EPOCH, STATES, JobQuery
 from streamq._jobs import Outcome
 
@@ -47,7 +48,7 @@ class Filter(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
     lane: streamq.Lane | None = None
     since: Epoch | None = None
     until: Epoch | None = None
-    tag: Annotated[str, msgspec.Meta(max_length=200)] | None = None  # refused: not indexed yet
+    tag: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^\S+$")] | None = None
 
 
 class ManyBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -133,6 +134,37 @@ _one_operation(
 )
 
 
+class PriorityBody(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The lane to move the job to (a lane name, or 1-10 as at enqueue)."""
+
+    priority: streamq.Lane | NumericPriority
+
+
+@operation.post(
+    "/v1/queues/{queue}/jobs/{id}/priority",
+    summary="Change a waiting job's priority",
+    body=PriorityBody,
+    responses={200: JobView},
+    errors=(400, 404, 409, 422, 503),
+)
+async def set_job_priority(request: Request, call: Call) -> Response:
+    """Moves a queued, scheduled or retrying job to another lane (a queued one to the back of
+    it; a delayed one keeps its time); 409 ``invalid_state`` for an active or finished job."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    job_id = check_job_id(request.path_params["id"])
+    body = decode_json(request.state.body, PriorityBody)
+    try:
+        await call.app.set_priority(queue, job_id, body.priority)
+    except streamq.JobNotFound as exc:
+        raise ApiError(404, "job_not_found", str(exc)) from None
+    except streamq.JobStateConflict as exc:
+        raise ApiError(409, "invalid_state", str(exc)) from None
+    job = await call.app.job(queue, job_id)
+    if job is None:  # finished and expired in the meantime
+        raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
+    return json_response(job_view(job))
+
+
 def _epoch(value: float | str | None) -> float | None:
     if value is None:
         return None
@@ -147,7 +179,12 @@ def _epoch(value: float | str | None) -> float | None:
 def _selection(f: Filter) -> dict[str, Any]:
     """The filter as the listing's keyword arguments (epoch strings as numbers)."""
     query = JobQuery(
-        state=f.state, name=f.name, lane=f.lane, since=_epoch(f.since), until=_epoch(f.until)
+        state=f.state,
+        name=f.name,
+        lane=f.lane,
+        since=_epoch(f.since),
+        until=_epoch(f.until),
+        tag=f.tag,
     )
     return dataclasses.asdict(query)
 
@@ -178,8 +215,6 @@ async def _many(request: Request, call: Call, action: BulkAction) -> Response:
     body = decode_json(request.state.body, ManyBody)
     if (body.ids is None) == (body.filter is None):
         raise ApiError(400, "bad_request", "give ids or a filter (exactly one)")
-    if body.filter is not None and body.filter.tag is not None:
-        raise ApiError(400, "not_supported", "jobs are not indexed by tag yet")
     if action == "cancel":
         try:
             outcome = await _cancel_many(call, queue, body)
@@ -248,3 +283,42 @@ async def clean_queue(request: Request, call: Call) -> Response:
     body = decode_json(request.state.body, CleanBody)
     count = await call.app.clean(queue, body.older_than, body.state)
     return json_response(CountResult(queue=queue, count=count))
+
+
+# Batches of jobs one request deletes at most (each a few ms of Redis); more: call again.
+MAX_DELETE_BATCHES = 50
+
+
+@operation(
+    "DELETE",
+    "/v1/queues/{queue}",
+    summary="Delete a queue",
+    responses={200: QueueDeletion},
+    params=(
+        Param(
+            "force",
+            "query",
+            {"type": "boolean", "default": False},
+            "Delete even while live workers serve the queue (it is paused first).",
+        ),
+    ),
+    errors=(400, 404, 409, 503),
+)
+async def delete_queue(request: Request, call: Call) -> Response:
+    """Deletes the queue and everything in it (jobs, logs, lanes, dead letters, index,
+    schedules, events) and its registry entry, in batches of a few ms of Redis each; at most
+    5,000 jobs per request: while ``done`` is false, call again. 409 ``queue_in_use`` while
+    live workers serve it, unless ``force=true``."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    raw = request.query_params.get("force", "false")
+    if raw not in ("true", "false", "1", "0"):
+        raise ApiError(400, "invalid_parameter", "force is true or false")
+    try:
+        deletion = await call.app.delete_queue(
+            queue, force=raw in ("true", "1"), max_batches=MAX_DELETE_BATCHES
+        )
+    except streamq.QueueInUse as exc:
+        raise ApiError(409, "queue_in_use", str(exc)) from None
+    if deletion.done:
+        call.state.forget_queue(queue)
+    return json_response(deletion)

@@ -44,6 +44,13 @@ _FILTERS = (
         "Only jobs of this priority lane.",
     ),
     Param(
+        "tag",
+        "query",
+        {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"^\S+$"},
+        "Only jobs with this tag (given at enqueue, or a task's index field as "
+        "`field:value`); such a listing is ordered by creation.",
+    ),
+    Param(
         "since",
         "query",
         {"type": "number", "minimum": 0, "maximum": MAX_EPOCH},
@@ -92,6 +99,7 @@ def _query(request: Request) -> JobQuery:
         lane=params.get("lane"),
         since=_seconds(request, "since"),
         until=_seconds(request, "until"),
+        tag=params.get("tag"),
     )
     try:
         return query.check()
@@ -170,3 +178,21 @@ async def find_job(request: Request, call: Call) -> Response:
     if job is None:
         raise ApiError(404, "job_not_found", f"no job {job_id!r} in any queue you may read")
     return json_response(job_view(job, redacted=not call.sees_payloads(job.queue)))
+
+
+@operation.get(
+    "/v1/queues/{queue}/jobs/{id}/logs",
+    summary="Read a job's log",
+    responses={200: streamq.JobLog},
+    meta_ok=False,  # a log may hold what a payload does
+)
+async def get_job_logs(request: Request, call: Call) -> Response:
+    """What the job's handler wrote with ``ctx.log``, oldest line first: at most the newest
+    500 lines (128 KiB); ``dropped`` counts older lines no longer kept. The log lives as long
+    as the job's record. Needs ``read`` on the queue (a ``meta`` token sees no logs)."""
+    queue = await call.state.require_queue(request.path_params["queue"])
+    job_id = check_job_id(request.path_params["id"])
+    log = await call.app.job_logs(queue, job_id)
+    if log is None:
+        raise ApiError(404, "job_not_found", f"no job {job_id!r} in queue {queue!r}")
+    return json_response(log)

@@ -27,6 +27,7 @@ from streamq._errors import (
     LockError,
     PayloadMismatch,
     QueueFull,
+    QueueInUse,
     Retry,
     StreamqError,
     SyncInEventLoop,
@@ -38,6 +39,7 @@ from streamq._groups import grouped
 from streamq._handle import JobHandle
 from streamq._ids import job_id, validate_job_id
 from streamq._inspect import QueueSummary, ReadModel
+from streamq._joblog import JobLog, LogLine
 from streamq._lock import Lock
 from streamq._middleware import EnqueueCall, HandlerCall
 from streamq._schedule import Schedule, Scheduler
@@ -87,6 +89,7 @@ __all__ = [
     "JobCancelled",
     "JobFailed",
     "JobHandle",
+    "JobLog",
     "JobNotFound",
     "JobState",
     "JobStateConflict",
@@ -94,8 +97,10 @@ __all__ = [
     "LaneStats",
     "Lock",
     "LockError",
+    "LogLine",
     "PayloadMismatch",
     "QueueFull",
+    "QueueInUse",
     "QueueStats",
     "QueueSummary",
     "ReadModel",

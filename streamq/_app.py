@@ -5,24 +5,27 @@ but ``streamq/__init__.py``: internal modules take the Broker, or the ``Applicat
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar, Unpack
 
 from streamq import _admin
 from streamq._broker import Broker
-from streamq._enqueue import EnqueueRequest, enqueue_batch
+from streamq._enqueue import EnqueueRequest
 from streamq._errors import ConfigurationError
 from streamq._forward import Forward, WritableForward
 from streamq._handle import JobHandle, Waiters, waiters_of
 from streamq._scripts import Retention, Scripts
+from streamq._tags import check_index_fields, declare_index, enqueue_tagged
 from streamq._task import Isolation, ReservedIds, TaskDef, TaskRegistry
 from streamq._types import Backoff, DeadLetter, Event, Job, QueueStats
 
 if TYPE_CHECKING:
     from streamq._delivery import FinishHook
+    from streamq._dropqueue import QueueDeletion
     from streamq._flows import Flow, FlowState
     from streamq._index import JobPage
+    from streamq._joblog import JobLog
     from streamq._jobs import Outcome
     from streamq._middleware import Middleware, Phase
     from streamq._schedule import Schedule
@@ -36,15 +39,16 @@ DEFAULT_BACKOFF = Backoff()
 
 class JobFilters(TypedDict, total=False):
     """Which jobs :meth:`App.jobs`, :meth:`App.list_jobs` and :meth:`App.operate_matching` take
-    (None matches anything): a ``state``, a job ``name``, a ``lane``, and ``since``/``until``
-    (epoch seconds) bounding the last state change, or the creation when filtering by name
-    alone."""
+    (None matches anything): a ``state``, a job ``name``, a ``lane``, a ``tag``, and
+    ``since``/``until`` (epoch seconds) bounding the last state change, or the creation when
+    filtering by name alone or by tag."""
 
     state: str | None
     name: str | None
     lane: str | None
     since: float | None
     until: float | None
+    tag: str | None
 
 
 class App:
@@ -182,6 +186,7 @@ class App:
         public: bool = False,
         reserved_ids: ReservedIds | None = None,
         isolation: Isolation = "thread",
+        index: Sequence[str] = (),
     ) -> Callable[[F], F]:
         """Registers the decorated function as the handler of jobs named ``name``.
 
@@ -196,12 +201,15 @@ class App:
         id space the application derives for the task's jobs (a prefix such as ``"bal:"``, a
         tuple of prefixes, or a function of the id returning True for a reserved one): the
         generic API refuses such ids, so nobody plants a job where the application dedups.
+        ``index`` names payload fields each job is tagged by (``index=["wallet"]`` tags a job
+        ``wallet:<its wallet>``), to list them with ``app.jobs(queue, tag=...)``.
 
         Raises ``ConfigurationError`` for a duplicate name or bad options."""
 
         def register(fn: F) -> F:
             if name in self.tasks:
                 raise ConfigurationError(f"task {name!r} is already registered")
+            check_index_fields(name, index)
             task = TaskDef(
                 name,
                 fn,
@@ -218,6 +226,7 @@ class App:
                 isolation=isolation,
             )
             self.registry.add(task)
+            declare_index(self.registry, name, index)
             return fn
 
         return register
@@ -260,11 +269,14 @@ class App:
         dedup_ttl: float | None = None,
         parent: tuple[str, str] | None = None,
         durable: bool = False,
+        tags: Sequence[str] = (),
     ) -> JobHandle:
         """Enqueues one job; returns its handle (``deduplicated`` if the id already existed).
+        ``tags`` (1-200 characters without whitespace, at most 20) are what
+        ``app.jobs(queue, tag=...)`` finds it by, with those of the task's ``index`` fields.
 
-        Raises ``UnknownJob``, ``InvalidPayload``, ``InvalidJobId`` (nothing written),
-        ``QueueFull`` or ``BrokerUnavailable``."""
+        Raises ``UnknownJob``, ``InvalidPayload``, ``InvalidJobId``, ``InvalidJob`` (a bad
+        tag; nothing written), ``QueueFull`` or ``BrokerUnavailable``."""
         request = EnqueueRequest(
             name=name,
             payload=payload,
@@ -279,14 +291,17 @@ class App:
             dedup_ttl=dedup_ttl,
             parent=parent,
         )
-        return (await enqueue_batch(self.broker, self.registry, [request], durable=durable))[0]
+        [handle] = await enqueue_tagged(
+            self.broker, self.registry, [request], durable=durable, given=[tags]
+        )
+        return handle
 
     async def enqueue_many(
         self, requests: list[EnqueueRequest], *, durable: bool = False
     ) -> list[JobHandle]:
         """Enqueues many jobs with one script call per queue (per 1,000 jobs); validates all
-        of them before writing any."""
-        return await enqueue_batch(self.broker, self.registry, requests, durable=durable)
+        of them before writing any. Jobs of tasks with ``index`` fields are tagged by them."""
+        return await enqueue_tagged(self.broker, self.registry, requests, durable=durable)
 
     def enqueue_sync(self, name: str, payload: Any = None, **options: Any) -> SyncJobHandle:
         """:meth:`enqueue` for code without an event loop (a Django or Flask view, a script),
@@ -432,6 +447,35 @@ class App:
         for s in states:
             done += (await self.operate_matching(queue, "remove", state=s, until=until)).done
         return done
+
+    async def set_priority(self, queue: str, id: str, priority: str | int) -> bool:
+        """Moves a waiting (queued, scheduled or retrying) job to the lane of ``priority`` (a
+        lane name or 1-10); a queued one goes to the back of its new lane. False if it was in
+        that lane already. Raises ``InvalidJob`` (priority), ``JobNotFound``,
+        ``JobStateConflict`` (an active or finished job), ``BrokerUnavailable``."""
+        from streamq._priority import set_priority
+
+        return await set_priority(self.broker, queue, id, priority)
+
+    async def delete_queue(
+        self, queue: str, *, force: bool = False, max_batches: int | None = None
+    ) -> QueueDeletion:
+        """Deletes ``queue`` entirely: its jobs (records, logs), lanes, delayed and dead jobs,
+        index, events, schedules, rate limit and registry entry, in batches of a few ms of
+        Redis each. Refused while live workers serve it unless ``force`` (which pauses it
+        first). With ``max_batches`` it stops early (``done`` False) and a later call resumes.
+        Raises ``QueueInUse``, ``BrokerUnavailable``."""
+        from streamq._dropqueue import delete_queue
+
+        return await delete_queue(self.broker, queue, force=force, max_batches=max_batches)
+
+    async def job_logs(self, queue: str, id: str) -> JobLog | None:
+        """The log a job's handler wrote with ``ctx.log`` (oldest line first, with how many
+        older lines were dropped); None when there is no such job. Raises ``InvalidJobId``,
+        ``BrokerUnavailable``."""
+        from streamq._joblog import read
+
+        return await read(self.broker, queue, id)
 
     async def cancel(self, queue: str, id: str) -> bool:
         """Cancels a job; True if it was (or is being) cancelled by this call."""

@@ -22,9 +22,10 @@ import msgspec
 from streamq import _admin, _keys
 from streamq._codec import decode_any, encode
 from streamq._connection import as_bytes, broker_errors
-from streamq._enqueue import EnqueueRequest, enqueue_batch
+from streamq._enqueue import EnqueueRequest
 from streamq._errors import ConfigurationError, PayloadMismatch
 from streamq._ids import job_id
+from streamq._tags import enqueue_tagged
 
 if TYPE_CHECKING:
     from streamq._broker import Broker, HasBroker
@@ -137,7 +138,7 @@ async def enqueue_verified(app: Application, requests: list[EnqueueRequest]) -> 
     digests = [
         payload_digest(registry.task_def(r.queue, r.name).coerce(r.payload)) for r in requests
     ]
-    handles = await enqueue_batch(app.broker, registry, requests)
+    handles = await enqueue_tagged(app.broker, registry, requests)
     for request, handle, digest in zip(requests, handles, digests, strict=True):
         if not handle.deduplicated:
             continue

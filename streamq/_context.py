@@ -3,6 +3,8 @@ context use of the application that runs them (the ``Application`` protocol)."""
 
 from __future__ import annotations
 
+import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -131,6 +133,19 @@ class Context:
     def progress_from_thread(self, percent: float, message: str = "") -> bool:
         """:meth:`progress` for plain (threaded) handlers."""
         return anyio.from_thread.run(self.progress, percent, message)
+
+    async def log(self, message: str, **fields: Any) -> bool:
+        """Appends a line to this job's own log (capped: the oldest lines give way, see
+        ``streamq._joblog``) and a ``log`` event to the queue's events; ``fields`` are kept
+        with the line as JSON (a value JSON cannot hold is kept as its repr). False if this
+        delivery no longer owns the job (nothing is written). Raises ``BrokerUnavailable``."""
+        from streamq import _joblog
+
+        return await _joblog.write(self.app.broker, self._delivery, time.time(), message, fields)
+
+    def log_from_thread(self, message: str, **fields: Any) -> bool:
+        """:meth:`log` for plain (threaded) handlers."""
+        return anyio.from_thread.run(functools.partial(self.log, message, **fields))
 
     async def children(self) -> list[ChildResult]:
         """A flow parent's children with their states, results and errors (empty for a job

@@ -17,6 +17,7 @@
     ├── JobCancelled            a waited-for job was cancelled
     ├── JobNotFound             no record of that job (never enqueued, or expired)
     ├── JobStateConflict        the job's state does not allow the action (promote a queued job)
+    ├── QueueInUse              live workers serve a queue asked to be deleted (without force)
     ├── LockError               a lock could not be taken in time or was lost
     ├── SyncInEventLoop         a ``*_sync`` call from inside a running event loop
     └── HandlerSignal           raised by handlers to steer the broker (not errors of streamq)
@@ -135,6 +136,15 @@ class JobStateConflict(StreamqError):
         super().__init__(message)
         self.job = job
         self.state = state
+
+
+class QueueInUse(StreamqError):
+    """Live workers serve the queue: it is not deleted unless forced (``workers`` says how
+    many beat within the last 15 s)."""
+
+    def __init__(self, message: str, *, workers: int) -> None:
+        super().__init__(message)
+        self.workers = workers
 
 
 class LockError(StreamqError):

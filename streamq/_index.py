@@ -10,6 +10,8 @@
   once; expired records are dropped from the head of their set as newer jobs arrive, and a
   listing drops any other stale id it meets).
 
+A listing by ``tag`` reads the tag's set alone (``streamq._tags``), ordered by creation.
+
 A listing reads these sources from a cursor and merges them, newest first; filters (name,
 lane, time) are checked against the job records. The cursor is the last (ms, id) returned:
 paging neither skips nor repeats a job that stays put; a job that changes state while the
@@ -31,6 +33,7 @@ from streamq._admin import job_from_hash
 from streamq._connection import as_text, broker_errors, hash_fields
 from streamq._errors import InvalidJob
 from streamq._scripts import IndexPage
+from streamq._tags import check_tags
 from streamq._types import LANES, Job, JobState
 
 if TYPE_CHECKING:
@@ -59,13 +62,14 @@ class JobPage(msgspec.Struct, frozen=True, kw_only=True):
 class JobQuery:
     """Which jobs of a queue to list; None matches anything. ``since``/``until`` (epoch
     seconds) bound the listing's time: the last state change, or creation when listing by
-    name alone."""
+    name alone or by tag."""
 
     state: str | None = None
     name: str | None = None
     lane: str | None = None
     since: float | None = None
     until: float | None = None
+    tag: str | None = None
 
     def check(self) -> JobQuery:
         """Returns itself; raises ``InvalidJob`` for an unknown state or lane."""
@@ -75,6 +79,8 @@ class JobQuery:
             raise InvalidJob(f"unknown lane {self.lane!r}; lanes: {', '.join(LANES)}")
         if self.name is not None and not 1 <= len(self.name) <= 200:
             raise InvalidJob("a job name is 1-200 characters")
+        if self.tag is not None:
+            check_tags([self.tag])
         for bound in (self.since, self.until):
             if bound is not None and not 0 <= bound <= MAX_EPOCH:
                 raise InvalidJob(f"since and until are epoch seconds in 0..{MAX_EPOCH}")
@@ -130,6 +136,10 @@ async def _pages(
             )
         )
 
+    if query.tag is not None:
+        # A tag's set holds its jobs in every state: the filters apply to their records.
+        await ordered(_keys.tag_index(queue, query.tag), query.state or "")
+        return pages
     indexed = [s for s in states if s in _INDEXED]
     if indexed:
         if query.name is not None:

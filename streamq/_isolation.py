@@ -153,6 +153,8 @@ class ProcessPool:
                     deadline = anyio.current_time() + timeout
             elif kind == "progress":
                 await ctx.progress(message[1], message[2])
+            elif kind == "log":
+                await ctx.log(message[1], **message[2])
             elif kind == "ok":
                 return True, message[1]
             else:
@@ -220,6 +222,17 @@ class ProcessContext:
     def progress_from_thread(self, percent: float, message: str = "") -> bool:
         """:meth:`progress` for plain handlers."""
         self._conn.send(("progress", float(percent), str(message)))
+        return True
+
+    async def log(self, message: str, **fields: Any) -> bool:
+        """Appends a line to the job's log (relayed to the worker, which writes it)."""
+        return self.log_from_thread(message, **fields)
+
+    def log_from_thread(self, message: str, **fields: Any) -> bool:
+        """:meth:`log` for plain handlers."""
+        from streamq._joblog import plain_fields
+
+        self._conn.send(("log", str(message), plain_fields(fields)))
         return True
 
     async def enqueue(self, name: str, payload: Any = None, **options: Any) -> Any:

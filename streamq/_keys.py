@@ -66,6 +66,10 @@ finished = _queue_key("finished")
 unserved = _queue_key("unserved")
 # The job names the queue's index has seen.
 index_names = _queue_key("ix", "names")
+# The tags in use on the queue (tag -> ms last given).
+tags = _queue_key("ix", "tags")
+# Jobs whose worker died with them, waiting to run alone (see fetch-4).
+suspects = _queue_key("suspects")
 # Flow parents still waiting for children (zset scored by creation time).
 flows_waiting = _queue_key("flows-waiting")
 # The queue's rate limit (limit, per_ms), and the starts it admitted in its window.
@@ -85,6 +89,16 @@ def job(queue: str, job_id: str) -> str:
     return f"{prefix(queue)}job:{job_id}"
 
 
+def job_log(queue: str, job_id: str) -> str:
+    """A job's own capped log (a list of JSON lines), expired and deleted with its record."""
+    return f"{prefix(queue)}log:{job_id}"
+
+
+def trace(queue: str, job_id: str) -> str:
+    """A job's trace context (``streamq[otel]``)."""
+    return custom(queue, "trace", job_id)
+
+
 def roster(queue: str, consumer: str) -> str:
     """The tasks one worker serves on ``queue`` (name -> payload JSON schema); expires with its
     heartbeat."""
@@ -95,6 +109,11 @@ def index(queue: str, state: str, name: str) -> str:
     """The queue's finished (or waiting-children) jobs of one state and name, scored by the ms
     they entered the state."""
     return f"{prefix(queue)}ix:{state}:{name}"
+
+
+def tag_index(queue: str, tag: str) -> str:
+    """The queue's jobs with one tag, scored by the ms they were created."""
+    return f"{prefix(queue)}ix:tag:{tag}"
 
 
 def lock(name: str) -> str:

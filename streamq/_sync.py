@@ -19,10 +19,11 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from streamq._broker import Broker
-from streamq._enqueue import EnqueueRequest, enqueue_batch
+from streamq._enqueue import EnqueueRequest
 from streamq._errors import SyncInEventLoop
 from streamq._forward import Forward
 from streamq._middleware import share_middlewares
+from streamq._tags import enqueue_tagged
 
 if TYPE_CHECKING:
     from streamq._handle import JobHandle
@@ -97,7 +98,7 @@ class SyncRunner:
             loop.close()
 
     def enqueue_many(self, requests: list[EnqueueRequest], durable: bool) -> list[SyncJobHandle]:
-        handles = self.run(enqueue_batch(self.broker, self.registry, requests, durable=durable))
+        handles = self.run(enqueue_tagged(self.broker, self.registry, requests, durable=durable))
         return [SyncJobHandle(self, handle) for handle in handles]
 
 

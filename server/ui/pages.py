@@ -8,7 +8,6 @@ live events and call the API (through ``/ui/api``) for actions.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 import streamq
 from server.auth import Principal
 from server.context import check_job_id, server_state
+from server.dead_groups import error_signature
 from server.errors import ApiError
 from server.routes_schedules import read_schedules
 from server.routes_workers import WorkerView, read_workers
@@ -201,7 +201,7 @@ _STATES = (
     "dead",
     "cancelled",
 )
-_FILTERS = ("state", "name", "lane", "since", "until", "id")  # no tag: not indexed yet
+_FILTERS = ("state", "name", "lane", "tag", "since", "until", "id")
 
 
 @page
@@ -224,11 +224,15 @@ async def job_page(request: Request, principal: Principal) -> Response:
     if job.parent:
         shown = [q for q in await state.queue_names() if principal.allows("meta", q)]
         parent_queue = await find_parent(state.app, queue, job.parent, shown)
+    # A job's log is as private as its payload: a meta token does not see it.
+    log = await state.app.job_logs(queue, job_id) if principal.allows("read", queue) else None
     return render(
         request,
         "job.html",
         principal,
         job=job,
+        log=log,
+        lanes=streamq.LANES,
         flow=flow,
         tree=tree,
         left_out=left_out,
@@ -238,20 +242,6 @@ async def job_page(request: Request, principal: Principal) -> Response:
         sees_payload=principal.allows("read", queue),
         rendered_at=rendered_at,
     )
-
-
-_HEX = re.compile(r"0x[0-9a-fA-F]+|\b[0-9a-f]{8,}\b")
-_NUMBER = re.compile(r"\d+(\.\d+)?")
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-
-
-def error_signature(reason: str, error: str | None) -> str:
-    """What dead letters failing the same way share: the last line of the error (the
-    exception and its message) with numbers, hex ids and quoted values masked."""
-    lines = [line.strip() for line in (error or "").strip().splitlines() if line.strip()]
-    text = lines[-1] if lines else f"({reason or 'no error'})"
-    text = _QUOTED.sub("'…'", _HEX.sub("#", text))
-    return _NUMBER.sub("#", text)[:200]
 
 
 @page

@@ -9,14 +9,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from streamq._inspect import (
     DeadPage,
-    JobHistory,
     LaneInfo,
     PendingEntry,
     QueueGroups,
     QueueSummary,
     ReadModel,
 )
+from streamq._joblog import read as read_log
 from streamq._types import LANES, LaneStats
+from streamq.cli._joblogs import JobWithLog, print_log
 from streamq.cli._output import CliError, age, cell, emit_json, fields, table, timestamp
 from streamq.cli._read import check_lane
 
@@ -179,15 +180,16 @@ def pending(args: argparse.Namespace, data: list[PendingEntry]) -> None:
     )
 
 
-async def _read_job(model: ReadModel, args: argparse.Namespace) -> JobHistory:
+async def _read_job(model: ReadModel, args: argparse.Namespace) -> JobWithLog:
     data = await model.job_history(args.queue, args.id)
     if data is None:
         raise CliError(f"no job {args.id!r} in queue {args.queue!r} (never enqueued, or expired)")
-    return data
+    log = await read_log(model.broker, args.queue, args.id)
+    return JobWithLog(job=data.job, history=data.history, log=log)
 
 
 @_view(_read_job)
-def job(args: argparse.Namespace, data: JobHistory) -> None:
+def job(args: argparse.Namespace, data: JobWithLog) -> None:
     j = data.job
     if j is None:
         print(f"job {args.id}: record expired; history from the events stream:")
@@ -212,6 +214,8 @@ def job(args: argparse.Namespace, data: JobHistory) -> None:
         if j.reason:
             pairs.append(("reason", j.reason))
         fields(f"job {args.id} ({args.queue})", pairs)
+        if data.log is not None and data.log.lines:
+            print_log(data.log)
     table(
         "history",
         ["AT", "EVENT", "ATTEMPT", "DETAIL"],
@@ -231,6 +235,7 @@ def job(args: argparse.Namespace, data: JobHistory) -> None:
                 ),
             ]
             for e in data.history
+            if e.type != "log"  # the log above shows them (with their fields)
         ],
     )
 

@@ -1,5 +1,5 @@
 """``streamq inspect jobs QUEUE``: a queue's jobs from its job index, newest first, filtered by
-state, name, lane; a table that stays readable at 80 columns, or ``--json``."""
+state, name, lane, tag; a table that stays readable at 80 columns, or ``--json``."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ async def command(app: App, args: argparse.Namespace) -> int:
         state=args.state,
         name=args.name,
         lane=args.lane,
+        tag=args.tag,
         limit=args.limit,
         cursor=args.cursor,
     )

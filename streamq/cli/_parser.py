@@ -8,14 +8,17 @@ import os
 from collections.abc import Callable
 from typing import Any, NoReturn
 
+from streamq._types import LANES
 from streamq.cli import (
     _bench,
     _completion,
     _dead,
     _enqueue,
     _inspect,
+    _joblogs,
     _jobs,
     _pause,
+    _priority,
     _queue,
     _redis,
     _run,
@@ -37,6 +40,7 @@ EXAMPLES = {
     "inspect queues": "streamq inspect queues --json",
     "inspect queue": "streamq inspect queue wallet-operations",
     "inspect job": "streamq inspect job wallet-operations sync:abc123",
+    "inspect logs": "streamq inspect logs wallet-operations sync:abc123",
     "inspect lanes": "streamq inspect lanes wallet-operations",
     "inspect groups": "streamq inspect groups wallet-operations",
     "inspect pending": "streamq inspect pending wallet-operations --lane high",
@@ -52,9 +56,11 @@ EXAMPLES = {
     "cancel": "streamq cancel wallet-operations JOB_ID",
     "retry": "streamq retry wallet-operations JOB_ID JOB_ID",
     "promote": "streamq promote wallet-operations JOB_ID",
+    "priority": "streamq priority wallet-operations high JOB_ID JOB_ID",
     "queue": "streamq queue drain wallet-operations --yes",
     "queue drain": "streamq queue drain wallet-operations --yes",
     "queue clean": "streamq queue clean wallet-operations --older-than 86400 --state dead",
+    "queue delete": "streamq queue delete wallet-operations --yes",
 }
 
 
@@ -253,6 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_for_queue(inspect, "queue", "one queue in detail", _inspect.queue)
     p = add_for_queue(inspect, "job", "a job's record, attempts and event history", _inspect.job)
     p.add_argument("id", help="job id")
+    p = add(
+        inspect,
+        "logs",
+        "what a job's handler wrote with ctx.log, oldest line first",
+        on_app(_joblogs.logs),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument("id", help="job id")
     for name, help, view in (
         ("lanes", "a queue's lanes: length, waiting, pending, lag, oldest entry", _inspect.lanes),
         (
@@ -279,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--state", help="only jobs in this state (queued, active, dead, ...)")
     p.add_argument("--name", help="only jobs of this name")
     p.add_argument("--lane", help="only jobs of this priority lane")
+    p.add_argument("--tag", help="only jobs with this tag (e.g. wallet:9Wz...)")
     p.add_argument("--limit", type=int, default=50, help="at most this many (1-500, default 50)")
     p.add_argument("--cursor", help="the next page (as the previous page printed)")
 
@@ -317,7 +333,22 @@ def build_parser() -> argparse.ArgumentParser:
         p = add_for_queue(sub, name, help, _jobs.act)
         p.add_argument("ids", nargs="+", metavar="ID", help="job ids")
 
-    p = add(sub, "queue", "drain or clean a queue", _usage)
+    p = add(
+        sub,
+        "priority",
+        "move waiting (queued, scheduled, retrying) jobs to another lane",
+        on_app(_priority.command),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument(
+        "priority",
+        type=_checked(_priority.priority),
+        help=f"the new lane ({', '.join(LANES)}) or 1-10",
+    )
+    p.add_argument("ids", nargs="+", metavar="ID", help="job ids")
+
+    p = add(sub, "queue", "drain, clean or delete a queue", _usage)
     queue = group(p, "queue", "action")
     p = add_for_queue(
         queue, "drain", "remove every waiting job (active ones run on)", _queue.command
@@ -328,6 +359,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", type=float, required=True, metavar="SECONDS", help="finished before"
     )
     p.add_argument("--state", choices=["completed", "dead", "cancelled"], help="only this state")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+    p = add(
+        queue,
+        "delete",
+        "delete a queue entirely: its jobs, logs, dead letters, schedules, registry entry",
+        on_app(_queue.delete),
+        as_json,
+    )
+    p.add_argument("queue", help="the queue's name")
+    p.add_argument(
+        "--force", action="store_true", help="even while live workers serve it (pauses it first)"
+    )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
 
     p = add(sub, "completion", "print a shell completion script", _completion.command)

@@ -26,6 +26,7 @@ EVENT_TYPES = (
     "queued",
     "active",
     "progress",
+    "log",  # a line of a job's log (ctx.log)
     "completed",
     "retrying",
     "dead",

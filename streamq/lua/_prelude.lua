@@ -8,6 +8,21 @@ local NOW = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
 
 local function job_key(id) return PREFIX .. 'job:' .. id end
 local function lane_key(lane) return PREFIX .. 'lane:' .. lane end
+-- A job's own log (see log-2): expired with its record by retire(), deleted with it everywhere
+-- a record is deleted (one DEL of both keys).
+local function log_key(id) return PREFIX .. 'log:' .. id end
+-- Jobs read in this call whose records say they have a log ('logs' field), so retire() expires
+-- the log with the record without asking Redis about jobs that never logged.
+local LOGGED = {}
+-- Tags (see tag-1): the record's 'tags' field lists them, one a line; each has a zset of its
+-- jobs, ix:tag:<tag>, and ix:tags lists the tags in use. untag() takes a deleted record's
+-- entries out of its tags' sets.
+local TAGS_KEY = PREFIX .. 'ix:tags'
+local function tag_key(tag) return PREFIX .. 'ix:tag:' .. tag end
+local function untag(id, tags)
+  if not tags or tags == '' then return end
+  for tag in string.gmatch(tags, '[^\n]+') do redis.call('ZREM', tag_key(tag), id) end
+end
 local EVENTS_KEY = PREFIX .. 'events'
 local STATS_KEY = PREFIX .. 'stats'
 local DELAYED_KEY = PREFIX .. 'delayed'
@@ -91,6 +106,7 @@ local function retire(id, ttl_ms, keep_last)
   local jkey = job_key(id)
   if ttl_ms > 0 then
     redis.call('PEXPIRE', jkey, ttl_ms)
+    if LOGGED[id] then redis.call('PEXPIRE', log_key(id), ttl_ms) end
     sweep_index(id, ttl_ms)
   end
   if keep_last > 0 then
@@ -99,10 +115,11 @@ local function retire(id, ttl_ms, keep_last)
     if excess > 0 then
       local old = redis.call('ZRANGE', FINISHED_KEY, 0, excess - 1)
       for _, oid in ipairs(old) do
-        local o = redis.call('HMGET', job_key(oid), 'state', 'name')
+        local o = redis.call('HMGET', job_key(oid), 'state', 'name', 'tags')
         if o[1] == 'completed' or o[1] == 'dead' or o[1] == 'cancelled' then
-          redis.call('DEL', job_key(oid))
+          redis.call('DEL', job_key(oid), log_key(oid))
           index_state(oid, o[1], nil, o[2])
+          untag(oid, o[3])
         end
       end
       redis.call('ZREMRANGEBYRANK', FINISHED_KEY, 0, excess - 1)
@@ -131,10 +148,11 @@ end
 -- Whether a delivery (entry id, fencing token) still holds the job's lease: the job is active
 -- under that very token and entry. Returns the job's `...` fields when it does, else nil.
 local function holds_lease(id, fence, eid, ...)
-  local v = redis.call('HMGET', job_key(id), 'state', 'fence', 'entry', ...)
+  local v = redis.call('HMGET', job_key(id), 'state', 'fence', 'entry', 'logs', ...)
   if v[1] ~= 'active' or tonumber(v[2]) ~= tonumber(fence) or v[3] ~= eid then return nil end
+  if v[4] then LOGGED[id] = true end
   local fields = {}
-  for k = 4, #v do fields[#fields + 1] = v[k] end
+  for k = 5, #v do fields[#fields + 1] = v[k] end
   return fields
 end
 
@@ -166,12 +184,13 @@ end
 local function load_job(id)
   local v = redis.call('HMGET', job_key(id), 'state', 'name', 'spec', 'attempt', 'max_attempts',
     'lease_ms', 'max_deliveries', 'fence', 'deliveries', 'lane', 'entry', 'cancel', 'renewed',
-    'consumer')
+    'consumer', 'logs', 'tags')
   if not v[1] then return nil end
+  if v[15] then LOGGED[id] = true end
   return {state = v[1], name = v[2], spec = v[3], attempt = tonumber(v[4]),
     max_attempts = tonumber(v[5]), lease_ms = tonumber(v[6]), max_deliveries = tonumber(v[7]),
     fence = tonumber(v[8]), deliveries = tonumber(v[9]), lane = v[10], entry = v[11],
-    cancel = v[12], renewed = tonumber(v[13] or '0'), consumer = v[14]}
+    cancel = v[12], renewed = tonumber(v[13] or '0'), consumer = v[14], tags = v[16]}
 end
 
 -- Dead letters to act on: the oldest `limit` ('all' mode) or the entry ids in ARGV[first..].

@@ -12,11 +12,12 @@ for i = 4, #ARGV, 10 do
   local jkey = job_key(id)
   local dup = redis.call('EXISTS', jkey) == 1
   local cur = {}
-  if dup then cur = redis.call('HMGET', jkey, 'state', 'finished_at', 'dedup_ms', 'name') end
+  if dup then cur = redis.call('HMGET', jkey, 'state', 'finished_at', 'dedup_ms', 'name', 'tags') end
   if dup and is_terminal(cur[1]) and cur[3] and cur[3] ~= '-1' and cur[2] then
     -- A finished job past its dedup window may run again under the same id.
     if NOW >= tonumber(cur[2]) + tonumber(cur[3]) then
-      redis.call('DEL', jkey)
+      redis.call('DEL', jkey, log_key(id))
+      untag(id, cur[5])
       index_state(id, cur[1], nil, cur[4])
       dup = false
     end

@@ -30,6 +30,7 @@ for i = 5, #ARGV do
     out[#out + 1] = 'ok'
     if action == 'retry' then
       redis.call('PERSIST', jkey)
+      if LOGGED[id] then redis.call('PERSIST', log_key(id)) end
       redis.call('ZREM', FINISHED_KEY, id)
       index_state(id, h.state, 'queued', h.name)
       redis.call('HDEL', jkey, 'error', 'reason', 'result', 'finished_at', 'started_at', 'cancel',
@@ -43,14 +44,16 @@ for i = 5, #ARGV do
         'entry', push_lane(id, h.lane, h.spec))
       emit('queued', id, h.name, h.attempt, {'r', 'promoted'})
     elseif action == 'remove' then
-      redis.call('DEL', jkey)
+      redis.call('DEL', jkey, log_key(id))
+      untag(id, h.tags)
       redis.call('ZREM', FINISHED_KEY, id)
       index_state(id, h.state, nil, h.name)
       emit('removed', id, h.name, h.attempt)
     else
       if h.state == 'queued' and h.entry then redis.call('XDEL', lane_key(h.lane), h.entry) end
       redis.call('ZREM', DELAYED_KEY, id)
-      redis.call('DEL', jkey)
+      redis.call('DEL', jkey, log_key(id))
+      untag(id, h.tags)
       emit('removed', id, h.name, h.attempt, {'r', 'drained'})
     end
   end

@@ -6,8 +6,10 @@
 local entries = select_dead_letters(tonumber(ARGV[4]), ARGV[5], 6)
 for _, e in ipairs(entries) do
   local id = e[2][2]
-  if redis.call('HGET', job_key(id), 'state') == 'dead' then
-    redis.call('DEL', job_key(id))
+  local st = redis.call('HMGET', job_key(id), 'state', 'tags')
+  if st[1] == 'dead' then
+    redis.call('DEL', job_key(id), log_key(id))
+    untag(id, st[2])
     index_state(id, 'dead', nil, e[2][4])
   end
   redis.call('XDEL', DEAD_KEY, e[1])

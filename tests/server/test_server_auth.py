@@ -54,6 +54,8 @@ CASES: list[tuple[str, str, str | None, Any]] = [
     ("GET", "/v1/queues/{q}/jobs", "read", None),
     ("GET", "/v1/jobs", "read", None),
     ("GET", "/v1/jobs/job-1", "read", None),
+    ("GET", "/v1/queues/{q}/jobs/job-1/logs", "read", None),
+    ("POST", "/v1/queues/{q}/jobs/later-1/priority", "admin", {"priority": "high"}),
     ("POST", "/v1/queues/{q}/jobs/later-1/promote", "admin", None),
     ("POST", "/v1/queues/{q}/jobs/done-1/remove", "admin", None),
     ("POST", "/v1/queues/{q}/jobs:cancel", "admin", {"ids": ["job-3"]}),
@@ -61,7 +63,8 @@ CASES: list[tuple[str, str, str | None, Any]] = [
     ("POST", "/v1/queues/{q}/jobs:promote", "admin", {"ids": ["job-1"]}),
     ("POST", "/v1/queues/{q}/jobs:remove", "admin", {"ids": ["job-1"]}),
     ("POST", "/v1/queues/{q}:clean", "admin", {"older_than": 3600}),
-    ("POST", "/v1/queues/{q}:drain", "admin", None),  # last: it empties the queue
+    ("POST", "/v1/queues/{q}:drain", "admin", None),
+    ("DELETE", "/v1/queues/{q}?force=true", "admin", None),  # last: it deletes the queue
 ]
 # A token that lacks the scope (admin implies everything, so it is never "wrong").
 WRONG = {"read": "writer", "write": "reader", "admin": "rw"}
@@ -79,6 +82,7 @@ def _template(path: str) -> str:
         ("dead-2", "{id}"),
         ("later-1", "{id}"),
         ("done-1", "{id}"),
+        ("?force=true", ""),
     ):
         path = path.replace(concrete, placeholder)
     return path

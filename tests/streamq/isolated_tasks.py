@@ -32,9 +32,11 @@ def crash(ctx: Context, req: Marker) -> None:
 
 async def reporting(ctx: Context, req: Marker) -> Ran:
     await ctx.progress(50, "half way")
+    await ctx.log("from a subprocess", pid=os.getpid(), odd=object())
     return Ran(pid=os.getpid(), attempt=ctx.attempt)
 
 
 def plain(ctx: Context, req: Marker) -> Ran:
     ctx.progress_from_thread(25, "a quarter")
+    ctx.log_from_thread("plain too")
     return Ran(pid=os.getpid(), attempt=ctx.attempt)

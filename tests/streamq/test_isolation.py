@@ -142,6 +142,12 @@ async def test_progress_and_results_flow_back(app_factory, queue, run_worker, tm
     progress = {(e.job, e.progress, e.message) for e in events if e.type == "progress"}
     assert (h.id, 50.0, "half way") in progress
     assert (p.id, 25.0, "a quarter") in progress
+    log = await app.job_logs(queue, h.id)
+    assert log is not None and [ln.message for ln in log.lines] == ["from a subprocess"]
+    assert log.lines[0].fields["pid"] == result["pid"]
+    assert log.lines[0].fields["odd"].startswith("<object object")  # kept as its repr
+    plain_log = await app.job_logs(queue, p.id)
+    assert plain_log is not None and [ln.message for ln in plain_log.lines] == ["plain too"]
 
 
 async def test_a_process_handler_must_be_module_level(app_factory, queue) -> None:

@@ -47,7 +47,30 @@
         if (TERMINAL[type]) { source.close(); if (root.dataset.state !== type && !leaving) setTimeout(function () { location.reload(); }, 300); }
       });
     });
+    // Log lines written after the page was rendered join its log card (older ones are in it).
+    var log = document.getElementById("job-log");
+    source.addEventListener("log", function (e) {
+      var ev = JSON.parse(e.data);
+      if (!log || !ev.at || ev.at < Number(root.dataset.rendered)) return;
+      var empty = log.querySelector(".log-empty");
+      if (empty) empty.remove();
+      var li = document.createElement("li");
+      li.className = "log-line";
+      li.textContent = when(ev.at) + " " + (ev.message || "");
+      log.appendChild(li);
+    });
     source.addEventListener("error", function () { if (!started) timeline.firstChild.textContent = "The job's events are not available now."; });
+    var priority = document.querySelector("button[data-job-priority]");
+    if (priority) priority.addEventListener("click", async function () {
+      var lane = document.getElementById("job-lane").value;
+      var res = await sq.api("POST", base + "/priority", { priority: lane });
+      if (res.ok) {
+        leaving = true; source.close();
+        sq.flash("Priority: now " + lane + ".");
+        setTimeout(function () { location.reload(); }, 300);
+      }
+      else sq.flash("Priority: " + sq.describe(res), true);
+    });
     document.querySelectorAll("button[data-job-action]").forEach(function (b) {
       b.addEventListener("click", async function () {
         var action = b.dataset.jobAction, res;

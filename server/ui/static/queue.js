@@ -1,5 +1,5 @@
 // The job explorer, built on the job index API:
-//   GET  /v1/queues/{q}/jobs?state=&name=&lane=&since=&until=&limit=&cursor=
+//   GET  /v1/queues/{q}/jobs?state=&name=&lane=&tag=&since=&until=&limit=&cursor=
 //        -> {"jobs": [job views], "next": cursor|null}   (newest first)
 //   GET  /v1/queues/{q}/jobs/{id}
 //   POST /v1/queues/{q}/jobs:{cancel|retry|promote|remove}  {"ids": [...]} or {"filter": {...}}
@@ -11,7 +11,7 @@
   var root, queue, cursors = [], current = null, next = null, jobsOnPage = [];
   function filters() {
     var form = document.getElementById("filters"), out = {};
-    ["state", "name", "lane"].forEach(function (k) { var v = form.elements[k].value.trim(); if (v) out[k] = v; });
+    ["state", "name", "lane", "tag"].forEach(function (k) { var v = form.elements[k].value.trim(); if (v) out[k] = v; });
     ["since", "until"].forEach(function (k) { var v = form.elements[k].value; if (v) out[k] = String(Date.parse(v) / 1000); });
     return out;
   }
