@@ -67,6 +67,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def port_free(host: str, port: int) -> bool:
+    """Whether ``port`` on ``host`` can be bound now."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def server_pid(port: int) -> int | None:
     """The pid the server on ``port`` reports, or None if nothing answers there."""
     try:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 
 from streamq._types import Job
-from streamq.cli._output import age, console, emit_json, to_builtins
+from streamq.cli._output import age, console, emit_json, print_refusals, to_builtins
 
 if TYPE_CHECKING:
     from streamq._app import App
@@ -88,11 +88,7 @@ async def act(app: App, args: argparse.Namespace) -> int:
         done = [i for i in args.ids if i not in refused and i not in missing]
     if args.json:
         emit_json({"action": action, "done": done, "refused": refused, "missing": missing})
-    else:
-        past = {"cancel": "cancelled", "retry": "retried", "promote": "promoted"}[action]
-        print(f"{past} {len(done)} of {len(args.ids)} jobs in {args.queue}")
-        for job_id, state in refused.items():
-            print(f"  {job_id}: not {past}, it is {state}")
-        if missing:
-            print(f"  no such job: {', '.join(missing)}")
-    return 1 if refused or missing else 0
+        return 1 if refused or missing else 0
+    past = {"cancel": "cancelled", "retry": "retried", "promote": "promoted"}[action]
+    print(f"{past} {len(done)} of {len(args.ids)} jobs in {args.queue}")
+    return print_refusals(refused, missing, past)

@@ -44,6 +44,16 @@ def emit_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+def print_refusals(refused: dict[str, str], missing: Sequence[str], past: str) -> int:
+    """Prints the ids an action on many jobs left alone (refused: id -> its state) and returns
+    the command's exit status: 1 if any was."""
+    for job_id, state in refused.items():
+        print(f"  {job_id}: not {past}, it is {state}")
+    if missing:
+        print(f"  no such job: {', '.join(missing)}")
+    return 1 if refused or missing else 0
+
+
 def table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """An aligned table on stdout; numeric-looking columns are right-aligned."""
     t = Table(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from streamq._errors import InvalidJob, JobNotFound, JobStateConflict
 from streamq._types import lane_of
-from streamq.cli._output import UsageError, emit_json
+from streamq.cli._output import UsageError, emit_json, print_refusals
 
 if TYPE_CHECKING:
     from streamq._app import App
@@ -49,12 +49,8 @@ async def command(app: App, args: argparse.Namespace) -> int:
                 "missing": missing,
             }
         )
-    else:
-        print(f"moved {len(moved)} of {len(args.ids)} jobs in {args.queue} to lane {lane}")
-        if unchanged:
-            print(f"  already there: {', '.join(unchanged)}")
-        for job_id, state in refused.items():
-            print(f"  {job_id}: not moved, it is {state}")
-        if missing:
-            print(f"  no such job: {', '.join(missing)}")
-    return 1 if refused or missing else 0
+        return 1 if refused or missing else 0
+    print(f"moved {len(moved)} of {len(args.ids)} jobs in {args.queue} to lane {lane}")
+    if unchanged:
+        print(f"  already there: {', '.join(unchanged)}")
+    return print_refusals(refused, missing, "moved")

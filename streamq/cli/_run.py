@@ -19,7 +19,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from streamq._embedded import Embedded, die_with_parent, free_port
+from streamq._embedded import Embedded, die_with_parent, free_port, port_free
 from streamq.cli._app_spec import default_app_spec
 from streamq.cli._contract import Application, ExampleJob, load_application
 from streamq.cli._output import CliError, UsageError
@@ -41,16 +40,6 @@ BANNER_EVERY_S = 600.0
 
 def say(text: str = "") -> None:
     print(text, flush=True)
-
-
-def port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def pick_port(host: str, wanted: int) -> int:

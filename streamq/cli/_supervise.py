@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 
 from streamq._app import App
-from streamq._embedded import die_with_parent, free_port
+from streamq._embedded import die_with_parent, free_port, port_free
 from streamq.cli._output import CliError, UsageError
 
 log = logging.getLogger(__name__)
@@ -60,18 +60,6 @@ def describe_exit(code: int) -> str:
     return f"code {code}"
 
 
-def _port_free(host: str, port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def metrics_ports(host: str, first: int, n: int, *, given: bool) -> list[int]:
     """The metrics port of each child: ``first + i``; 0 turns metrics off. Ports given
     explicitly must all be free (CliError naming the taken one); the default falls back to a
@@ -81,13 +69,13 @@ def metrics_ports(host: str, first: int, n: int, *, given: bool) -> list[int]:
     wanted = list(range(first, first + n))
     if given:
         for port in wanted:
-            if not _port_free(host, port):
+            if not port_free(host, port):
                 raise CliError(
                     f"cannot serve metrics on {host}:{port} (taken); --processes {n} uses "
                     f"ports {first}-{first + n - 1}: pass another --metrics-port, or 0 for none"
                 )
         return wanted
-    return [port if _port_free(host, port) else free_port() for port in wanted]
+    return [port if port_free(host, port) else free_port() for port in wanted]
 
 
 def child_argv(args: argparse.Namespace, metrics_port: int) -> list[str]:
