@@ -204,9 +204,11 @@ async def _job(call: Call, queue: str, job_id: str) -> streamq.Job:
 
 def job_view(job: streamq.Job, *, redacted: bool = False) -> JobView:
     """The job as the API shows it; ``redacted`` (a ``meta`` reader) leaves out the payload,
-    result and error."""
+    result, error and tags (which may come from payload fields)."""
     view = msgspec.convert(job, JobView, from_attributes=True)
-    hidden = {"payload": None, "result": None, "error": None} if redacted else {}
+    hidden: dict[str, Any] = (
+        {"payload": None, "result": None, "error": None, "tags": []} if redacted else {}
+    )
     return msgspec.structs.replace(view, links=job_links(job.queue, job.id), **hidden)
 
 

@@ -82,6 +82,7 @@ class JobView(msgspec.Struct, frozen=True, kw_only=True):
     finished_at: float | None = None
     parent: str | None = None
     request_id: str | None = None
+    tags: list[str] = []
     links: JobLinks | None = None
 
 

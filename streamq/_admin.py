@@ -57,6 +57,7 @@ def job_from_hash(queue: str, job_id: str, h: dict[bytes, bytes]) -> Job:
         progress=float(h.get(b"progress", 0)),
         progress_message=h.get(b"progress_message", b"").decode(),
         first_event=h[b"first_event"].decode() if h.get(b"first_event") else None,
+        tags=h[b"tags"].decode().split("\n") if h.get(b"tags") else [],
     )
 
 

@@ -117,6 +117,8 @@ class Job(msgspec.Struct, frozen=True, kw_only=True):
     progress_message: str = ""
     first_event: str | None = None
     """Entry id of the job's first event: where a reader of its history starts."""
+    tags: list[str] = []
+    """Its tags (given at enqueue, or from the payload fields its task indexes)."""
 
     @property
     def finished(self) -> bool:

@@ -119,6 +119,9 @@ async def test_tag_filter(served: Served) -> None:
     assert r.status_code == 200 and [j["id"] for j in r.json()["jobs"]] == ["w4", "w2", "w0"]
     r = await c.get("/v1/jobs", params={"tag": "wallet:1", "queue": q, "state": "queued"})
     assert [j["id"] for j in r.json()["jobs"]] == ["w3", "w1"]
+    assert (await c.get(f"/v1/queues/{q}/jobs/w3")).json()["tags"] == ["wallet:1"]
+    page = await c.get(f"/ui/queues/{q}/jobs/w3")
+    assert f'href="/ui/queues/{q}?tag=wallet%3A1">wallet:1</a>' in page.text
     assert (await c.get(f"/v1/queues/{q}/jobs", params={"tag": "a b"})).status_code == 400
     r = await c.post(f"/v1/queues/{q}/jobs:cancel", json={"filter": {"tag": "wallet:1"}})
     assert r.status_code == 200 and r.json()["count"] == 2

@@ -105,14 +105,18 @@ async def test_meta_reads_withhold_payload_result_and_error(
     scoped: Scoped, run_worker: Callable[..., Any]
 ) -> None:
     s = scoped
-    await s.app.enqueue("steps", {"steps": 1, "fail": True}, id="dies", queue=s.inside)
+    await s.app.enqueue(
+        "steps", {"steps": 1, "fail": True}, id="dies", queue=s.inside, tags=["wallet:W9"]
+    )
     async with run_worker(s.app, concurrency=1):
         await s.app.handle(s.inside, "dies").wait(10)
     path = f"/v1/queues/{s.inside}/jobs/dies"
     full = (await s.client.get(path, headers=bearer("read"))).json()
     assert full["payload"] == {"steps": 1, "fail": True} and "asked to fail" in full["error"]
+    assert full["tags"] == ["wallet:W9"]
     meta = (await s.client.get(path, headers=bearer("meta"))).json()
     assert meta["state"] == "dead" and meta["payload"] is None and meta["error"] is None
+    assert meta["tags"] == []  # tags may carry payload fields
 
     async def events(token: str) -> list[Any]:
         async with s.client.stream("GET", f"{path}/events", headers=bearer(token)) as r:

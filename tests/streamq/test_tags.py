@@ -69,6 +69,10 @@ async def test_given_and_indexed_tags(app_factory, queue) -> None:
     assert await _ids(app, queue, "depth:3") == ["s2"]
     assert await _ids(app, queue, "late") == []
     assert await _ids(app, queue, "nobody") == []
+    # The record lists its tags, given ones first, then its indexed payload fields'.
+    t1, s2 = await app.job(queue, "t1"), await app.job(queue, "s2")
+    assert t1 is not None and t1.tags == ["team:a", "urgent"]
+    assert s2 is not None and set(s2.tags) == {"team:a", "wallet:W2", "depth:3"}
     # Filters apply to the tagged jobs' records.
     assert await _ids(app, queue, "team:a", name="sync") == ["s2"]
     [done] = await _settle(app, queue, "completed")
