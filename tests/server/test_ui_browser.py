@@ -567,3 +567,41 @@ def test_explorer_filters_pages_and_acts_on_all_matching(
         act("remove")
         until(lambda: browser.current_url.endswith(f"/ui/queues/{queue}"), "the queue page")
         assert s.run(s.app.job(queue, job.id)) is None
+
+
+def test_delete_a_queue_served_by_a_worker_after_two_confirmations(
+    browser: Any, valkey_url: str, uniq: Callable[[str], str]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    queue = uniq("ui-del")
+    with site(valkey_url, [queue]) as s:
+        handles = s.run(
+            s.app.enqueue_many(
+                [
+                    streamq.EnqueueRequest(name="slow", payload=Slow(steps=1, pause=0.01))
+                    for _ in range(30)
+                ]
+            )
+        )
+        s.run(s.app.pause(queue))  # the jobs stay queued while a live worker serves the queue
+        worker = WorkerThread(s, [queue])
+        try:
+            browser.get(f"{s.url}/ui/queues/{queue}")
+            until(lambda: "30 job(s) on this page" in text(browser, "#explorer-status"), "jobs")
+            browser.find_element(By.ID, "delete-queue").click()
+            until(lambda: "cannot be undone" in text(browser, "#confirm-text"), "the question")
+            shoot(browser, "queue-delete-confirm")
+            browser.find_element(By.ID, "confirm-ok").click()
+            # Live workers serve it: the server refuses (409) and the page asks again.
+            until(lambda: "anyway" in text(browser, "#confirm-text"), "the second question")
+            assert "Delete anyway" in text(browser, "#confirm-ok")
+            browser.find_element(By.ID, "confirm-ok").click()
+            # Emptied: the page leaves for the overview. The application still declares tasks
+            # on the queue, so the overview lists it, with nothing in it.
+            until(lambda: browser.current_url == f"{s.url}/ui/", "the overview")
+            until(lambda: text(browser, "#live-state") == "live", "the live overview")
+            assert cell(browser, queue, "waiting") == "0"
+        finally:
+            worker.stop()
+        assert all(s.run(s.app.job(queue, h.id)) is None for h in handles)

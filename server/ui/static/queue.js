@@ -123,8 +123,32 @@
     else sq.flash(verb + ": " + (done ? done + " job(s) done, then " : "") + sq.describe(res), true);
     load(current);
   }
+  // DELETE /v1/queues/{q}[?force=true] -> {"queue", "jobs", "done"}: at most 5,000 jobs a
+  // call, so it goes on until "done"; 409 while live workers serve the queue.
+  async function deleteQueue() {
+    var what = "Delete queue " + queue + " and every job, log, dead letter and schedule in it? This cannot be undone.";
+    if (!(await sq.confirmCount(what, "Delete " + queue))) return;
+    var force = false, jobs = 0, res;
+    for (;;) {
+      res = await sq.api("DELETE", "/queues/" + sq.q(queue) + (force ? "?force=true" : ""));
+      if (res.status === 409 && !force) {
+        var again = res.body.error.message + ". Pause it and delete it anyway (its workers may still be running)?";
+        if (!(await sq.confirmCount(again, "Delete anyway"))) return;
+        force = true;
+        continue;
+      }
+      if (!res.ok) break;
+      jobs += res.body.jobs;
+      if (res.body.done) break;
+      sq.flash("Deleting " + queue + ": " + jobs + " job(s) so far…");
+    }
+    if (!res.ok) { sq.flash("Delete queue: " + (jobs ? jobs + " job(s) deleted, then " : "") + sq.describe(res), true); return; }
+    location.assign("/ui/");
+  }
   document.addEventListener("DOMContentLoaded", function () {
     root = document.getElementById("explorer");
+    var del = document.getElementById("delete-queue");
+    if (del) del.addEventListener("click", deleteQueue);
     queue = root.dataset.queue;
     document.getElementById("filters").addEventListener("submit", function (e) { e.preventDefault(); cursors = []; load(null); });
     document.getElementById("next-page").addEventListener("click", function () { cursors.push(current); load(next); });
